@@ -1,0 +1,64 @@
+"""scratchnn: a neural-network library written from scratch on NumPy.
+
+Every forward and backward pass is written by hand and checked against finite differences.
+"""
+
+from . import activations, callbacks, initializers, layers, losses, metrics, optimizers, schedules
+from .callbacks import Callback, EarlyStopping, History
+from .gradcheck import GradcheckReport, gradcheck
+from .layers import (
+    ELU,
+    GELU,
+    ActivationLayer,
+    BatchNorm,
+    Dense,
+    Dropout,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from .model import Sequential
+from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+from .training import DivergenceWarning
+from .tutorial import NeuralNetwork
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ELU",
+    "GELU",
+    "SGD",
+    "ActivationLayer",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "BatchNorm",
+    "Callback",
+    "Dense",
+    "DivergenceWarning",
+    "Dropout",
+    "EarlyStopping",
+    "GradcheckReport",
+    "History",
+    "LeakyReLU",
+    "NeuralNetwork",
+    "RMSprop",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "activations",
+    "callbacks",
+    "gradcheck",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "optimizers",
+    "schedules",
+]

@@ -1,0 +1,164 @@
+"""Hooks into ``Sequential.fit``: history, early stopping, progress, and your own.
+
+Subclass :class:`Callback` and override any of its ``on_*`` methods. ``logs`` is a dict of the
+epoch's numbers (``"loss"``, ``"val_loss"``, and each metric with its ``val_`` twin). Set
+``self.model.stop_training = True`` to end training after the current epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_non_negative_int, check_number
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    model: Any = None
+
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None: ...
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None: ...
+
+
+class History(Callback):
+    """Per-epoch numbers of a ``fit`` call: ``history.history["loss"][epoch]``.
+
+    ``stop_reason`` says why training ended early (``None`` when it ran all epochs).
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.stop_reason: str | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    ``mode="auto"`` maximises names containing ``acc`` or ``r2`` and minimises the rest. With
+    ``restore_best_weights=True`` the model ends with the weights of its best epoch.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        min_delta: float = 0.0,
+        patience: int = 0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+    ) -> None:
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name, got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.min_delta = abs(check_number(min_delta, "min_delta"))
+        self.patience = check_non_negative_int(patience, "patience")
+        if mode == "auto":
+            mode = "max" if ("acc" in monitor or "r2" in monitor) else "min"
+        self.mode = mode
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, logs=None) -> None:
+        self.best = np.inf if self.mode == "min" else -np.inf
+        self.best_epoch = -1
+        self.best_weights: np.ndarray | None = None
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r}, which this fit does not log "
+                f"(logged: {sorted(logs)}); pass validation data or pick another monitor"
+            )
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_flat_weights()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_flat_weights(self.best_weights)
+
+
+class ProgressLogger(Callback):
+    """Report progress: a tqdm bar on a terminal (``verbose=1``), else one line per epoch.
+
+    ``verbose=0`` is silent. The bar advances within each epoch and shows the running loss.
+    """
+
+    def __init__(self, verbose: int = 1, epochs: int = 1, stream: Any = None) -> None:
+        self.verbose = verbose
+        self.epochs = epochs
+        self.stream = stream if stream is not None else sys.stdout
+        self.bar = None
+
+    def _use_bar(self) -> bool:
+        if self.verbose != 1 or not getattr(self.stream, "isatty", lambda: False)():
+            return False
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        if self._use_bar():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.model._n_batches,
+                desc=f"epoch {epoch + 1}/{self.epochs}",
+                file=self.stream,
+                leave=False,
+                unit="batch",
+            )
+
+    def on_batch_end(self, batch: int, logs=None) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if batch % 10 == 0 and logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.verbose:
+            numbers = "  ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items())
+            print(f"epoch {epoch + 1}/{self.epochs}  {numbers}", file=self.stream, flush=True)

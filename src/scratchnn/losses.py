@@ -1,0 +1,273 @@
+"""Loss functions: the value and its gradient with respect to the predictions, by hand.
+
+Every loss averages a per-sample loss ``l_n`` over the batch: ``L = (1/N) sum_n w_n l_n`` with
+sample weights ``w_n`` (all ones by default). ``value_and_grad(y_pred, y_true)`` returns ``L`` and
+``dL/dy_pred`` (same shape as ``y_pred``: ``(batch, outputs)``).
+
+The cross-entropies take ``from_logits``: with ``True`` the predictions are raw scores and the
+loss applies softmax/sigmoid itself in log-sum-exp form. A model that ends in softmax (or
+sigmoid) and trains on categorical (or binary) cross-entropy uses the fused gradient
+``dL/dz = (p - y) / N`` whichever way it was written (see :class:`scratchnn.Sequential`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_number, lookup
+from .activations import log_softmax, softmax, stable_sigmoid
+
+# Probabilities are clipped to [EPS, 1 - EPS] before a log, so log(0) never happens.
+EPS = 1e-7
+
+
+class Loss:
+    """Base class: subclasses give ``per_sample`` (``(N,)``) and ``per_sample_grad``."""
+
+    name = "loss"
+    fused_activation: str | None = None  # the output activation whose gradient it can fuse
+    from_logits = False
+
+    def per_sample(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def per_sample_grad(self, y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+        """Gradient of ``l_n`` with respect to ``y_pred[n]``, stacked: ``(batch, outputs)``."""
+        raise NotImplementedError
+
+    def __call__(self, y_pred: np.ndarray, y_true: np.ndarray, sample_weight=None) -> float:
+        values = self.per_sample(y_pred, y_true)
+        if sample_weight is not None:
+            values = values * sample_weight
+        return float(np.mean(values))
+
+    def value_and_grad(
+        self, y_pred: np.ndarray, y_true: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        """Return ``(L, dL/dy_pred)`` for a batch."""
+        n = y_pred.shape[0]
+        value = self(y_pred, y_true, sample_weight)
+        grad = self.per_sample_grad(y_pred, y_true)
+        if sample_weight is None:
+            grad *= grad.dtype.type(1.0 / n)
+        else:
+            grad *= (sample_weight / n).astype(grad.dtype)[:, None]
+        return value, grad
+
+    def prepare_targets(self, y: np.ndarray, n_outputs: int, dtype: type) -> np.ndarray:
+        """Check ``y`` against a model with ``n_outputs`` outputs; return it in working form."""
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        if y.shape[1] != n_outputs:
+            raise ValueError(
+                f"y must have {n_outputs} column(s) to match the model's outputs, "
+                f"got shape {y.shape}"
+            )
+        return y.astype(dtype, copy=False)
+
+    def on_logits(self) -> Loss:
+        """The same loss taking logits (the fused form used after softmax/sigmoid)."""
+        if self._logits_twin is None:
+            self._logits_twin = type(self)(from_logits=True)
+        return self._logits_twin
+
+    _logits_twin: Loss | None = None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class MeanSquaredError(Loss):
+    """``l_n = mean_k (p_nk - y_nk)^2``; ``dl_n/dp_nk = 2 (p_nk - y_nk) / K``."""
+
+    name = "mse"
+
+    def per_sample(self, y_pred, y_true):
+        residual = y_pred - y_true
+        return np.mean(residual * residual, axis=1)
+
+    def per_sample_grad(self, y_pred, y_true):
+        return (y_pred - y_true) * y_pred.dtype.type(2.0 / y_pred.shape[1])
+
+
+class MeanAbsoluteError(Loss):
+    """``l_n = mean_k |p_nk - y_nk|``; ``dl_n/dp_nk = sign(p_nk - y_nk) / K``."""
+
+    name = "mae"
+
+    def per_sample(self, y_pred, y_true):
+        return np.mean(np.abs(y_pred - y_true), axis=1)
+
+    def per_sample_grad(self, y_pred, y_true):
+        return np.sign(y_pred - y_true) * y_pred.dtype.type(1.0 / y_pred.shape[1])
+
+
+class Huber(Loss):
+    """Quadratic near zero, linear beyond ``delta``: with ``r = p - y``,
+
+    ``h(r) = r^2 / 2`` for ``|r| <= delta`` else ``delta (|r| - delta / 2)``;
+    ``h'(r) = clip(r, -delta, delta)``; ``l_n = mean_k h(r_nk)``.
+    """
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        self.delta = check_number(delta, "delta", low=0.0, low_inclusive=False)
+
+    def per_sample(self, y_pred, y_true):
+        abs_r = np.abs(y_pred - y_true)
+        quadratic = np.minimum(abs_r, self.delta)
+        return np.mean(0.5 * quadratic * quadratic + self.delta * (abs_r - quadratic), axis=1)
+
+    def per_sample_grad(self, y_pred, y_true):
+        grad = np.clip(y_pred - y_true, -self.delta, self.delta)
+        return grad * y_pred.dtype.type(1.0 / y_pred.shape[1])
+
+    def get_config(self):
+        return {"name": self.name, "delta": self.delta}
+
+
+class BinaryCrossEntropy(Loss):
+    """``l_n = -mean_k [y log p + (1 - y) log(1 - p)]`` with ``p = sigmoid(z)`` from logits.
+
+    From logits it is computed as ``max(z, 0) - z y + log(1 + exp(-|z|))`` (never overflows);
+    ``dl_n/dz_nk = (sigmoid(z_nk) - y_nk) / K``. From probabilities
+    ``dl_n/dp = (p - y) / (p (1 - p) K)`` with ``p`` clipped to ``[1e-7, 1 - 1e-7]``.
+    """
+
+    name = "binary_crossentropy"
+    fused_activation = "sigmoid"
+
+    def __init__(self, from_logits: bool = False) -> None:
+        if not isinstance(from_logits, bool):
+            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = from_logits
+
+    def per_sample(self, y_pred, y_true):
+        if self.from_logits:
+            z = y_pred
+            values = np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+        else:
+            p = np.clip(y_pred, EPS, 1.0 - EPS)
+            values = -(y_true * np.log(p) + (1.0 - y_true) * np.log1p(-p))
+        return np.mean(values, axis=1)
+
+    def per_sample_grad(self, y_pred, y_true):
+        k = y_pred.dtype.type(1.0 / y_pred.shape[1])
+        if self.from_logits:
+            return (stable_sigmoid(y_pred) - y_true) * k
+        p = np.clip(y_pred, EPS, 1.0 - EPS)
+        return (p - y_true) / (p * (1.0 - p)) * k
+
+    def prepare_targets(self, y, n_outputs, dtype):
+        y = super().prepare_targets(y, n_outputs, dtype)
+        if np.any((y < 0) | (y > 1)):
+            raise ValueError(
+                "y must hold targets in [0, 1] for binary cross-entropy, "
+                f"got values from {y.min():g} to {y.max():g}"
+            )
+        return y
+
+    def get_config(self):
+        return {"name": self.name, "from_logits": self.from_logits}
+
+
+class CategoricalCrossEntropy(Loss):
+    """``l_n = -sum_k y_nk log p_nk`` with ``p = softmax(z)``; labels may be integers or one-hot.
+
+    From logits: ``log p = z - logsumexp(z)`` and ``dl_n/dz_n = p_n - y_n``. From
+    probabilities: ``dl_n/dp_nk = -y_nk / p_nk`` with ``p`` clipped to ``[1e-7, 1]``. Integer labels
+    ``c_n`` stand for one-hot rows ``y_nk = [k == c_n]``.
+    """
+
+    name = "categorical_crossentropy"
+    fused_activation = "softmax"
+
+    def __init__(self, from_logits: bool = False) -> None:
+        if not isinstance(from_logits, bool):
+            raise TypeError(f"from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = from_logits
+
+    def _log_probs(self, y_pred):
+        if self.from_logits:
+            return log_softmax(y_pred)
+        return np.log(np.clip(y_pred, EPS, 1.0))
+
+    def per_sample(self, y_pred, y_true):
+        log_p = self._log_probs(y_pred)
+        if y_true.ndim == 1:
+            return -log_p[np.arange(len(y_true)), y_true]
+        return -np.sum(y_true * log_p, axis=1)
+
+    def per_sample_grad(self, y_pred, y_true):
+        if self.from_logits:
+            grad = softmax(y_pred)
+            if y_true.ndim == 1:
+                grad[np.arange(len(y_true)), y_true] -= 1.0
+            else:
+                grad -= y_true
+            return grad
+        p = np.clip(y_pred, EPS, 1.0)
+        if y_true.ndim == 1:
+            grad = np.zeros_like(y_pred)
+            rows = np.arange(len(y_true))
+            grad[rows, y_true] = -1.0 / p[rows, y_true]
+            return grad
+        return -y_true / p
+
+    def prepare_targets(self, y, n_outputs, dtype):
+        """Integer labels ``(N,)`` stay integers (checked in range); one-hot rows are checked."""
+        if y.ndim == 2 and y.shape[1] == 1 and n_outputs > 1:
+            y = y[:, 0]
+        if y.ndim == 1:
+            if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+                raise ValueError(
+                    "y must hold integer class labels or one-hot rows for categorical "
+                    "cross-entropy, got non-integer values"
+                )
+            labels = y.astype(np.intp)
+            if labels.min() < 0 or labels.max() >= n_outputs:
+                raise ValueError(
+                    f"y must hold class labels in [0, {n_outputs - 1}] for a model with "
+                    f"{n_outputs} outputs, got labels from {labels.min()} to {labels.max()}"
+                )
+            return labels
+        if y.shape[1] != n_outputs:
+            raise ValueError(
+                f"y one-hot rows must have width {n_outputs} to match the model's outputs, "
+                f"got shape {y.shape}"
+            )
+        return y.astype(dtype, copy=False)
+
+    def get_config(self):
+        return {"name": self.name, "from_logits": self.from_logits}
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "huber": Huber,
+    "binary_crossentropy": BinaryCrossEntropy,
+    "bce": BinaryCrossEntropy,
+    "categorical_crossentropy": CategoricalCrossEntropy,
+    "sparse_categorical_crossentropy": CategoricalCrossEntropy,
+    "cross_entropy": CategoricalCrossEntropy,
+}
+
+
+def get_loss(spec: str | dict | Loss) -> Loss:
+    """Return a loss from a name (``"mse"``), a config dict or an instance."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, dict):
+        config = dict(spec)
+        return lookup(config.pop("name", None), LOSSES, "loss")(**config)
+    return lookup(spec, LOSSES, "loss")()

@@ -1,0 +1,297 @@
+"""Optimizers that update one flat parameter buffer in a single vectorised pass.
+
+A :class:`~scratchnn.Sequential` keeps all its parameters in one 1-D array ``params`` and their
+gradients in ``grads`` (the layers hold views into them), so ``optimizer.step(params, grads)``
+updates the whole model with a handful of in-place NumPy operations, whatever its depth.
+
+Notation: ``g`` gradient, ``lr`` learning rate (a float or a :mod:`~scratchnn.schedules`
+schedule evaluated at the update count ``t``), all operations elementwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_number, lookup
+from .schedules import Schedule, get_schedule
+
+
+class Optimizer:
+    """Base class. ``clipnorm`` rescales ``g`` to that global L2 norm when it is longer."""
+
+    name = "optimizer"
+    slot_names: tuple[str, ...] = ()
+
+    def __init__(
+        self, learning_rate: float | Schedule | dict = 0.01, clipnorm: float | None = None
+    ):
+        if isinstance(learning_rate, (Schedule, dict)):
+            self.learning_rate: float | Schedule = get_schedule(learning_rate)
+        else:
+            self.learning_rate = check_number(
+                learning_rate, "learning_rate", low=0.0, low_inclusive=False
+            )
+        self.clipnorm = (
+            None
+            if clipnorm is None
+            else check_number(clipnorm, "clipnorm", low=0.0, low_inclusive=False)
+        )
+        self.iterations = 0
+        self.slots: dict[str, np.ndarray] = {}
+        self._scratch: np.ndarray | None = None
+
+    def current_learning_rate(self) -> float:
+        """The learning rate the next update uses."""
+        if isinstance(self.learning_rate, Schedule):
+            return float(self.learning_rate(self.iterations))
+        return self.learning_rate
+
+    def build(self, size: int, dtype: type) -> None:
+        """Allocate the per-parameter state (moments) for ``size`` parameters."""
+        self.slots = {name: np.zeros(size, dtype=dtype) for name in self.slot_names}
+        self._scratch = np.empty(size, dtype=dtype)  # reused every step: no per-step allocation
+
+    def step(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """Update ``params`` in place from ``grads`` (both 1-D, same length)."""
+        if self._scratch is None:
+            self.build(params.size, params.dtype)
+        elif self._scratch.size != params.size:
+            raise ValueError(
+                f"this optimizer holds state for {self._scratch.size} parameters, "
+                f"got a model with {params.size}; use a new optimizer for a new model"
+            )
+        if self.clipnorm is not None:
+            norm = float(np.sqrt(np.dot(grads, grads)))
+            if norm > self.clipnorm:
+                grads *= grads.dtype.type(self.clipnorm / norm)
+        lr = self.current_learning_rate()
+        self.iterations += 1  # Adam's bias correction counts this update as t = iterations
+        self._update(params, grads, lr)
+
+    def _update(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+        raise NotImplementedError
+
+    # -- state, for checkpoints -----------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """Moments and the update count (the schedule position follows from the count)."""
+        state: dict[str, Any] = {
+            "iterations": self.iterations,
+            "slots": {k: v.copy() for k, v in self.slots.items()},
+        }
+        if self._scratch is not None:
+            state["size"] = self._scratch.size
+            state["dtype"] = self._scratch.dtype.name
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.iterations = int(state["iterations"])
+        slots = state["slots"]
+        if set(slots) != set(self.slot_names):
+            raise ValueError(
+                f"optimizer state must hold slots {sorted(self.slot_names)}, got {sorted(slots)}"
+            )
+        if "size" in state:
+            self.build(int(state["size"]), np.dtype(state["dtype"]).type)
+            for key, value in slots.items():
+                self.slots[key][...] = value
+
+    def get_config(self) -> dict[str, Any]:
+        lr = self.learning_rate
+        config = {
+            "name": self.name,
+            "learning_rate": lr.get_config() if isinstance(lr, Schedule) else lr,
+            "clipnorm": self.clipnorm,
+        }
+        config.update(self._hyperparameters())
+        return config
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, PyTorch's form.
+
+    ``v = momentum v + g``; plain: ``p -= lr v``; Nesterov: ``p -= lr (g + momentum v)``.
+    Without momentum: ``p -= lr g``.
+    """
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        learning_rate: float | Schedule | dict = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        clipnorm: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, clipnorm)
+        self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
+        if nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
+        self.nesterov = bool(nesterov)
+        self.slot_names = ("velocity",) if self.momentum else ()
+
+    def _update(self, params, grads, lr):
+        if not self.momentum:
+            np.multiply(grads, lr, out=self._scratch)
+            params -= self._scratch
+            return
+        velocity = self.slots["velocity"]
+        velocity *= self.momentum
+        velocity += grads
+        if self.nesterov:
+            np.multiply(velocity, self.momentum, out=self._scratch)
+            self._scratch += grads
+        else:
+            self._scratch[...] = velocity
+        self._scratch *= lr
+        params -= self._scratch
+
+    def _hyperparameters(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class RMSprop(Optimizer):
+    """``s = rho s + (1 - rho) g^2``; ``p -= lr g / (sqrt(s) + eps)``."""
+
+    name = "rmsprop"
+    slot_names = ("square_avg",)
+
+    def __init__(self, learning_rate=0.001, rho: float = 0.9, epsilon: float = 1e-7, clipnorm=None):
+        super().__init__(learning_rate, clipnorm)
+        self.rho = check_number(rho, "rho", low=0.0, high=1.0, high_inclusive=False)
+        self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
+
+    def _update(self, params, grads, lr):
+        square_avg, scratch = self.slots["square_avg"], self._scratch
+        square_avg *= self.rho
+        np.multiply(grads, grads, out=scratch)
+        scratch *= 1.0 - self.rho
+        square_avg += scratch
+        np.sqrt(square_avg, out=scratch)
+        scratch += self.epsilon
+        np.divide(grads, scratch, out=scratch)
+        scratch *= lr
+        params -= scratch
+
+    def _hyperparameters(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adagrad(Optimizer):
+    """``s += g^2``; ``p -= lr g / (sqrt(s) + eps)``."""
+
+    name = "adagrad"
+    slot_names = ("sum_squares",)
+
+    def __init__(self, learning_rate=0.01, epsilon: float = 1e-7, clipnorm=None):
+        super().__init__(learning_rate, clipnorm)
+        self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
+
+    def _update(self, params, grads, lr):
+        sum_squares, scratch = self.slots["sum_squares"], self._scratch
+        np.multiply(grads, grads, out=scratch)
+        sum_squares += scratch
+        np.sqrt(sum_squares, out=scratch)
+        scratch += self.epsilon
+        np.divide(grads, scratch, out=scratch)
+        scratch *= lr
+        params -= scratch
+
+    def _hyperparameters(self):
+        return {"epsilon": self.epsilon}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (Kingma and Ba, 2015), PyTorch's placement of epsilon.
+
+    ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
+    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+    """
+
+    name = "adam"
+    slot_names = ("m", "v")
+
+    def __init__(
+        self,
+        learning_rate: float | Schedule | dict = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        clipnorm: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, clipnorm)
+        self.beta_1 = check_number(beta_1, "beta_1", low=0.0, high=1.0, high_inclusive=False)
+        self.beta_2 = check_number(beta_2, "beta_2", low=0.0, high=1.0, high_inclusive=False)
+        self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
+
+    def _update(self, params, grads, lr):
+        m, v, scratch = self.slots["m"], self.slots["v"], self._scratch
+        t = self.iterations
+        # m += (1 - b1) (g - m) is b1 m + (1 - b1) g with one temporary instead of two.
+        np.subtract(grads, m, out=scratch)
+        scratch *= 1.0 - self.beta_1
+        m += scratch
+        v *= self.beta_2
+        np.multiply(grads, grads, out=scratch)
+        scratch *= 1.0 - self.beta_2
+        v += scratch
+        np.sqrt(v, out=scratch)
+        scratch *= 1.0 / np.sqrt(1.0 - self.beta_2**t)
+        scratch += self.epsilon
+        np.divide(m, scratch, out=scratch)
+        scratch *= lr / (1.0 - self.beta_1**t)
+        params -= scratch
+
+    def _hyperparameters(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): ``p -= lr wd p`` then Adam."""
+
+    name = "adamw"
+
+    def __init__(
+        self,
+        learning_rate: float | Schedule | dict = 0.001,
+        weight_decay: float = 0.01,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        clipnorm: float | None = None,
+    ) -> None:
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm)
+        self.weight_decay = check_number(weight_decay, "weight_decay", low=0.0)
+
+    def _update(self, params, grads, lr):
+        params *= 1.0 - lr * self.weight_decay
+        super()._update(params, grads, lr)
+
+    def _hyperparameters(self):
+        return {**super()._hyperparameters(), "weight_decay": self.weight_decay}
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, RMSprop, Adagrad, Adam, AdamW)
+}
+
+
+def get_optimizer(spec: str | dict | Optimizer, **overrides: Any) -> Optimizer:
+    """Return an optimizer from a name (``"adam"``), a config dict or an instance."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if isinstance(spec, dict):
+        config = dict(spec)
+        name = config.pop("name", None)
+    else:
+        name, config = spec, {}
+    config.update(overrides)
+    return lookup(name, OPTIMIZERS, "optimizer")(**config)

@@ -1,0 +1,245 @@
+"""The ``fit`` loop of :class:`~scratchnn.Sequential`: checks first, then mini-batch training."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _validation as check
+from .callbacks import Callback, History, ProgressLogger
+from .losses import Loss, get_loss
+from .metrics import Metric, get_metric
+from .optimizers import Optimizer, get_optimizer
+
+if TYPE_CHECKING:
+    from .model import Sequential
+
+
+class DivergenceWarning(RuntimeWarning):
+    """The loss became NaN or infinite during ``fit``; training stopped."""
+
+
+@dataclass
+class FitPlan:
+    """Everything ``fit`` was asked to do, checked and converted."""
+
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    loss: Loss
+    optimizer: Optimizer
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    validation: tuple[np.ndarray, np.ndarray] | None
+    metric_names: list[str]
+    metrics: list[tuple[str, Metric]]
+    callbacks: list[Callback]
+    verbose: int
+
+
+def resolve_metrics(names: Sequence[Any]) -> list[tuple[str, Metric]]:
+    if isinstance(names, str):
+        names = [names]
+    return [get_metric(name) for name in names]
+
+
+def prepare_fit(
+    model: Sequential,
+    X: Any,
+    y: Any,
+    loss: Any,
+    optimizer: Any,
+    epochs: Any,
+    batch_size: Any,
+    shuffle: Any,
+    validation_data: Any,
+    validation_split: Any,
+    metrics: Any,
+    callbacks: Any,
+    verbose: Any,
+    sample_weight: Any,
+) -> FitPlan:
+    """Check every argument of ``fit`` and convert the data; changes no state of ``model``."""
+    X = model._check_X(X)
+    y = check.check_array(y, "y", ndim=(1, 2))
+    check.check_same_length(X, y)
+    loss = get_loss(loss)
+    optimizer = get_optimizer(optimizer)
+    epochs = check.check_positive_int(epochs, "epochs")
+    batch_size = check.check_positive_int(batch_size, "batch_size")
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, got {check.describe(shuffle)}")
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {check.describe(verbose)}")
+    validation_split = check.check_number(
+        validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False
+    )
+    metric_pairs = resolve_metrics(metrics)
+    callbacks = list(callbacks)
+    for index, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"callbacks[{index}] must be a scratchnn Callback, got {check.describe(callback)}"
+            )
+    if sample_weight is not None:
+        sample_weight = check.check_array(sample_weight, "sample_weight", ndim=1, dtype=model.dtype)
+        check.check_same_length(X, sample_weight, "X", "sample_weight")
+        if np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be non-negative, got negative weights")
+
+    n_outputs = model.output_dim if model.built else model._output_dim_for(X.shape[1])
+    y = loss.prepare_targets(y, n_outputs, model.dtype)
+
+    validation = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError(
+                "validation_data must be a pair (X_val, y_val), "
+                f"got {check.describe(validation_data)}"
+            )
+        X_val = model._check_X(validation_data[0], "validation_data[0]")
+        if X_val.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"validation_data[0] must have {X.shape[1]} features like X, got {X_val.shape[1]}"
+            )
+        y_val = check.check_array(validation_data[1], "validation_data[1]", ndim=(1, 2))
+        check.check_same_length(X_val, y_val, "validation_data[0]", "validation_data[1]")
+        validation = (X_val, loss.prepare_targets(y_val, n_outputs, model.dtype))
+    elif validation_split > 0:
+        n_train = int(len(X) * (1.0 - validation_split))
+        if n_train < 1 or n_train == len(X):
+            raise ValueError(
+                f"validation_split={validation_split:g} leaves no sample for training or "
+                f"validation out of {len(X)}"
+            )
+        # As in Keras, the last samples (before any shuffling) are held out.
+        validation = (X[n_train:], y[n_train:])
+        X, y = X[:n_train], y[:n_train]
+        if sample_weight is not None:
+            sample_weight = sample_weight[:n_train]
+
+    if not model.built:
+        model.build(X.shape[1])
+    return FitPlan(
+        X, y, sample_weight, loss, optimizer, epochs, batch_size, shuffle, validation,
+        [name for name, _ in metric_pairs], metric_pairs, callbacks, verbose,
+    )  # fmt: skip
+
+
+def evaluate_loss_and_metrics(
+    model: Sequential,
+    X: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    metrics: list[tuple[str, Metric]],
+    batch_size: int = 8192,
+    prefix: str = "",
+) -> dict[str, float]:
+    """Loss (with weight penalties) and metrics over ``(X, y)`` in inference mode."""
+    fused = model._uses_fused_head(loss)
+    outputs = np.empty((len(X), model.output_dim), dtype=model.dtype)
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for start in range(0, len(X), batch_size):
+            rows = slice(start, start + batch_size)
+            outputs[rows] = model.forward(X[rows], training=False)
+            if fused:
+                value = loss.on_logits()(model.layers[-1].pre_activation, y[rows])
+            else:
+                value = loss(outputs[rows], y[rows])
+            total += value * len(outputs[rows])
+    result = {
+        f"{prefix}loss": total / len(X) + sum(l.regularization_penalty() for l in model.layers)
+    }
+    for name, function in metrics:
+        result[f"{prefix}{name}"] = function(y, outputs)
+    return result
+
+
+def run_fit(model: Sequential, plan: FitPlan) -> History:
+    """Train ``model`` as ``plan`` says; returns the history."""
+    history = History()
+    callbacks: list[Callback] = [history, *plan.callbacks]
+    if plan.verbose:
+        callbacks.append(ProgressLogger(plan.verbose, plan.epochs))
+    for callback in callbacks:
+        callback.set_model(model)
+    model.loss, model.optimizer, model.metric_names = plan.loss, plan.optimizer, plan.metric_names
+    model.stop_training = False
+
+    X, y, weights, loss, optimizer = plan.X, plan.y, plan.sample_weight, plan.loss, plan.optimizer
+    n, batch_size = len(X), plan.batch_size
+    model._n_batches = math.ceil(n / batch_size)
+    # Outputs seen during the epoch, for the training metrics (no extra forward pass).
+    seen_outputs = np.empty((n, model.output_dim), model.dtype) if plan.metrics else None
+
+    for callback in callbacks:
+        callback.on_train_begin()
+    for epoch in range(plan.epochs):
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        epoch_start_weights = model.params.copy()
+        order = model.rng.permutation(n) if plan.shuffle else None
+        total_loss = 0.0
+        for batch in range(model._n_batches):
+            rows = slice(batch * batch_size, (batch + 1) * batch_size)
+            if order is not None:
+                rows = order[rows]  # only this batch is gathered: no copy of the whole data set
+            batch_weights = None if weights is None else weights[rows]
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                value, outputs, _ = model._loss_and_gradients(X[rows], y[rows], loss, batch_weights)
+            if not math.isfinite(value):
+                _stop_on_divergence(model, history, value, epoch, batch, epoch_start_weights)
+                break
+            optimizer.step(model.params, model.grads)
+            total_loss += value * len(outputs)
+            if seen_outputs is not None:
+                seen_outputs[rows] = outputs
+            for callback in callbacks:
+                callback.on_batch_end(batch, {"loss": value})
+        if history.stop_reason is not None:
+            break
+        logs = {"loss": total_loss / n}
+        for name, function in plan.metrics:
+            logs[name] = function(y, seen_outputs)
+        if plan.validation is not None:
+            X_val, y_val = plan.validation
+            logs.update(
+                evaluate_loss_and_metrics(model, X_val, y_val, loss, plan.metrics, prefix="val_")
+            )
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            history.stop_reason = (
+                history.stop_reason or f"stopped by a callback after epoch {epoch + 1}"
+            )
+            break
+    for callback in callbacks:
+        callback.on_train_end()
+    return history
+
+
+def _stop_on_divergence(
+    model: Sequential,
+    history: History,
+    value: float,
+    epoch: int,
+    batch: int,
+    epoch_start_weights: np.ndarray,
+) -> None:
+    """Stop training on a non-finite loss, leaving the model with finite weights."""
+    if not np.all(np.isfinite(model.params)):
+        model.params[...] = epoch_start_weights
+    message = (
+        f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training stopped and "
+        "the model keeps its last finite weights (try a smaller learning rate)"
+    )
+    history.stop_reason = message
+    model.stop_training = True
+    warnings.warn(message, DivergenceWarning, stacklevel=4)
