@@ -1,0 +1,76 @@
+"""Data sets: generated toys (NumPy only), scikit-learn's bundled sets, CSV and IDX files.
+
+Everything returns ``(X, y)`` NumPy arrays. Nothing is ever downloaded; the scikit-learn sets need
+``pip install scratchnn[datasets]`` and scikit-learn is imported only when one of them is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import lookup
+from .files import load_csv, load_idx, load_mnist
+from .generated import make_blobs, make_circles, make_moons, make_spirals, make_xor
+from .preprocessing import Standardizer, one_hot, standardize, train_test_split
+from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
+
+GENERATED = {
+    "xor": make_xor,
+    "moons": make_moons,
+    "circles": make_circles,
+    "spirals": make_spirals,
+    "blobs": make_blobs,
+}
+BUNDLED = {
+    "digits": load_digits,
+    "iris": load_iris,
+    "wine": load_wine,
+    "breast_cancer": load_breast_cancer,
+    "diabetes": load_diabetes,
+}
+REGRESSION = {"diabetes"}
+
+
+def load(name: str, seed: int | None = 0, **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Load a data set by name: a generated one (``options`` go to its ``make_*``) or a bundled one.
+
+    Examples
+    --------
+    >>> from scratchnn.datasets import load
+    >>> X, y = load("spirals", n_samples=30, n_arms=3)
+    >>> X.shape, sorted(set(y.tolist()))
+    ((30, 2), [0, 1, 2])
+    """
+    loader = lookup(name, {**GENERATED, **BUNDLED}, "data set")
+    if loader in GENERATED.values():
+        return loader(seed=seed, **options)
+    if options:
+        raise TypeError(f"data set {name!r} takes no options, got {sorted(options)}")
+    return loader()
+
+
+__all__ = [
+    "BUNDLED",
+    "GENERATED",
+    "REGRESSION",
+    "Standardizer",
+    "load",
+    "load_breast_cancer",
+    "load_csv",
+    "load_diabetes",
+    "load_digits",
+    "load_idx",
+    "load_iris",
+    "load_mnist",
+    "load_wine",
+    "make_blobs",
+    "make_circles",
+    "make_moons",
+    "make_spirals",
+    "make_xor",
+    "one_hot",
+    "standardize",
+    "train_test_split",
+]
