@@ -5,7 +5,9 @@ Every forward and backward pass is written by hand and checked against finite di
 
 from . import activations, callbacks, initializers, layers, losses, metrics, optimizers, schedules
 from .callbacks import Callback, EarlyStopping, History
+from .checkpoint import ModelCheckpoint
 from .gradcheck import GradcheckReport, gradcheck
+from .io import ModelFileError, load
 from .layers import (
     ELU,
     GELU,
@@ -44,6 +46,8 @@ __all__ = [
     "GradcheckReport",
     "History",
     "LeakyReLU",
+    "ModelCheckpoint",
+    "ModelFileError",
     "NeuralNetwork",
     "RMSprop",
     "ReLU",
@@ -57,6 +61,7 @@ __all__ = [
     "gradcheck",
     "initializers",
     "layers",
+    "load",
     "losses",
     "metrics",
     "optimizers",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -188,6 +189,7 @@ class Sequential:
         callbacks: Sequence[Callback] = (),
         verbose: int = 1,
         sample_weight: Any = None,
+        resume_from: str | os.PathLike | None = None,
     ) -> History:
         """Train on ``X`` ``(N, features)`` and ``y`` with mini-batch gradient descent.
 
@@ -195,12 +197,18 @@ class Sequential:
         ``val_`` counterparts. Everything is checked before any state changes. Training stops at
         once, with a :class:`DivergenceWarning`, if the loss becomes NaN or infinite; the model
         keeps finite weights.
+
+        ``resume_from`` names a checkpoint written by :class:`~scratchnn.ModelCheckpoint`:
+        weights, batch-norm statistics, optimizer state, history and random-generator state are
+        restored from it and training continues at the epoch after it, up to ``epochs`` in all,
+        ending bit-identical to an uninterrupted run. ``loss`` and ``optimizer`` must be those of
+        the interrupted run; callbacks (``EarlyStopping``) start afresh.
         """
         from .training import prepare_fit, run_fit
 
         plan = prepare_fit(
             self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation_data,
-            validation_split, metrics, callbacks, verbose, sample_weight,
+            validation_split, metrics, callbacks, verbose, sample_weight, resume_from,
         )  # fmt: skip
         return run_fit(self, plan)
 
@@ -291,6 +299,16 @@ class Sequential:
         if not model.built and config.get("input_dim"):
             model.build(config["input_dim"])
         return model
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save architecture, weights, batch-norm statistics and rng state to ``path``.
+
+        The write is atomic; read it back with :func:`scratchnn.load`. The format is in
+        ``docs/model-format.md``.
+        """
+        from .io import save
+
+        save(self, path)
 
     def copy(self, dtype: str | None = None) -> Sequential:
         """An independent copy with the same weights and state, optionally in another dtype."""

@@ -17,6 +17,7 @@ from .metrics import Metric, get_metric
 from .optimizers import Optimizer, get_optimizer
 
 if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
     from .model import Sequential
 
 
@@ -41,6 +42,7 @@ class FitPlan:
     metrics: list[tuple[str, Metric]]
     callbacks: list[Callback]
     verbose: int
+    resume: Checkpoint | None = None
 
 
 def resolve_metrics(names: Sequence[Any]) -> list[tuple[str, Metric]]:
@@ -64,6 +66,7 @@ def prepare_fit(
     callbacks: Any,
     verbose: Any,
     sample_weight: Any,
+    resume_from: Any = None,
 ) -> FitPlan:
     """Check every argument of ``fit`` and convert the data; changes no state of ``model``."""
     X = model._check_X(X)
@@ -124,11 +127,19 @@ def prepare_fit(
         if sample_weight is not None:
             sample_weight = sample_weight[:n_train]
 
+    resume = None
+    if resume_from is not None:
+        from .checkpoint import check_resumable, read_checkpoint
+
+        resume = read_checkpoint(resume_from)
+        check_resumable(model, resume, X.shape[1], loss, optimizer)
+        optimizer = resume.optimizer  # carries the moments and the update count
+
     if not model.built:
         model.build(X.shape[1])
     return FitPlan(
         X, y, sample_weight, loss, optimizer, epochs, batch_size, shuffle, validation,
-        [name for name, _ in metric_pairs], metric_pairs, callbacks, verbose,
+        [name for name, _ in metric_pairs], metric_pairs, callbacks, verbose, resume,
     )  # fmt: skip
 
 
@@ -165,6 +176,12 @@ def evaluate_loss_and_metrics(
 def run_fit(model: Sequential, plan: FitPlan) -> History:
     """Train ``model`` as ``plan`` says; returns the history."""
     history = History()
+    start_epoch = 0
+    if plan.resume is not None:
+        from .checkpoint import apply_checkpoint
+
+        start_epoch = apply_checkpoint(model, plan.resume, history)
+    model.history = history  # what a ModelCheckpoint saves
     callbacks: list[Callback] = [history, *plan.callbacks]
     if plan.verbose:
         callbacks.append(ProgressLogger(plan.verbose, plan.epochs))
@@ -181,7 +198,7 @@ def run_fit(model: Sequential, plan: FitPlan) -> History:
 
     for callback in callbacks:
         callback.on_train_begin()
-    for epoch in range(plan.epochs):
+    for epoch in range(start_epoch, plan.epochs):
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         epoch_start_weights = model.params.copy()

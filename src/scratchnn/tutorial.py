@@ -19,6 +19,7 @@ It is a thin front over :class:`~scratchnn.Sequential` with two sigmoid ``Dense`
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -164,6 +165,12 @@ class NeuralNetwork:
     def predict(self, X: Any) -> np.ndarray:
         """Class predictions ``output > 0.5`` as integers."""
         return (self.forward(X) > 0.5).astype(int)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save weights, optimizer state and rng to ``path``; read back with ``scratchnn.load``."""
+        from .io import save
+
+        save(self, path)
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,237 @@
+"""Training checkpoints: the :class:`ModelCheckpoint` callback and what ``fit(resume_from=)`` reads.
+
+A checkpoint is a model file (see :mod:`scratchnn.io`) with two more header entries,
+``optimizer`` (config, update count) and ``checkpoint`` (completed epochs, history, loss and
+metric names), and the optimizer's moments as ``optimizer.{slot}`` arrays. With the model's
+weights, batch-norm statistics and random-generator state this is everything the fit loop
+carries from one epoch to the next, so a run resumed from the checkpoint written after epoch
+``k`` ends bit-identical to a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _validation as check
+from .callbacks import Callback, History
+from .io import (
+    ModelFileError,
+    build_payload,
+    check_optimizer_arrays,
+    optimizer_payload,
+    read_model_file,
+    restore_sequential,
+    write_model_file,
+)
+
+if TYPE_CHECKING:
+    from .losses import Loss
+    from .model import Sequential
+    from .optimizers import Optimizer
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint read back: the model it saved and the state of the fit loop."""
+
+    model: Sequential
+    optimizer: Optimizer
+    epoch: int
+    loss: dict[str, Any]
+    metric_names: list[str]
+    history: dict[str, list[float]] = field(default_factory=dict)
+    history_epochs: list[int] = field(default_factory=list)
+
+
+def save_checkpoint(model: Sequential, path: str | os.PathLike, epoch: int) -> None:
+    """Save ``model`` mid-``fit`` with its optimizer, history and ``epoch`` epochs completed."""
+    if model.optimizer is None or model.loss is None:
+        raise ValueError("model must be in a fit (it has no optimizer or loss yet) to checkpoint")
+    header, arrays = build_payload(model)
+    optimizer_header, optimizer_arrays = optimizer_payload(model.optimizer)
+    header["optimizer"] = optimizer_header
+    arrays.update(optimizer_arrays)
+    history: History | None = getattr(model, "history", None)
+    header["checkpoint"] = {
+        "epoch": int(epoch),
+        "loss": model.loss.get_config(),
+        "metrics": list(model.metric_names),
+        "history": {}
+        if history is None
+        else {key: [float(v) for v in values] for key, values in history.history.items()},
+        "history_epochs": [] if history is None else [int(e) for e in history.epoch],
+    }
+    write_model_file(path, header, arrays)
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by :class:`ModelCheckpoint`; :class:`ModelFileError` if unsound."""
+    header, arrays = read_model_file(path)
+    path = os.fspath(path)
+    entry = header.get("checkpoint")
+    if header["kind"] != "Sequential" or not isinstance(entry, dict):
+        raise ModelFileError(
+            f"{path!r} is a model file, not a checkpoint: it has no training state"
+        )
+    model = restore_sequential(header, arrays, path)
+    optimizer = check_optimizer_arrays(header, arrays, path)
+    if optimizer is None:
+        raise ModelFileError(f"{path!r}: a checkpoint must hold its optimizer")
+    try:
+        epoch = check.check_non_negative_int(entry["epoch"], "checkpoint epoch")
+        checkpoint = Checkpoint(
+            model,
+            optimizer,
+            epoch,
+            dict(entry["loss"]),
+            [str(name) for name in entry["metrics"]],
+            {str(k): [float(v) for v in values] for k, values in entry["history"].items()},
+            [int(e) for e in entry["history_epochs"]],
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ModelFileError(f"{path!r}: the checkpoint entry is malformed: {error}") from None
+    return checkpoint
+
+
+def _architecture(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Layer classes and configs without ``input_dim`` (set only once a model is built)."""
+    return [
+        (spec["class_name"], {k: v for k, v in spec["config"].items() if k != "input_dim"})
+        for spec in config["layers"]
+    ]
+
+
+def check_resumable(
+    model: Sequential, checkpoint: Checkpoint, n_features: int, loss: Loss, optimizer: Optimizer
+) -> None:
+    """Raise ``ValueError`` unless ``fit`` on ``model`` with these arguments can resume it."""
+    saved = checkpoint.model
+    if np.dtype(model.dtype) != np.dtype(saved.dtype):
+        raise ValueError(
+            f"resume_from holds a {np.dtype(saved.dtype).name} model, got a "
+            f"{np.dtype(model.dtype).name} model to resume"
+        )
+    if _architecture(model.get_config()) != _architecture(saved.get_config()):
+        raise ValueError(
+            f"resume_from holds a different architecture: {saved!r}, got a model {model!r}"
+        )
+    if saved.input_dim != n_features:
+        raise ValueError(
+            f"X must have {saved.input_dim} features like the checkpoint's model, got {n_features}"
+        )
+    if loss.get_config() != checkpoint.loss:
+        raise ValueError(
+            f"loss must be {checkpoint.loss} as in the checkpoint, got {loss.get_config()}"
+        )
+    if optimizer.get_config() != checkpoint.optimizer.get_config():
+        raise ValueError(
+            f"optimizer must be {checkpoint.optimizer.get_config()} as in the checkpoint, got "
+            f"{optimizer.get_config()}"
+        )
+
+
+def apply_checkpoint(model: Sequential, checkpoint: Checkpoint, history: History) -> int:
+    """Copy weights, batch-norm state, rng state and history into ``model``; return the epoch."""
+    saved = checkpoint.model
+    model.params[...] = saved.params
+    for source, target in zip(saved.layers, model.layers, strict=True):
+        for key, value in source.state.items():
+            target.state[key][...] = value
+    # The layers (dropout) draw from this same Generator object, so restoring it restores them.
+    model.rng.bit_generator.state = saved.rng.bit_generator.state
+    history.history = {key: list(values) for key, values in checkpoint.history.items()}
+    history.epoch = list(checkpoint.history_epochs)
+    return checkpoint.epoch
+
+
+class ModelCheckpoint(Callback):
+    """Save a checkpoint every ``every_n_epochs`` epochs and/or when ``monitor`` improves.
+
+    A checkpoint holds the model, the optimizer's state (moments, update count, hence the
+    learning-rate schedule's position), the completed epochs, the history and the model's
+    random-generator state; ``fit(..., resume_from=filepath)`` continues from it exactly.
+    Writes are atomic: an interrupted save leaves the previous checkpoint intact.
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+        Where to save. ``"{epoch}"`` in it is replaced by the number of completed epochs.
+    every_n_epochs : int or None
+        Save after every this many epochs; ``None`` saves only on improvement.
+    monitor : str, optional
+        A logged value (``"val_loss"``, ``"val_accuracy"``, ...): also save whenever it improves.
+    mode : {"auto", "min", "max"}
+        Whether ``monitor`` improves downwards or upwards; ``"auto"`` maximises names holding
+        ``acc`` or ``r2`` and minimises the rest.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from scratchnn import ModelCheckpoint, Sequential
+    >>> from scratchnn.layers import Dense
+    >>> X, y = np.arange(8.0).reshape(4, 2), np.array([0.0, 1.0, 2.0, 3.0])
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.npz")
+    >>> model = Sequential([Dense(1)], seed=0)
+    >>> _ = model.fit(X, y, epochs=2, verbose=0, callbacks=[ModelCheckpoint(path)])
+    >>> resumed = Sequential([Dense(1)], seed=0)
+    >>> _ = resumed.fit(X, y, epochs=3, verbose=0, resume_from=path)
+    >>> full = Sequential([Dense(1)], seed=0)
+    >>> _ = full.fit(X, y, epochs=3, verbose=0)  # the same run, never interrupted
+    >>> bool(np.array_equal(full.params, resumed.params))
+    True
+    """
+
+    def __init__(
+        self,
+        filepath: str | os.PathLike,
+        every_n_epochs: int | None = 1,
+        monitor: str | None = None,
+        mode: str = "auto",
+    ) -> None:
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(
+                f"filepath must be a str or os.PathLike, got {check.describe(filepath)}"
+            )
+        if every_n_epochs is not None:
+            every_n_epochs = check.check_positive_int(every_n_epochs, "every_n_epochs")
+        if monitor is not None and not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a logged name or None, got {check.describe(monitor)}")
+        if every_n_epochs is None and monitor is None:
+            raise ValueError("every_n_epochs or monitor must be given, got neither")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {check.describe(mode)}")
+        if mode == "auto" and monitor is not None:
+            mode = "max" if ("acc" in monitor or "r2" in monitor) else "min"
+        self.filepath = os.fspath(filepath)
+        self.every_n_epochs = every_n_epochs
+        self.monitor = monitor
+        self.mode = mode
+        self.best = -np.inf if mode == "max" else np.inf
+        self.saved: list[str] = []
+
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        self.best = -np.inf if self.mode == "max" else np.inf
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        due = self.every_n_epochs is not None and (epoch + 1) % self.every_n_epochs == 0
+        improved = False
+        if self.monitor is not None:
+            if self.monitor not in logs:
+                raise ValueError(
+                    f"ModelCheckpoint monitors {self.monitor!r}, which this fit does not log "
+                    f"(logged: {sorted(logs)}); pass validation data or pick another monitor"
+                )
+            value = logs[self.monitor]
+            improved = value > self.best if self.mode == "max" else value < self.best
+            if improved:
+                self.best = value
+        if due or improved:
+            path = self.filepath.replace("{epoch}", str(epoch + 1))
+            save_checkpoint(self.model, path, epoch + 1)
+            self.saved.append(path)

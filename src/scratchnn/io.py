@@ -1,0 +1,397 @@
+"""Model files: one versioned ``.npz`` archive holding a JSON header and the model's arrays.
+
+A model file is a ZIP archive written by ``numpy.savez`` (entries stored, not compressed). It
+holds one ``.npy`` entry per array: ``__config__``, the UTF-8 bytes of a JSON header as a
+``uint8`` vector, and the weights, named ``layers.{i}.params.{name}`` (trainable) and
+``layers.{i}.state.{name}`` (batch-norm running statistics); checkpoints add
+``optimizer.{slot}``. Files are read with ``allow_pickle=False``: loading never runs code from the
+file. Every problem with a file raises :class:`ModelFileError`. The format is described in full,
+for other programs, in ``docs/model-format.md``.
+
+Saving is atomic: the archive is written to a temporary file in the target's folder, flushed and
+fsynced, then renamed over the target, so a crash or a full disk mid-save leaves the previous
+file intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .model import Sequential
+    from .optimizers import Optimizer
+    from .tutorial import NeuralNetwork
+
+FORMAT_NAME = "scratchnn-model"
+FORMAT_VERSION = 1
+CONFIG_KEY = "__config__"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded: not ours, damaged, or inconsistent with its header."""
+
+
+# -- what goes into a file ------------------------------------------------------------------------
+def model_arrays(model: Sequential) -> dict[str, np.ndarray]:
+    """The arrays of a built model by their file names (views, not copies)."""
+    arrays = {}
+    for index, layer in enumerate(model.layers):
+        for name, value in layer.params.items():
+            arrays[f"layers.{index}.params.{name}"] = value
+        for name, value in layer.state.items():
+            arrays[f"layers.{index}.state.{name}"] = value
+    return arrays
+
+
+def optimizer_payload(optimizer: Optimizer) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The optimizer's JSON entry (config, update count, size) and its moment arrays."""
+    state = optimizer.get_state()
+    header = {
+        "config": optimizer.get_config(),
+        "iterations": state["iterations"],
+        "size": state.get("size"),
+        "dtype": state.get("dtype"),
+    }
+    arrays = {f"optimizer.{name}": value for name, value in state["slots"].items()}
+    return header, arrays
+
+
+def _sequential_of(model: Any) -> tuple[str, Sequential, dict[str, Any] | None]:
+    from .model import Sequential
+    from .tutorial import NeuralNetwork
+
+    if isinstance(model, NeuralNetwork):
+        wrapper = {
+            "input_dim": model.input_dim,
+            "hidden_dim": model.hidden_dim,
+            "output_dim": model.output_dim,
+            "learning_rate": model.learning_rate,
+            "seed": model.model.seed,
+            "dtype": np.dtype(model.model.dtype).name,
+        }
+        return "NeuralNetwork", model.model, wrapper
+    if isinstance(model, Sequential):
+        return "Sequential", model, None
+    from ._validation import describe
+
+    raise TypeError(f"model must be a Sequential or a NeuralNetwork, got {describe(model)}")
+
+
+def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON header and arrays that describe ``model`` (a Sequential or NeuralNetwork)."""
+    kind, sequential, wrapper = _sequential_of(model)
+    if not sequential.built:
+        raise ValueError(
+            "model must be built before saving (fit it or call build(input_dim)), got an "
+            "unbuilt model"
+        )
+    arrays = dict(model_arrays(sequential))
+    header: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": _library_version(),
+        "kind": kind,
+        "model": sequential.get_config(),
+        "rng_state": sequential.rng.bit_generator.state,
+    }
+    if wrapper is not None:
+        header["neural_network"] = wrapper
+        optimizer_header, optimizer_arrays = optimizer_payload(model.optimizer)
+        header["optimizer"] = optimizer_header
+        arrays.update(optimizer_arrays)
+    return header, arrays
+
+
+def _library_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# -- writing --------------------------------------------------------------------------------------
+def write_model_file(path: str | os.PathLike, header: dict[str, Any], arrays: dict) -> None:
+    """Write ``header`` and ``arrays`` to ``path`` atomically (temp file, fsync, rename)."""
+    path = Path(os.fspath(path))
+    if not path.parent.is_dir():
+        raise ValueError(f"path must be in an existing folder, got {str(path)!r}")
+    header = dict(header)
+    header["arrays"] = {
+        name: {"shape": list(value.shape), "dtype": value.dtype.name}
+        for name, value in arrays.items()
+    }
+    try:
+        text = json.dumps(header, sort_keys=True)
+    except TypeError as error:
+        raise ValueError(f"the model's config must be JSON-serialisable: {error}") from error
+    entries = {CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+    entries.update(arrays)
+
+    handle = tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            np.savez(handle, **entries)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        # Whatever failed (full disk, interrupt), the target is untouched: drop the partial file.
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable where the OS allows opening a folder (POSIX)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def save(model: Any, path: str | os.PathLike) -> None:
+    """Save a :class:`~scratchnn.Sequential` or :class:`~scratchnn.NeuralNetwork` to ``path``.
+
+    The file holds the architecture, weights, batch-norm statistics and the random generator's
+    state (and, for a ``NeuralNetwork``, its optimizer). ``path`` is used as given; ``.npz`` is
+    the customary extension.
+    """
+    header, arrays = build_payload(model)
+    write_model_file(path, header, arrays)
+
+
+# -- reading --------------------------------------------------------------------------------------
+def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and check a model file's header and arrays, without building anything.
+
+    Checks the archive, the header's format and version, and that the arrays present are
+    exactly those the header lists, with the listed shapes and dtypes. Raises
+    :class:`ModelFileError` on any problem.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        from ._validation import describe
+
+        raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as file:
+            magic = file.read(4)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise ModelFileError(f"cannot read model file {path!r}: {error}") from error
+    if magic != _ZIP_MAGIC:
+        raise ModelFileError(
+            f"{path!r} is not a scratchnn model file: expected an .npz (ZIP) archive, got a file "
+            f"starting with {magic!r}"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            if CONFIG_KEY not in names:
+                raise ModelFileError(f"{path!r} has no {CONFIG_KEY!r} entry: not a model file")
+            header = _parse_header(archive[CONFIG_KEY], path)
+            listed = header["arrays"]
+            missing = sorted(set(listed) - (names - {CONFIG_KEY}))
+            extra = sorted((names - {CONFIG_KEY}) - set(listed))
+            if missing:
+                raise ModelFileError(f"{path!r} lacks the arrays {missing} its header lists")
+            if extra:
+                raise ModelFileError(f"{path!r} holds arrays its header does not list: {extra}")
+            arrays = {name: archive[name] for name in sorted(listed)}
+    except ModelFileError:
+        raise
+    except ValueError as error:
+        # numpy refuses object (pickled) arrays with allow_pickle=False, and bad .npy headers.
+        raise ModelFileError(
+            f"{path!r} holds an array that cannot be read (pickled objects are refused): {error}"
+        ) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as error:
+        raise ModelFileError(
+            f"{path!r} is damaged or truncated ({type(error).__name__}: {error})"
+        ) from None
+    for name, spec in listed.items():
+        _check_listed(name, spec, arrays[name], path)
+    return header, arrays
+
+
+def _parse_header(raw: np.ndarray, path: str) -> dict[str, Any]:
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ModelFileError(
+            f"{path!r}: {CONFIG_KEY} must be a 1-D uint8 array of JSON, got dtype {raw.dtype} "
+            f"and shape {raw.shape}"
+        )
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path!r}: the header is not valid JSON ({error})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        found = header.get("format") if isinstance(header, dict) else type(header).__name__
+        raise ModelFileError(f"{path!r}: format must be {FORMAT_NAME!r}, got {found!r}")
+    version = header.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(
+            f"{path!r}: format_version must be a positive integer, got {version!r}"
+        )
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path!r} uses format version {version}, newer than this scratchnn reads (up to "
+            f"{FORMAT_VERSION}): upgrade scratchnn to load it"
+        )
+    for key, kind in (("arrays", dict), ("model", dict), ("rng_state", dict), ("kind", str)):
+        if not isinstance(header.get(key), kind):
+            raise ModelFileError(
+                f"{path!r}: header entry {key!r} must be a {kind.__name__}, "
+                f"got {type(header.get(key)).__name__}"
+            )
+    return header
+
+
+def _check_listed(name: str, spec: Any, array: np.ndarray, path: str) -> None:
+    if not isinstance(spec, dict) or "shape" not in spec or "dtype" not in spec:
+        raise ModelFileError(f"{path!r}: header entry for array {name!r} is malformed: {spec!r}")
+    if list(array.shape) != list(spec["shape"]) or array.dtype.name != spec["dtype"]:
+        raise ModelFileError(
+            f"{path!r}: array {name!r} must have shape {tuple(spec['shape'])} and dtype "
+            f"{spec['dtype']} as its header says, got shape {array.shape} and dtype {array.dtype}"
+        )
+
+
+def restore_sequential(header: dict[str, Any], arrays: dict, path: str) -> Sequential:
+    """Rebuild the Sequential a checked header describes and fill in its arrays and rng."""
+    from .model import Sequential
+
+    try:
+        model = Sequential.from_config(header["model"])
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ModelFileError(f"{path!r}: the model config cannot be rebuilt: {error}") from None
+    if not model.built:
+        raise ModelFileError(f"{path!r}: the model config has no input_dim: it was never built")
+    _initializer_dicts_to_objects(model)
+    expected = model_arrays(model)
+    for name, target in expected.items():
+        if name not in arrays:
+            raise ModelFileError(f"{path!r} lacks the array {name!r} that its model needs")
+        source = arrays[name]
+        if source.shape != target.shape or source.dtype != target.dtype:
+            raise ModelFileError(
+                f"{path!r}: array {name!r} must have shape {target.shape} and dtype "
+                f"{target.dtype} for this model, got shape {source.shape} and dtype {source.dtype}"
+            )
+    unused = sorted(n for n in arrays if n.startswith("layers.") and n not in expected)
+    if unused:
+        raise ModelFileError(f"{path!r} holds arrays this model has no place for: {unused}")
+    try:
+        model.rng.bit_generator.state = header["rng_state"]
+    except (ValueError, TypeError, KeyError) as error:
+        raise ModelFileError(
+            f"{path!r}: rng_state is not a valid generator state: {error}"
+        ) from None
+    for name, target in expected.items():
+        target[...] = arrays[name]
+    return model
+
+
+def _initializer_dicts_to_objects(model: Sequential) -> None:
+    """Turn initializer config dicts back into objects, so the loaded model can be saved again.
+
+    ``Dense.from_config`` keeps a ``VarianceScaling`` config as a dict, which
+    ``initializer_config`` cannot describe; the initializer object describes itself.
+    """
+    from .initializers import get_initializer
+
+    for layer in model.layers:
+        for attribute in ("kernel_initializer", "bias_initializer"):
+            value = getattr(layer, attribute, None)
+            if isinstance(value, dict):
+                setattr(layer, attribute, get_initializer(value))
+
+
+def restore_optimizer(entry: Any, arrays: dict, path: str) -> Optimizer:
+    """Rebuild an optimizer from its header entry and ``optimizer.*`` arrays."""
+    from .optimizers import get_optimizer
+
+    try:
+        optimizer = get_optimizer(dict(entry["config"]))
+        slots = {name: arrays[f"optimizer.{name}"] for name in optimizer.slot_names}
+        state = {"iterations": entry["iterations"], "slots": slots}
+        if entry.get("size") is not None:
+            state.update(size=entry["size"], dtype=entry["dtype"])
+            for name, value in slots.items():
+                if value.shape != (entry["size"],) or value.dtype.name != entry["dtype"]:
+                    raise ValueError(
+                        f"optimizer.{name} must have shape ({entry['size']},) and dtype "
+                        f"{entry['dtype']}, got {value.shape} and {value.dtype}"
+                    )
+        optimizer.set_state(state)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ModelFileError(f"{path!r}: the optimizer cannot be rebuilt: {error}") from None
+    return optimizer
+
+
+def load(path: str | os.PathLike) -> Sequential | NeuralNetwork:
+    """Load a model saved by :func:`save` (or a checkpoint): a Sequential or a NeuralNetwork.
+
+    Raises :class:`ModelFileError` (a ``ValueError``) for anything but a sound model file, and
+    ``FileNotFoundError`` when there is no file.
+    """
+    header, arrays = read_model_file(path)
+    path = os.fspath(path)
+    if header["kind"] == "NeuralNetwork":
+        return _restore_neural_network(header, arrays, path)
+    if header["kind"] != "Sequential":
+        raise ModelFileError(
+            f"{path!r}: kind must be 'Sequential' or 'NeuralNetwork', got {header['kind']!r}"
+        )
+    model = restore_sequential(header, arrays, path)
+    check_optimizer_arrays(header, arrays, path)
+    return model
+
+
+def check_optimizer_arrays(header: dict, arrays: dict, path: str) -> Optimizer | None:
+    """Rebuild the header's optimizer, if any; refuse arrays that neither model nor it uses."""
+    optimizer = None
+    if "optimizer" in header:
+        optimizer = restore_optimizer(header["optimizer"], arrays, path)
+    slots = () if optimizer is None else optimizer.slot_names
+    stray = sorted(
+        name
+        for name in arrays
+        if not name.startswith("layers.") and name[len("optimizer.") :] not in slots
+    )
+    if stray:
+        raise ModelFileError(f"{path!r} holds arrays this model has no place for: {stray}")
+    return optimizer
+
+
+def _restore_neural_network(header: dict, arrays: dict, path: str) -> NeuralNetwork:
+    from .tutorial import NeuralNetwork
+
+    model = restore_sequential(header, arrays, path)
+    try:
+        wrapper = NeuralNetwork(**header["neural_network"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise ModelFileError(f"{path!r}: the NeuralNetwork entry is invalid: {error}") from None
+    if wrapper.model.get_config() != model.get_config():
+        raise ModelFileError(f"{path!r}: the NeuralNetwork entry does not match its layers")
+    wrapper.model = model
+    if "optimizer" not in header:
+        raise ModelFileError(f"{path!r}: a NeuralNetwork file must hold its optimizer")
+    wrapper.optimizer = check_optimizer_arrays(header, arrays, path)
+    return wrapper

@@ -1,0 +1,486 @@
+"""Model files: exact round trips, atomic saves, and refusal of every unsound file."""
+
+from __future__ import annotations
+
+import errno
+import io as stdio
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import scratchnn
+from scratchnn import ModelFileError, NeuralNetwork, Sequential, load
+from scratchnn import io as model_io
+from scratchnn.initializers import VarianceScaling
+from scratchnn.layers import (
+    ELU,
+    GELU,
+    ActivationLayer,
+    BatchNorm,
+    Dense,
+    Dropout,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+
+ACTIVATIONS = [
+    "linear",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "softplus",
+    "softmax",
+]
+
+
+def _data(n: int = 24, features: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, features))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+def _assert_same_model(a: Sequential, b: Sequential, X: np.ndarray) -> None:
+    assert a.get_config() == b.get_config()
+    assert a.params.dtype == b.params.dtype
+    np.testing.assert_array_equal(a.params, b.params)
+    for layer_a, layer_b in zip(a.layers, b.layers, strict=True):
+        assert layer_a.state.keys() == layer_b.state.keys()
+        for key in layer_a.state:
+            np.testing.assert_array_equal(layer_a.state[key], layer_b.state[key])
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
+def _round_trip(model, tmp_path, name: str = "model.npz"):
+    path = tmp_path / name
+    model.save(path)
+    return load(path)
+
+
+def _trained(layers, dtype: str = "float32", epochs: int = 2) -> tuple[Sequential, np.ndarray]:
+    X, y = _data()
+    model = Sequential(layers, seed=3, dtype=dtype)
+    model.fit(X, y, loss="mse", optimizer="adam", epochs=epochs, batch_size=8, verbose=0)
+    return model, X
+
+
+# -- round trips ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_dense_with_each_activation_round_trips_bit_identically(tmp_path, activation, dtype):
+    model, X = _trained([Dense(4, activation), Dense(1, activation)], dtype)
+    _assert_same_model(model, _round_trip(model, tmp_path), X)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"kernel_regularizer": "l1"},
+        {"kernel_regularizer": "l2", "bias_regularizer": "l1_l2"},
+        {"kernel_regularizer": {"l1": 0.003, "l2": 0.0007}},
+        {"use_bias": False},
+        {"kernel_initializer": "he_normal", "bias_initializer": "ones"},
+        {"kernel_initializer": "lecun_uniform"},
+        {"kernel_initializer": VarianceScaling(scale=0.3, mode="fan_in", distribution="normal")},
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_with_regularizers_and_initializers_round_trips(tmp_path, options, dtype):
+    model, X = _trained([Dense(5, "tanh", **options), Dense(1)], dtype)
+    loaded = _round_trip(model, tmp_path)
+    _assert_same_model(model, loaded, X)
+    # The penalty is part of the loss: the loaded model must score the same loss too.
+    assert loaded.layers[0].regularization_penalty() == model.layers[0].regularization_penalty()
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        ReLU(),
+        Sigmoid(),
+        Tanh(),
+        GELU(),
+        Softplus(),
+        Softmax(),
+        Linear(),
+        LeakyReLU(0.2),
+        ELU(0.7),
+        ActivationLayer("elu"),
+        Dropout(0.4),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_parameter_free_layers_round_trip(tmp_path, layer, dtype):
+    model, X = _trained([Dense(4), layer, Dense(1)], dtype)
+    _assert_same_model(model, _round_trip(model, tmp_path), X)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batchnorm_running_statistics_round_trip(tmp_path, dtype):
+    model, X = _trained([Dense(4), BatchNorm(momentum=0.8), ReLU(), Dense(1)], dtype, epochs=3)
+    running_mean = model.layers[1].state["running_mean"]
+    assert not np.allclose(running_mean, 0.0)  # training moved them: the test can fail
+    loaded = _round_trip(model, tmp_path)
+    _assert_same_model(model, loaded, X)
+    assert loaded.layers[1].momentum == 0.8
+
+
+def test_loaded_model_keeps_training_exactly_like_the_original(tmp_path):
+    """Weights, running statistics and rng state all survive: further training agrees bit-wise."""
+    model, X = _trained([Dense(6, "relu"), BatchNorm(), Dropout(0.3), Dense(1)], epochs=1)
+    loaded = _round_trip(model, tmp_path)
+    _, y = _data()
+    for network in (model, loaded):
+        network.fit(X, y, optimizer="sgd", epochs=2, batch_size=5, verbose=0)
+    _assert_same_model(model, loaded, X)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tutorial_network_round_trips_as_a_neural_network(tmp_path, dtype):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    y = np.array([[0], [1], [1], [0]])
+    network = NeuralNetwork(2, 3, 1, learning_rate=2.0, optimizer="adam", seed=1, dtype=dtype)
+    network.train(X, y, epochs=50)
+    loaded = _round_trip(network, tmp_path)
+    assert isinstance(loaded, NeuralNetwork)
+    assert loaded.learning_rate == 2.0
+    np.testing.assert_array_equal(loaded.weights1, network.weights1)
+    np.testing.assert_array_equal(loaded.bias2, network.bias2)
+    np.testing.assert_array_equal(loaded.forward(X), network.forward(X))
+    # The optimizer (Adam moments and step count) came back too: training goes on identically.
+    assert loaded.optimizer.iterations == 50
+    network.train(X, y, epochs=5)
+    loaded.train(X, y, epochs=5)
+    np.testing.assert_array_equal(loaded.weights2, network.weights2)
+    # And a loaded network saves again.
+    np.testing.assert_array_equal(
+        _round_trip(loaded, tmp_path, "again.npz").weights1, loaded.weights1
+    )
+
+
+def test_file_is_readable_with_plain_zipfile_and_json(tmp_path):
+    """The format as docs/model-format.md describes it, read without scratchnn."""
+    model, _ = _trained([Dense(3, "relu"), BatchNorm(), Dense(1)])
+    path = tmp_path / "model.npz"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        names = sorted(archive.namelist())
+        with archive.open("__config__.npy") as entry:
+            raw = np.lib.format.read_array(entry, allow_pickle=False)
+        header = json.loads(raw.tobytes().decode("utf-8"))
+        with archive.open("layers.0.params.W.npy") as entry:
+            weights = np.lib.format.read_array(entry, allow_pickle=False)
+    assert header["format"] == "scratchnn-model"
+    assert header["format_version"] == model_io.FORMAT_VERSION == 1
+    assert header["kind"] == "Sequential"
+    assert header["arrays"]["layers.1.state.running_var"] == {"shape": [3], "dtype": "float32"}
+    assert names == sorted(f"{name}.npy" for name in ["__config__", *header["arrays"]])
+    np.testing.assert_array_equal(weights, model.layers[0].params["W"])
+
+
+def test_save_refuses_an_unbuilt_model_and_other_objects(tmp_path):
+    with pytest.raises(ValueError, match="must be built before saving"):
+        Sequential([Dense(2)]).save(tmp_path / "m.npz")
+    with pytest.raises(TypeError, match="model must be a Sequential or a NeuralNetwork, got"):
+        model_io.save({"W": 1}, tmp_path / "m.npz")
+    model, _ = _trained([Dense(1)])
+    with pytest.raises(ValueError, match="path must be in an existing folder"):
+        model.save(tmp_path / "no" / "such" / "m.npz")
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "absent.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- atomic saves ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left"), KeyboardInterrupt()])
+def test_a_save_failing_midway_leaves_the_previous_file_intact(tmp_path, monkeypatch, failure):
+    old, X = _trained([Dense(3, "relu"), Dense(1)], epochs=1)
+    path = tmp_path / "model.npz"
+    old.save(path)
+    before = path.read_bytes()
+    new, _ = _trained([Dense(3, "relu"), Dense(1)], epochs=3)
+    real_savez = np.savez
+
+    def savez_then_fail(file, **arrays):
+        real_savez(file, **arrays)  # the whole archive is written...
+        file.truncate(file.tell() // 2)  # ...half of it survives,
+        raise failure  # and the disk fills up (or the user hits Ctrl-C)
+
+    monkeypatch.setattr(model_io.np, "savez", savez_then_fail)
+    with pytest.raises(type(failure)):
+        new.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temp file left behind
+    np.testing.assert_array_equal(load(path).params, old.params)
+    assert not np.array_equal(new.params, old.params)
+
+
+def test_save_writes_a_temp_file_in_the_same_folder_fsyncs_and_renames(tmp_path, monkeypatch):
+    model, _ = _trained([Dense(1)])
+    path = tmp_path / "model.npz"
+    calls = []
+    real_replace, real_fsync = os.replace, os.fsync
+    monkeypatch.setattr(
+        model_io.os, "fsync", lambda fd: (calls.append(("fsync", fd)), real_fsync(fd))[1]
+    )
+    monkeypatch.setattr(
+        model_io.os,
+        "replace",
+        lambda src, dst: (calls.append(("replace", src, dst)), real_replace(src, dst))[1],
+    )
+    model.save(path)
+    replaces = [call for call in calls if call[0] == "replace"]
+    assert len(replaces) == 1
+    source, target = replaces[0][1:]
+    assert os.path.dirname(source) == str(tmp_path) and target == path
+    assert calls[0][0] == "fsync"  # the data reached the disk before the rename
+    assert not os.path.exists(source)
+
+
+# -- unsound files --------------------------------------------------------------------------------
+MARKER_NAME = "pwned.txt"
+
+
+def _leave_marker(path: str) -> str:
+    with open(path, "w") as file:
+        file.write("code from a model file ran")
+    return path
+
+
+class Payload:
+    """Unpickling this runs ``_leave_marker``: the classic malicious-pickle shape."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (_leave_marker, (self.marker,))
+
+
+def _entries(path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def _header(entries) -> dict:
+    return json.loads(entries["__config__"].tobytes().decode("utf-8"))
+
+
+def _write(path, entries, header=None) -> None:
+    if header is not None:
+        entries["__config__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(path, "wb") as file:
+        np.savez(file, **entries)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model, _ = _trained([Dense(3, "relu"), BatchNorm(), Dense(1)])
+    path = tmp_path / "model.npz"
+    model.save(path)
+    return path
+
+
+def test_the_payload_is_live_so_the_pickle_tests_can_fail(tmp_path):
+    marker = tmp_path / MARKER_NAME
+    pickle.loads(pickle.dumps(Payload(str(marker))))
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("entry", ["__config__", "layers.0.params.W"])
+def test_a_pickled_array_in_a_model_file_is_never_executed(saved, tmp_path, entry):
+    marker = tmp_path / MARKER_NAME
+    entries = _entries(saved)
+    entries[entry] = np.array([Payload(str(marker))], dtype=object)
+    with open(saved, "wb") as file:
+        np.savez(file, **entries)  # numpy pickles object arrays when saving
+    with pytest.raises(ModelFileError, match="pickled objects are refused"):
+        load(saved)
+    assert not marker.exists()
+
+
+def test_a_raw_pickle_posing_as_a_model_file_is_never_executed(tmp_path):
+    marker = tmp_path / MARKER_NAME
+    path = tmp_path / "model.npz"
+    path.write_bytes(pickle.dumps(Payload(str(marker))))
+    with pytest.raises(ModelFileError, match="not a scratchnn model file"):
+        load(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9, 0.999])
+def test_a_truncated_file_is_rejected(saved, fraction):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(ModelFileError, match="not a scratchnn model file|damaged or truncated"):
+        load(saved)
+
+
+@pytest.mark.parametrize("prefix", [b"", b"PK\x03\x04", b"\x93NUMPY"])
+def test_random_bytes_are_rejected(tmp_path, prefix):
+    path = tmp_path / "model.npz"
+    path.write_bytes(prefix + np.random.default_rng(7).bytes(4096))
+    with pytest.raises(ModelFileError, match="not a scratchnn model file|damaged or truncated"):
+        load(path)
+
+
+def test_a_flipped_byte_inside_an_array_fails_the_zip_checksum(saved):
+    data = bytearray(saved.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError):
+        load(saved)
+
+
+def _forget_input_dims(config: dict) -> None:
+    config["input_dim"] = None
+    for spec in config["layers"]:
+        spec["config"]["input_dim"] = None
+
+
+def _edit_header(path, edit) -> None:
+    entries = _entries(path)
+    header = _header(entries)
+    edit(header)
+    _write(path, entries, header)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda h: h.update(format_version=2), "format version 2, newer than this scratchnn"),
+        (lambda h: h.update(format_version="1"), "format_version must be a positive integer"),
+        (lambda h: h.update(format="keras"), "format must be 'scratchnn-model', got 'keras'"),
+        (lambda h: h.update(kind="Transformer"), "kind must be 'Sequential' or 'NeuralNetwork'"),
+        (lambda h: h.pop("model"), "header entry 'model' must be a dict"),
+        (
+            lambda h: h["model"]["layers"][0].update(class_name="Conv9D"),
+            "unknown layer 'Conv9D'",
+        ),
+        (
+            lambda h: h["model"]["layers"][0]["config"].update(units=-3),
+            "units must be a positive integer",
+        ),
+        (lambda h: _forget_input_dims(h["model"]), "it was never built"),
+        (lambda h: h.update(rng_state={"bit_generator": "MT19937"}), "rng_state is not a valid"),
+    ],
+    ids=[
+        "newer-version",
+        "version-not-int",
+        "other-format",
+        "unknown-kind",
+        "no-model",
+        "unknown-layer",
+        "bad-layer-arg",
+        "unbuilt",
+        "bad-rng",
+    ],
+)
+def test_a_bad_header_is_rejected_with_a_clear_message(saved, edit, message):
+    _edit_header(saved, edit)
+    with pytest.raises(ModelFileError, match=message):
+        load(saved)
+
+
+def test_a_header_that_is_not_json_is_rejected(saved):
+    entries = _entries(saved)
+    entries["__config__"] = np.frombuffer(b"{not json", dtype=np.uint8)
+    _write(saved, entries)
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load(saved)
+
+
+def test_an_archive_without_a_header_is_rejected(saved):
+    entries = _entries(saved)
+    del entries["__config__"]
+    _write(saved, entries)
+    with pytest.raises(ModelFileError, match="no '__config__' entry"):
+        load(saved)
+
+
+def test_a_missing_array_is_rejected(saved):
+    entries = _entries(saved)
+    del entries["layers.1.state.running_mean"]
+    _write(saved, entries)
+    with pytest.raises(ModelFileError, match=r"lacks the arrays \['layers.1.state.running_mean'\]"):
+        load(saved)
+
+
+def test_a_missing_array_also_unlisted_in_the_header_is_rejected(saved):
+    entries = _entries(saved)
+    header = _header(entries)
+    del entries["layers.0.params.b"], header["arrays"]["layers.0.params.b"]
+    _write(saved, entries, header)
+    with pytest.raises(ModelFileError, match="lacks the array 'layers.0.params.b' that its model"):
+        load(saved)
+
+
+def test_an_extra_array_is_rejected(saved):
+    entries = _entries(saved)
+    entries["layers.9.params.W"] = np.zeros(3, np.float32)
+    _write(saved, entries)
+    with pytest.raises(ModelFileError, match="holds arrays its header does not list"):
+        load(saved)
+
+
+@pytest.mark.parametrize("name", ["layers.9.params.W", "notes"])
+def test_an_extra_array_listed_in_the_header_is_rejected(saved, name):
+    entries = _entries(saved)
+    header = _header(entries)
+    entries[name] = np.zeros(3, np.float32)
+    header["arrays"][name] = {"shape": [3], "dtype": "float32"}
+    _write(saved, entries, header)
+    with pytest.raises(ModelFileError, match="has no place for"):
+        load(saved)
+
+
+@pytest.mark.parametrize(
+    "replacement",
+    [np.zeros((3, 4), np.float32), np.zeros((3, 3), np.float64), np.zeros((3, 3), np.int32)],
+    ids=["wrong-shape", "float64-in-float32", "int32"],
+)
+def test_an_array_of_the_wrong_shape_or_dtype_is_rejected(saved, replacement):
+    entries = _entries(saved)
+    header = _header(entries)
+    entries["layers.0.params.W"] = replacement
+    header["arrays"]["layers.0.params.W"] = {
+        "shape": list(replacement.shape),
+        "dtype": replacement.dtype.name,
+    }
+    _write(saved, entries, header)
+    with pytest.raises(ModelFileError, match="'layers.0.params.W' must have shape \\(3, 3\\)"):
+        load(saved)
+
+
+def test_an_array_that_disagrees_with_its_header_is_rejected(saved):
+    entries = _entries(saved)
+    entries["layers.0.params.W"] = np.zeros((2, 2), np.float32)
+    _write(saved, entries)
+    with pytest.raises(ModelFileError, match="as its header says"):
+        load(saved)
+
+
+def test_model_file_error_is_a_value_error_and_exported():
+    assert issubclass(ModelFileError, ValueError)
+    assert scratchnn.ModelFileError is ModelFileError
+    assert scratchnn.load is model_io.load
+
+
+def test_load_refuses_a_non_path():
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike, got"):
+        load(stdio.BytesIO(b"PK"))
