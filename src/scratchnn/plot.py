@@ -230,6 +230,8 @@ def plot_confusion_matrix(
     fontsize = 11 if n <= 5 else 9 if n <= 10 else 6
     for i in range(n):
         for j in range(n):
+            if counts[i, j] == 0 and n > 5:
+                continue  # blank zero cells keep a many-class matrix readable
             text = f"{rates[i, j]:.2f}\n({counts[i, j]})" if normalize else str(counts[i, j])
             dark = rates[i, j] > 0.5 if normalize else counts[i, j] > counts.max() / 2
             ax.text(
