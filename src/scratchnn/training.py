@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +46,13 @@ class FitPlan:
 
 
 def resolve_metrics(names: Sequence[Any]) -> list[tuple[str, Metric]]:
-    if isinstance(names, str):
+    """``(name, function)`` pairs for metric names or functions (one alone is a list of one)."""
+    if isinstance(names, str) or callable(names):
         names = [names]
+    if not isinstance(names, Iterable) or isinstance(names, Mapping):
+        raise TypeError(
+            f"metrics must be a list of metric names or functions, got {check.describe(names)}"
+        )
     return [get_metric(name) for name in names]
 
 
@@ -84,6 +89,10 @@ def prepare_fit(
         validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False
     )
     metric_pairs = resolve_metrics(metrics)
+    if isinstance(callbacks, (Callback, str, Mapping)) or not isinstance(callbacks, Iterable):
+        raise TypeError(
+            f"callbacks must be a list of scratchnn Callbacks, got {check.describe(callbacks)}"
+        )
     callbacks = list(callbacks)
     for index, callback in enumerate(callbacks):
         if not isinstance(callback, Callback):
@@ -250,12 +259,16 @@ def _stop_on_divergence(
     batch: int,
     epoch_start_weights: np.ndarray,
 ) -> None:
-    """Stop training on a non-finite loss, leaving the model with finite weights."""
-    if not np.all(np.isfinite(model.params)):
-        model.params[...] = epoch_start_weights
+    """Stop training on a non-finite loss, restoring the weights the epoch started from.
+
+    The current weights may still be finite yet huge (1e130 in float64), so that every prediction
+    overflows; the epoch's starting weights are the last that gave a finite loss on every batch.
+    """
+    model.params[...] = epoch_start_weights
     message = (
         f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training stopped and "
-        "the model keeps its last finite weights (try a smaller learning rate)"
+        f"the model keeps its last finite weights, from the start of epoch {epoch + 1} (try a "
+        "smaller learning rate)"
     )
     history.stop_reason = message
     model.stop_training = True
