@@ -61,6 +61,13 @@ class UsageError(Exception):
     """A command-line argument that makes no sense (exit status 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (pointing at ``--help``), not the whole usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 # -- data -----------------------------------------------------------------------------------------
 def _load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     """``(X, y, name)`` from a data set name or ``--csv``/``--target``."""
@@ -374,9 +381,7 @@ def _add_data_options(parser: argparse.ArgumentParser, required: bool = False) -
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``scratchnn`` argument parser with its subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="scratchnn", description="Train, inspect and use NumPy neural networks."
-    )
+    parser = _Parser(prog="scratchnn", description="Train, inspect and use NumPy neural networks.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     names = ", ".join([*datasets.GENERATED, *datasets.BUNDLED])
@@ -472,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         if args.debug:
             traceback.print_exc()
-        parser.exit(2, f"scratchnn {args.command}: error: {error}\n")
+        parser.exit(2, f"scratchnn {args.command}: error: {error} (see --help)\n")
     except (ValueError, TypeError, OSError, ImportError, KeyError) as error:
         if args.debug:
             traceback.print_exc()

@@ -1,0 +1,184 @@
+"""Tests of the ``scratchnn`` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import scratchnn
+from scratchnn.cli import fold_standardization
+from scratchnn.datasets import make_xor
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "scratchnn.cli", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def blobs_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("blobs")
+    result = run("train", "blobs", "--n-samples", "120", "--layers", "8", "--epochs", "15",
+                 "--seed", "1", "--quiet", "--out", str(folder / "m.npz"), "--plots",
+                 str(folder / "plots"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["train"], ["evaluate"], ["predict"], ["summary"], ["demo"]]
+)
+def test_help_everywhere(command):
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: scratchnn")
+
+
+def test_train_saves_model_and_pictures(blobs_model):
+    folder, result = blobs_model
+    assert "trained on blobs: 120 samples, 15 epoch(s)" in result.stdout
+    assert "Total params: 51" in result.stdout  # 2*8+8 + 8*3+3
+    model = scratchnn.load(folder / "m.npz")
+    assert [layer.params["W"].shape for layer in model.layers] == [(2, 8), (8, 3)]
+    names = sorted(p.name for p in (folder / "plots").iterdir())
+    assert names == ["confusion_matrix.png", "decision_boundary.png", "learning_curves.png",
+                     "network.png", "weights.png"]  # fmt: skip
+    for path in (folder / "plots").iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_prints_loss_metrics_and_confusion_matrix(blobs_model):
+    folder, _ = blobs_model
+    result = run("evaluate", str(folder / "m.npz"), "--data", "blobs", "--n-samples", "120",
+                 "--seed", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "blobs: 120 samples"
+    numbers = dict(item.split("=") for item in lines[1].split())
+    X, y = scratchnn.datasets.make_blobs(n_samples=120, seed=1)
+    model = scratchnn.load(folder / "m.npz")
+    expected = model.evaluate(X, y, loss="categorical_crossentropy", metrics=["accuracy"])
+    assert float(numbers["loss"]) == pytest.approx(expected["loss"], abs=1e-4)
+    assert float(numbers["accuracy"]) == pytest.approx(expected["accuracy"], abs=1e-4)
+    counts = np.array([[int(v) for v in line.split()[1:]] for line in lines[4:7]])
+    assert counts.sum() == 120 and np.trace(counts) / 120 == pytest.approx(expected["accuracy"])
+
+
+def test_predict_writes_csv_matching_model_predict(blobs_model):
+    folder, _ = blobs_model
+    X = np.array([[0.0, 1.0], [-5.0, 3.0], [4.0, 4.0]])
+    source = folder / "in.csv"
+    source.write_text("x,y\n" + "\n".join(f"{a},{b}" for a, b in X) + "\n")
+    result = run("predict", str(folder / "m.npz"), str(source), "--out", str(folder / "out.csv"))
+    assert result.returncode == 0, result.stderr
+    with open(folder / "out.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["class", "prob_0", "prob_1", "prob_2"]
+    probabilities = scratchnn.load(folder / "m.npz").predict(X)
+    np.testing.assert_allclose(np.array(rows[1:], float)[:, 1:], probabilities, rtol=1e-4)
+    assert [int(r[0]) for r in rows[1:]] == probabilities.argmax(axis=1).tolist()
+    to_stdout = run("predict", str(folder / "m.npz"), str(source))
+    assert to_stdout.stdout.splitlines() == [",".join(r) for r in rows]
+
+
+def test_summary_prints_the_layer_table(blobs_model):
+    folder, _ = blobs_model
+    result = run("summary", str(folder / "m.npz"))
+    assert result.returncode == 0
+    assert "Sequential, input 2 features, dtype float32" in result.stdout
+    assert "Dense(8, activation='relu'" in result.stdout and "Total params: 51" in result.stdout
+
+
+def test_train_on_csv_with_spec_file_regression(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.3
+    table = tmp_path / "data.csv"
+    table.write_text(
+        "a,b,c,target\n" + "\n".join(",".join(map(str, [*x, t])) for x, t in zip(X, y, strict=True))
+    )
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"layers": [{"units": 4, "activation": "tanh"}, {"units": 1}]}))
+    out = tmp_path / "r.npz"
+    result = run("train", "--csv", str(table), "--target", "target", "--spec", str(spec),
+                 "--epochs", "200", "--lr", "0.02", "--validation-split", "0", "--quiet",
+                 "--dtype", "float64", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model = scratchnn.load(out)
+    assert np.dtype(model.dtype).name == "float64"
+    assert float(np.mean((model.predict(X)[:, 0] - y) ** 2)) < 0.05  # raw inputs: scaling folded
+    evaluated = run("evaluate", str(out), "--csv", str(table), "--target", "target")
+    assert evaluated.returncode == 0 and "r2=" in evaluated.stdout
+
+
+def test_demo_xor_learns_the_truth_table(tmp_path):
+    result = run("demo", "xor", "--quiet", "--out", str(tmp_path / "xor.npz"))
+    assert result.returncode == 0, result.stderr
+    assert "xor(0, 1) = 1, network says" in result.stdout
+    X, y = make_xor()
+    outputs = scratchnn.load(tmp_path / "xor.npz").predict(X)[:, 0]
+    np.testing.assert_array_equal(outputs > 0.5, y == 1)
+
+
+def test_early_stopping_stops_training(tmp_path):
+    result = run("train", "xor", "--n-samples", "40", "--epochs", "500", "--early-stopping", "0",
+                 "--lr", "0.5", "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    epochs = int(result.stdout.split("samples, ")[1].split(" epoch")[0])
+    assert epochs < 500 and "stopped early" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["train", "spirals", "--epochs", "0"], 2, "--epochs must be at least 1, got 0"),
+        (["train", "spirals", "--lr", "-1"], 2, "--lr must be positive, got -1.0"),
+        (["train", "spiral"], 2, "unknown data set 'spiral'"),
+        (["train", "xor", "--optimizer", "adamm"], 2, "did you mean 'adam'"),
+        (["train", "xor", "--layers", "8,x"], 2, "--layers must be widths like 64,32"),
+        (["train", "--csv", "t.csv"], 2, "--csv needs --target COLUMN"),
+        (["train", "--epochs", "x"], 2, "invalid int value: 'x'"),
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (["summary", "missing.npz"], 1, "No such file"),
+        (["summary", "bad.npz"], 1, "bad.npz"),
+        (["predict", "bad.npz", "missing.csv"], 1, "bad.npz"),
+    ],
+)
+def test_errors_are_one_clear_line(tmp_path, args, status, message):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file at all")
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == status
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"junk")
+    result = run("--debug", "summary", "bad.npz", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_predict_rejects_a_csv_of_the_wrong_width(blobs_model):
+    folder, _ = blobs_model
+    (folder / "wide.csv").write_text("a,b,c\n1,2,3\n")
+    result = run("predict", str(folder / "m.npz"), str(folder / "wide.csv"))
+    assert result.returncode == 1
+    assert "must have 2 features (columns), got 3" in result.stderr
+
+
+def test_fold_standardization_makes_the_model_take_raw_inputs():
+    model = scratchnn.Sequential([scratchnn.Dense(3, "tanh"), scratchnn.Dense(2)], seed=0,
+                                 dtype="float64")  # fmt: skip
+    model.build(4)
+    X = np.random.default_rng(1).normal(3.0, 2.0, size=(10, 4))
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    expected = model.predict((X - mean) / std)
+    fold_standardization(model, mean, std)
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-10, atol=1e-12)
