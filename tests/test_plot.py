@@ -121,7 +121,7 @@ def test_network_diagram_draws_weights_by_sign_and_magnitude(trained, tmp_path):
     signs = np.array([W[i, j] > 0 for i in range(2) for j in shown])
     np.testing.assert_array_equal(reds, signs)
     texts = " ".join(t.get_text() for t in ax.texts)
-    assert "Input\n2 features" in texts and "12 units, relu" in texts
+    assert "Input\n2\nfeatures" in texts and "12 units\nrelu" in texts
     assert "+ Dropout" in texts and "8 more" in texts
 
 

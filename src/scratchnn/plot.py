@@ -63,7 +63,7 @@ def _block_label(index: int, block: list[Any]) -> str:
     activation = getattr(getattr(head, "activation", None), "name", "linear")
     extras = [type(layer).__name__ for layer in block[1:]]
     name = f"{type(head).__name__} {index + 1}"
-    text = f"{name}\n{units} units, {activation}"
+    text = f"{name}\n{units} units\n{activation}"
     return text + ("\n+ " + ", ".join(extras) if extras else "")
 
 
@@ -306,12 +306,12 @@ def plot_network(
     if not blocks:
         raise ValueError("model has no layer with a weight matrix W to draw")
     sizes = [blocks[0][0].params["W"].shape[0]] + [b[0].params["W"].shape[1] for b in blocks]
-    labels = [f"Input\n{sizes[0]} features"] + [_block_label(i, b) for i, b in enumerate(blocks)]
+    labels = [f"Input\n{sizes[0]}\nfeatures"] + [_block_label(i, b) for i, b in enumerate(blocks)]
     columns = [_column_positions(n, max_neurons) for n in sizes]
-    spacing = 2.0
+    spacing = 2.2
     tallest = max(len(positions) + (gap is not None) for positions, gap in columns)
     # Half an inch per unit of the equal-aspect drawing, plus room for the labels and legend.
-    width, height = (len(sizes) - 1) * spacing + 1.8, tallest + 1.1
+    width, height = (len(sizes) - 1) * spacing + 1.8, tallest + 2.6
     size = (round(0.55 * width + 0.5, 1), round(0.55 * height + 0.7, 1))
     fig = _figure(figsize or size, dpi)
     ax = fig.add_subplot()
@@ -380,12 +380,12 @@ def plot_network(
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=2,
+        ncol=1,
         fontsize=8,
         frameon=False,
     )
     ax.set_xlim(-0.9, (len(sizes) - 1) * spacing + 0.9)
-    ax.set_ylim(-half - 0.5, half + 1.6)
+    ax.set_ylim(-half - 0.5, half + 2.1)
     ax.set_aspect("equal")
     ax.axis("off")
     fig.tight_layout()
