@@ -150,7 +150,7 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         if len(labels) < 2:
             raise ValueError(
                 f"y must hold at least two classes to train a classifier, got one class: "
-                f"{labels[0]!r}"
+                f"{labels[:1].tolist()[0]!r}"
             )
         self.classes_ = labels
         self._kind = "binary" if len(labels) == 2 else "multiclass"
@@ -164,7 +164,7 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
         if len(weighted) < 2:
             raise ValueError(
                 "sample_weight must leave at least two classes with non-zero weight, got one "
-                f"class: {self.classes_[int(weighted[0])]!r}"
+                f"class: {self.classes_[int(weighted[0]) :][:1].tolist()[0]!r}"
             )
 
     def _n_outputs(self) -> int:
