@@ -268,3 +268,12 @@ def test_model_checkpoint_rejects_bad_arguments(kwargs, error, message):
     kwargs = {"filepath": "ckpt.npz", **kwargs}
     with pytest.raises(error, match=message):
         ModelCheckpoint(**kwargs)
+
+
+def test_model_checkpoint_docstring_example_runs():
+    import doctest
+
+    import scratchnn.checkpoint
+
+    result = doctest.testmod(scratchnn.checkpoint)
+    assert result.attempted > 0 and result.failed == 0
