@@ -181,7 +181,9 @@ class _BaseNeuralNet(BaseEstimator):
             shuffle=_flag(self.shuffle, "shuffle"),
             seed=_seed_from(self.random_state),
             tol=number(self.tol, "tol", low=0.0),
-            verbose=bool(check.check_non_negative_int(int(self.verbose), "verbose")),
+            verbose=bool(check.check_non_negative_int(int(self.verbose), "verbose"))
+            if isinstance(self.verbose, (bool, np.bool_))
+            else bool(check.check_non_negative_int(self.verbose, "verbose")),
             warm_start=_flag(self.warm_start, "warm_start"),
             momentum=number(self.momentum, "momentum", **unit),
             nesterovs_momentum=_flag(self.nesterovs_momentum, "nesterovs_momentum"),
