@@ -92,3 +92,20 @@ def test_weights_can_be_assigned_like_plain_attributes():
 def test_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_backward_before_any_forward_runs_the_forward_itself():
+    fresh, reference = NeuralNetwork(2, 3, 1, seed=4), NeuralNetwork(2, 3, 1, seed=4)
+    fresh.backward(X, Y, np.zeros((4, 1)))
+    reference.backward(X, Y, reference.forward(X))
+    np.testing.assert_array_equal(fresh.weights1, reference.weights1)
+
+
+def test_a_loaded_tutorial_network_can_be_saved_again(tmp_path):
+    import scratchnn
+
+    nn = NeuralNetwork(2, 3, 1, seed=0)
+    nn.save(tmp_path / "a.npz")
+    loaded = scratchnn.load(tmp_path / "a.npz")
+    loaded.save(tmp_path / "b.npz")
+    np.testing.assert_array_equal(scratchnn.load(tmp_path / "b.npz").forward(X), nn.forward(X))

@@ -283,7 +283,6 @@ def restore_sequential(header: dict[str, Any], arrays: dict, path: str) -> Seque
         raise ModelFileError(f"{path!r}: the model config cannot be rebuilt: {error}") from None
     if not model.built:
         raise ModelFileError(f"{path!r}: the model config has no input_dim: it was never built")
-    _initializer_dicts_to_objects(model)
     expected = model_arrays(model)
     for name, target in expected.items():
         if name not in arrays:
@@ -306,21 +305,6 @@ def restore_sequential(header: dict[str, Any], arrays: dict, path: str) -> Seque
     for name, target in expected.items():
         target[...] = arrays[name]
     return model
-
-
-def _initializer_dicts_to_objects(model: Sequential) -> None:
-    """Turn initializer config dicts back into objects, so the loaded model can be saved again.
-
-    ``Dense.from_config`` keeps a ``VarianceScaling`` config as a dict, which
-    ``initializer_config`` cannot describe; the initializer object describes itself.
-    """
-    from .initializers import get_initializer
-
-    for layer in model.layers:
-        for attribute in ("kernel_initializer", "bias_initializer"):
-            value = getattr(layer, attribute, None)
-            if isinstance(value, dict):
-                setattr(layer, attribute, get_initializer(value))
 
 
 def restore_optimizer(entry: Any, arrays: dict, path: str) -> Optimizer:

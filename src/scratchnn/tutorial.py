@@ -144,7 +144,7 @@ class NeuralNetwork:
         """
         X = self._check_X(X)
         y = self._check_y(y, len(X))
-        if output is not self.model.layers[1].output:
+        if output is not getattr(self.model.layers[1], "output", None):
             output = self.forward(X)  # gradients need the caches of this very forward pass
         self._step(y, output)
 

@@ -27,7 +27,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        LAYERS[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private helpers are not layers a file can name
+            LAYERS[cls.__name__] = cls
 
     def __init__(self, input_dim: int | None = None) -> None:
         self.input_dim = None if input_dim is None else check_positive_int(input_dim, "input_dim")

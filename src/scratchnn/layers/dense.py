@@ -13,6 +13,12 @@ from ..regularizers import Regularizer, get_regularizer
 from .base import Layer
 
 
+def _named_or_object(spec: Any) -> Any:
+    """Keep an initializer name as given; turn a config dict into its initializer object."""
+    initializer = get_initializer(spec)
+    return spec if isinstance(spec, str) else initializer
+
+
 class Dense(Layer):
     """Fully connected layer with an optional activation: ``a = f(x W + b)``.
 
@@ -66,12 +72,14 @@ class Dense(Layer):
         if not isinstance(use_bias, bool):
             raise TypeError(f"use_bias must be True or False, got {use_bias!r}")
         self.use_bias = use_bias
-        self.kernel_initializer = kernel_initializer or default_initializer(self.activation.name)
-        self.bias_initializer = bias_initializer
-        get_initializer(self.kernel_initializer)  # fail now on an unknown name, not at build
-        get_initializer(self.bias_initializer)
+        kernel_initializer = kernel_initializer or default_initializer(self.activation.name)
+        # Checked now (an unknown name fails here, not at build); a config dict becomes its object.
+        self.kernel_initializer = _named_or_object(kernel_initializer)
+        self.bias_initializer = _named_or_object(bias_initializer)
         self.kernel_regularizer: Regularizer | None = get_regularizer(kernel_regularizer)
         self.bias_regularizer: Regularizer | None = get_regularizer(bias_regularizer)
+        self._buffers: dict[tuple[str, int], np.ndarray] = {}
+        self._training = False
 
     def output_dim(self, input_dim: int) -> int:
         return self.units
@@ -83,23 +91,52 @@ class Dense(Layer):
         return params
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``z = x W + b``, ``a = f(z)``; caches ``x``, ``z`` and ``a`` for ``backward``.
+
+        In training mode ``z`` and ``a`` live in buffers kept per batch size and reused by the
+        next training pass of that size (no per-batch allocation); copy ``a`` to keep it.
+        """
         self.input = x
-        self.pre_activation = x @ self.params["W"]
+        self._training = training
+        rows = x.shape[0]
+        z = self._workspace("z", rows) if training else None
+        self.pre_activation = np.matmul(x, self.params["W"], out=z)
         if self.use_bias:
             self.pre_activation += self.params["b"]  # in place: no second (batch, units) array
-        self.output = self.activation.forward(self.pre_activation)
+        a = self._workspace("a", rows) if training else None
+        self.output = self.activation.forward(self.pre_activation, out=a)
         return self.output
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        grad_z = self.activation.backward(grad_output, self.pre_activation, self.output)
-        return self.backward_pre_activation(grad_z)
+    def backward(self, grad_output: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None`` when ``input_grad=False``)."""
+        out = self._workspace("grad_z", grad_output.shape[0]) if self._training else None
+        grad_z = self.activation.backward(grad_output, self.pre_activation, self.output, out=out)
+        return self.backward_pre_activation(grad_z, input_grad)
 
-    def backward_pre_activation(self, grad_z: np.ndarray) -> np.ndarray:
-        """Backward from ``dL/dz`` (used when the loss fuses the final activation's gradient)."""
+    def backward_pre_activation(
+        self, grad_z: np.ndarray, input_grad: bool = True
+    ) -> np.ndarray | None:
+        """Backward from ``dL/dz`` (used when the loss fuses the final activation's gradient).
+
+        ``input_grad=False`` skips ``dL/dx = delta W^T``, which the first layer of a network does
+        not need: that saves a third of its matrix products.
+        """
         np.matmul(self.input.T, grad_z, out=self.grads["W"])
         if self.use_bias:
             np.add.reduce(grad_z, axis=0, out=self.grads["b"])  # np.sum's wrapper costs ~2 us
-        return grad_z @ self.params["W"].T
+        if not input_grad:
+            return None
+        return grad_z @ self.params["W"].T  # a new array: callers such as gradcheck keep it
+
+    def _workspace(self, name: str, rows: int) -> np.ndarray:
+        """A ``(rows, units)`` buffer reused across batches of the same size."""
+        key = (name, rows)
+        buffer = self._buffers.get(key)
+        if buffer is None or buffer.dtype != self.params["W"].dtype:
+            if len(self._buffers) > 16:  # many batch sizes seen (e.g. predict chunks): start over
+                self._buffers.clear()
+            buffer = self._buffers[key] = np.empty((rows, self.units), self.params["W"].dtype)
+        return buffer
 
     def regularization_penalty(self) -> float:
         total = 0.0
