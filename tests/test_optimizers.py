@@ -140,7 +140,7 @@ def test_state_round_trip_continues_identically():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: SGD(0.0), r"learning_rate must be in \(0, inf\], got 0"),
+        (lambda: SGD(0.0), r"learning_rate must be in \(0, inf\), got 0"),
         (lambda: SGD(-1), "learning_rate must be in"),
         (lambda: SGD("fast"), "learning_rate must be a number"),
         (lambda: SGD(0.1, nesterov=True), "nesterov=True needs momentum > 0"),

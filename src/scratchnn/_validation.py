@@ -119,8 +119,8 @@ def check_number(
     too_low = low is not None and (number < low if low_inclusive else number <= low)
     too_high = high is not None and (number > high if high_inclusive else number >= high)
     if too_low or too_high:
-        left = "[" if low_inclusive else "("
-        right = "]" if high_inclusive else ")"
+        left = "[" if low_inclusive and low is not None else "("
+        right = "]" if high_inclusive and high is not None else ")"
         low_text = "-inf" if low is None else f"{low:g}"
         high_text = "inf" if high is None else f"{high:g}"
         raise ValueError(f"{name} must be in {left}{low_text}, {high_text}{right}, got {number:g}")
