@@ -1,0 +1,30 @@
+"""Pictures of data, training and networks, drawn with matplotlib (``pip install scratchnn[plot]``).
+
+Each function returns a :class:`matplotlib.figure.Figure` and, given ``path``, also saves it as a
+PNG of ``figsize * dpi`` pixels. Figures are built without ``pyplot``, so no window opens and no
+global figure state is kept; matplotlib is imported only when a function here is called.
+"""
+
+from .classification import (
+    confusion_matrix,
+    decision_grid,
+    plot_confusion_matrix,
+    plot_decision_boundary,
+)
+from .curves import plot_learning_curves
+from .histograms import layer_activations, plot_weight_histograms
+from .network import NEGATIVE, POSITIVE, plot_network, shown_neurons
+
+__all__ = [
+    "NEGATIVE",
+    "POSITIVE",
+    "confusion_matrix",
+    "decision_grid",
+    "layer_activations",
+    "plot_confusion_matrix",
+    "plot_decision_boundary",
+    "plot_learning_curves",
+    "plot_network",
+    "plot_weight_histograms",
+    "shown_neurons",
+]

@@ -1,0 +1,43 @@
+"""What every picture shares: a pyplot-free figure, saving it, and the model's weight blocks."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .. import _validation as check
+
+
+def _figure(figsize: tuple[float, float], dpi: int) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(
+            "scratchnn.plot needs matplotlib, which is not installed; "
+            "install it with: pip install scratchnn[plot]"
+        ) from error
+    return Figure(figsize=figsize, dpi=dpi)
+
+
+def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
+    if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path or None, got {check.describe(path)}")
+        fig.savefig(path, format="png", dpi=fig.dpi)
+    return fig
+
+
+def _blocks(model: Any) -> list[list[Any]]:
+    """Group layers into blocks, each starting at a layer with a weight matrix ``W``."""
+    blocks: list[list[Any]] = []
+    for layer in model.layers:
+        if "W" in getattr(layer, "params", {}) or not blocks:
+            blocks.append([layer])
+        else:
+            blocks[-1].append(layer)
+    return [block for block in blocks if "W" in getattr(block[0], "params", {})]
+
+
+def _check_built(model: Any) -> None:
+    if not getattr(model, "built", False):
+        raise ValueError("model must be built (fitted or loaded) before it can be plotted")
