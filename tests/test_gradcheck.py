@@ -160,12 +160,12 @@ def test_deep_stack_of_every_layer_kind_matches_finite_differences(rng):
 
 
 def test_gradcheck_catches_a_wrong_backward(rng):
-    class WrongTanh(Tanh):
+    class _WrongTanh(Tanh):  # private name: kept out of the layer registry
         def backward(self, grad_output):
             return grad_output  # forgets the factor 1 - a^2
 
     X, y = regression_data(rng)
-    model = Sequential([Dense(5), WrongTanh(), Dense(3)], seed=0)
+    model = Sequential([Dense(5), _WrongTanh(), Dense(3)], seed=0)
     report = gradcheck(model, X, y, loss="mse")
     assert report.worst > 1e-2
     assert report.worst_name in {"layers[0].W", "layers[0].b", "X"}
