@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -314,7 +315,12 @@ class Sequential:
         """An independent copy with the same weights and state, optionally in another dtype."""
         if not self.built:
             raise ValueError("copy needs a built model: fit it or call build(input_dim) first")
-        clone = Sequential.from_config(self.get_config(), dtype=dtype)
+        # Deep copies of the layer objects, not a config round trip: a user's own layer without a
+        # JSON config can be copied (and so gradient-checked) too. Building gives fresh buffers.
+        layers = [copy.deepcopy(layer) for layer in self.layers]
+        clone = Sequential(layers, seed=self.seed, dtype=dtype or np.dtype(self.dtype).name)
+        if not clone.built:
+            clone.build(self.input_dim)
         clone.params[...] = self.params
         for source, target in zip(self.layers, clone.layers, strict=True):
             for key, value in source.state.items():
