@@ -1,0 +1,159 @@
+"""Every code example in the documentation runs, and prints what the page says it prints.
+
+Pages: ``README.md`` and every ``docs/**/*.md``. In each page the ```` ```python ```` blocks run in
+order in one namespace (a later block may use names from an earlier one), in a fresh temporary
+folder. A ```` ```text title="Output" ```` block right after a python block (blank lines between
+allowed) is that block's expected standard output; ``...`` in it matches anything, as in doctest.
+Blocks fenced as anything else (``bash``, ``text``, ``json``) are not run.
+
+Docstrings: every ``>>>`` example in ``src/scratchnn`` runs through :mod:`doctest`, one test per
+module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import doctest
+import importlib
+import io
+import pkgutil
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import scratchnn
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,})(?P<info>[^`\n]*)$")
+OUTPUT_INFO = re.compile(r'^text\s+title="Output"\s*$')
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+@dataclass
+class Block:
+    """One fenced block of a page: its info string (``python``, ...), text and first line."""
+
+    info: str
+    code: str
+    line: int
+    expected: str | None = None
+
+
+def fenced_blocks(text: str) -> list[tuple[Block, int]]:
+    """All fenced blocks with the number of the line after each one's closing fence."""
+    lines = text.splitlines()
+    blocks: list[tuple[Block, int]] = []
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        indent, fence = len(opening["indent"]), opening["fence"]
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines) and lines[j].strip() != fence:
+            body.append(lines[j][indent:] if lines[j][:indent].strip() == "" else lines[j])
+            j += 1
+        blocks.append((Block(opening["info"].strip(), "\n".join(body) + "\n", i + 1), j + 1))
+        i = j + 1
+    return blocks
+
+
+def python_blocks(path: Path) -> list[Block]:
+    """The page's python blocks, each with the output block that follows it, if any."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    blocks = fenced_blocks(text)
+    found: list[Block] = []
+    for index, (block, after) in enumerate(blocks):
+        if block.info.split(" ")[0] != "python":
+            continue
+        if index + 1 < len(blocks):
+            following, _ = blocks[index + 1]
+            between = lines[after : following.line - 1]
+            if OUTPUT_INFO.match(following.info) and not any(s.strip() for s in between):
+                block.expected = following.code
+        found.append(block)
+    return found
+
+
+def page_id(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=page_id)
+def test_page_examples_run_and_print_what_the_page_shows(page, tmp_path, monkeypatch):
+    blocks = python_blocks(page)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace: dict = {"__name__": "__docs__"}
+    checker = doctest.OutputChecker()
+    for block in blocks:
+        where = f"{page_id(page)}, block at line {block.line}"
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            try:
+                exec(compile(block.code, where, "exec"), namespace)
+            except Exception as error:
+                raise AssertionError(f"{where} raised {error!r}") from error
+        if block.expected is not None:
+            got = stdout.getvalue()
+            if not checker.check_output(block.expected, got, FLAGS):
+                example = doctest.Example(block.code, block.expected)
+                diff = checker.output_difference(example, got, FLAGS)
+                pytest.fail(f"{where} printed something else:\n{diff}")
+
+
+def test_collector_finds_code_and_outputs():
+    blocks = [block for page in PAGES for block in python_blocks(page)]
+    assert len(blocks) >= 20
+    assert sum(block.expected is not None for block in blocks) >= 10
+
+
+def test_collector_pairs_an_output_block_only_when_it_follows_directly(tmp_path):
+    page = (
+        "```python\nprint(1)\n```\n\n"
+        '```text title="Output"\n1\n```\n'
+        "```python\nprint(2)\n```\nwords\n"
+        '```text title="Output"\n2\n```\n'
+    )
+    pairs = [(b.info, b.expected) for b, _ in fenced_blocks(page)]
+    assert pairs[0] == ("python", None)
+    path = tmp_path / "page.md"
+    path.write_text(page)
+    assert [block.expected for block in python_blocks(path)] == ["1\n", None]
+
+
+def docstring_examples(module_name: str) -> list[doctest.DocTest]:
+    """The doctests defined in one module (not those of names it imports)."""
+    module = importlib.import_module(module_name)
+    tests = doctest.DocTestFinder(exclude_empty=True).find(module, module_name)
+    return [test for test in tests if test.examples]
+
+
+MODULES = sorted(
+    info.name
+    for info in pkgutil.walk_packages(scratchnn.__path__, prefix="scratchnn.")
+    if not info.name.split(".")[-1].startswith("__")
+)
+
+
+def test_docstring_examples_exist_where_the_style_asks():
+    with_examples = {name for name in MODULES if docstring_examples(name)}
+    assert {"scratchnn.model", "scratchnn.gradcheck", "scratchnn.layers.dense"} <= with_examples
+
+
+@pytest.mark.parametrize("module_name", [m for m in MODULES if docstring_examples(m)])
+def test_docstring_examples_run(module_name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    tests = docstring_examples(module_name)
+    runner = doctest.DocTestRunner(optionflags=FLAGS)
+    report = io.StringIO()
+    for test in tests:
+        runner.run(test, out=report.write)
+    assert runner.failures == 0, report.getvalue()
