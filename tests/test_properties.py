@@ -23,11 +23,8 @@ def test_forward_and_backward_shapes_follow_the_layer_widths(
     grad_input = model.backward(np.ones_like(out))
     assert out.shape == (batch, outputs)
     assert grad_input.shape == X.shape
-    assert (
-        model.grads.shape
-        == model.params.shape
-        == (features * hidden + hidden * 2 + hidden * 0 + hidden * outputs + outputs,)
-    )
+    n_params = features * hidden + hidden + hidden * outputs + outputs
+    assert model.grads.shape == model.params.shape == (n_params,)
 
 
 @settings(max_examples=40, deadline=None)
