@@ -6,6 +6,11 @@ Each activation is a tiny class with
 * ``backward(grad_a, z, a) -> grad_z``: the chain rule through it, given the cached input ``z``
   and output ``a`` (both of shape ``(batch, units)``).
 
+Both take an optional ``out=``: a preallocated array of the result's shape that the result may be
+written into (the training loop reuses such buffers across batches instead of allocating). The
+result is always the return value: an activation that cannot write in place returns a new array,
+and the identity returns its input.
+
 Every formula here is stable for inputs as large as 1e4 in magnitude: no overflow, no warning.
 Layers use them through :class:`scratchnn.layers.Dense` (``activation="relu"``) or the activation
 layers (:class:`scratchnn.layers.ReLU`, ...).
@@ -25,10 +30,12 @@ class Activation:
 
     name = "activation"
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def backward(
+        self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -50,20 +57,20 @@ class Linear(Activation):
 
     name = "linear"
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
+    def forward(self, z, out=None):
         return z
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def backward(self, grad_a, z, a, out=None):
         return grad_a
 
 
-def stable_sigmoid(z: np.ndarray) -> np.ndarray:
+def stable_sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Logistic function ``1 / (1 + exp(-z))`` without overflow for large ``|z|``.
 
     Computed as ``(1 + tanh(z / 2)) / 2``, the same function: ``tanh`` saturates instead of
     overflowing, and it is one ufunc instead of the exp/where/divide of the two-branch form.
     """
-    out = z * 0.5
+    out = np.multiply(z, 0.5, out=out)
     np.tanh(out, out=out)
     out *= 0.5
     out += 0.5
@@ -75,11 +82,14 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
-        return stable_sigmoid(z)
+    def forward(self, z, out=None):
+        return stable_sigmoid(z, out)
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return grad_a * a * (1.0 - a)
+    def backward(self, grad_a, z, a, out=None):
+        out = np.subtract(1.0, a, out=out)
+        out *= a
+        out *= grad_a
+        return out
 
 
 class Tanh(Activation):
@@ -87,11 +97,14 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
-        return np.tanh(z)
+    def forward(self, z, out=None):
+        return np.tanh(z, out=out)
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return grad_a * (1.0 - a * a)
+    def backward(self, grad_a, z, a, out=None):
+        out = np.multiply(a, a, out=out)
+        np.subtract(1.0, out, out=out)
+        out *= grad_a
+        return out
 
 
 class ReLU(Activation):
@@ -99,11 +112,11 @@ class ReLU(Activation):
 
     name = "relu"
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
-        return np.maximum(z, 0)
+    def forward(self, z, out=None):
+        return np.maximum(z, 0, out=out)
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-        return grad_a * (a > 0)
+    def backward(self, grad_a, z, a, out=None):
+        return np.multiply(grad_a, a > 0, out=out)
 
 
 class LeakyReLU(Activation):
@@ -114,10 +127,10 @@ class LeakyReLU(Activation):
     def __init__(self, alpha: float = 0.01) -> None:
         self.alpha = check_number(alpha, "alpha", low=0.0)
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
+    def forward(self, z, out=None):
         return np.where(z > 0, z, self.alpha * z)
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def backward(self, grad_a, z, a, out=None):
         return grad_a * np.where(z > 0, 1.0, self.alpha).astype(grad_a.dtype)
 
     def get_config(self) -> dict[str, Any]:
@@ -135,10 +148,10 @@ class ELU(Activation):
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = check_number(alpha, "alpha", low=0.0)
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
+    def forward(self, z, out=None):
         return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def backward(self, grad_a, z, a, out=None):
         return grad_a * np.where(z > 0, 1.0, a + self.alpha).astype(grad_a.dtype)
 
     def get_config(self) -> dict[str, Any]:
@@ -156,11 +169,11 @@ class GELU(Activation):
     _c = float(np.sqrt(2.0 / np.pi))
     _k = 0.044715
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
+    def forward(self, z, out=None):
         t = np.tanh(self._c * (z + self._k * z**3))
         return 0.5 * z * (1.0 + t)
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def backward(self, grad_a, z, a, out=None):
         t = np.tanh(self._c * (z + self._k * z**3))
         du_dz = self._c * (1.0 + 3.0 * self._k * z * z)
         return grad_a * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du_dz)
@@ -171,16 +184,16 @@ class Softplus(Activation):
 
     name = "softplus"
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
+    def forward(self, z, out=None):
         return np.logaddexp(0, z).astype(z.dtype, copy=False)
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def backward(self, grad_a, z, a, out=None):
         return grad_a * stable_sigmoid(z)
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Row-wise softmax ``exp(z_i - max z) / sum_j exp(z_j - max z)``; rows sum to one."""
-    shifted = z - z.max(axis=1, keepdims=True)
+    shifted = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
     return shifted
@@ -201,10 +214,10 @@ class Softmax(Activation):
 
     name = "softmax"
 
-    def forward(self, z: np.ndarray) -> np.ndarray:
-        return softmax(z)
+    def forward(self, z, out=None):
+        return softmax(z, out)
 
-    def backward(self, grad_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def backward(self, grad_a, z, a, out=None):
         return a * (grad_a - np.sum(grad_a * a, axis=1, keepdims=True))
 
 

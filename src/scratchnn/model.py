@@ -12,6 +12,7 @@ import numpy as np
 from . import _validation as check
 from .callbacks import Callback, History
 from .layers.base import Layer, get_layer_class
+from .layers.dense import Dense
 from .losses import Loss, get_loss
 from .optimizers import Optimizer
 
@@ -144,20 +145,35 @@ class Sequential:
         )
 
     def _loss_and_gradients(
-        self, X: np.ndarray, y: np.ndarray, loss: Loss, sample_weight=None, training=True
-    ) -> tuple[float, np.ndarray, np.ndarray]:
-        """Forward, loss and backward for one batch; returns ``(loss, outputs, dL/dX)``."""
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        loss: Loss,
+        sample_weight=None,
+        training=True,
+        input_grad=True,
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Forward, loss and backward for one batch; returns ``(loss, outputs, dL/dX)``.
+
+        ``input_grad=False`` (the fit loop) lets a first ``Dense`` layer skip ``dL/dX``, a third
+        of its matrix products; ``dL/dX`` is then ``None``.
+        """
         outputs = self.forward(X, training)
-        if self._uses_fused_head(loss):
+        fused = self._uses_fused_head(loss)
+        if fused:
             # Stable and exact: dL/dz = (p - y) / N from the logits, skipping softmax's Jacobian.
-            head = self.layers[-1]
-            value, grad_z = loss.on_logits().value_and_grad(head.pre_activation, y, sample_weight)
-            grad = head.backward_pre_activation(grad_z)
-            for layer in reversed(self.layers[:-1]):
-                grad = layer.backward(grad)
+            logits = self.layers[-1].pre_activation
+            value, grad = loss.on_logits().value_and_grad(logits, y, sample_weight)
         else:
             value, grad = loss.value_and_grad(outputs, y, sample_weight)
-            grad = self.backward(grad)
+        last = len(self.layers) - 1
+        for index in range(last, -1, -1):
+            layer = self.layers[index]
+            backward = layer.backward_pre_activation if fused and index == last else layer.backward
+            if index == 0 and not input_grad and isinstance(layer, Dense):
+                grad = backward(grad, input_grad=False)
+            else:
+                grad = backward(grad)
         for layer in self._regularized:
             value += layer.regularization_penalty()
             layer.add_regularization_gradients()

@@ -10,6 +10,7 @@ schedule evaluated at the update count ``t``), all operations elementwise.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -240,14 +241,16 @@ class Adam(Optimizer):
         scratch *= 1.0 - self.beta_1
         m += scratch
         v *= self.beta_2
-        np.multiply(grads, grads, out=scratch)
-        scratch *= 1.0 - self.beta_2
+        np.multiply(grads, 1.0 - self.beta_2, out=scratch)
+        scratch *= grads
         v += scratch
+        # The step times sqrt(1 - b2^t) over itself: lr sqrt(1 - b2^t) / (1 - b1^t) * m /
+        # (sqrt(v) + eps sqrt(1 - b2^t)), the paper's "efficient version"; saves a full pass.
+        correction = math.sqrt(1.0 - self.beta_2**t)
         np.sqrt(v, out=scratch)
-        scratch *= 1.0 / np.sqrt(1.0 - self.beta_2**t)
-        scratch += self.epsilon
+        scratch += self.epsilon * correction
         np.divide(m, scratch, out=scratch)
-        scratch *= lr / (1.0 - self.beta_1**t)
+        scratch *= lr * correction / (1.0 - self.beta_1**t)
         params -= scratch
 
     def _hyperparameters(self):

@@ -205,13 +205,20 @@ def run_fit(model: Sequential, plan: FitPlan) -> History:
     # Outputs seen during the epoch, for the training metrics (no extra forward pass).
     seen_outputs = np.empty((n, model.output_dim), model.dtype) if plan.metrics else None
 
+    # Only callbacks that override on_batch_end are called per batch (no per-batch dict else).
+    batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    epoch_start_weights = np.empty_like(model.params)  # refilled each epoch, not reallocated
+
     for callback in callbacks:
         callback.on_train_begin()
     for epoch in range(start_epoch, plan.epochs):
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
-        epoch_start_weights = model.params.copy()
-        order = model.rng.permutation(n) if plan.shuffle else None
+        np.copyto(epoch_start_weights, model.params)
+        # One full batch holds every sample in any order: skipping its shuffle saves a permutation
+        # and two gathers per step, most of the fit overhead of a tiny full-batch net.
+        shuffle = plan.shuffle and model._n_batches > 1
+        order = model.rng.permutation(n) if shuffle else None
         total_loss = 0.0
         for batch in range(model._n_batches):
             rows = slice(batch * batch_size, (batch + 1) * batch_size)
@@ -219,7 +226,9 @@ def run_fit(model: Sequential, plan: FitPlan) -> History:
                 rows = order[rows]  # only this batch is gathered: no copy of the whole data set
             batch_weights = None if weights is None else weights[rows]
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                value, outputs, _ = model._loss_and_gradients(X[rows], y[rows], loss, batch_weights)
+                value, outputs, _ = model._loss_and_gradients(
+                    X[rows], y[rows], loss, batch_weights, input_grad=False
+                )
             if not math.isfinite(value):
                 _stop_on_divergence(model, history, value, epoch, batch, epoch_start_weights)
                 break
@@ -227,7 +236,7 @@ def run_fit(model: Sequential, plan: FitPlan) -> History:
             total_loss += value * len(outputs)
             if seen_outputs is not None:
                 seen_outputs[rows] = outputs
-            for callback in callbacks:
+            for callback in batch_callbacks:
                 callback.on_batch_end(batch, {"loss": value})
         if history.stop_reason is not None:
             break
