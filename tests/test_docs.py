@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import scratchnn
+from scratchnn.layers import base as layers_base
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
@@ -88,6 +89,16 @@ def page_id(path: Path) -> str:
 @pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=page_id)
 def test_page_examples_run_and_print_what_the_page_shows(page, tmp_path, monkeypatch):
     blocks = python_blocks(page)
+    # A page may define layer classes (the custom-layer guide): keep them out of the registry.
+    registered = dict(layers_base.LAYERS)
+    try:
+        run_page(page, blocks, tmp_path, monkeypatch)
+    finally:
+        layers_base.LAYERS.clear()
+        layers_base.LAYERS.update(registered)
+
+
+def run_page(page: Path, blocks: list[Block], tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict = {"__name__": "__docs__"}
