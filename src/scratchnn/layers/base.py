@@ -21,6 +21,11 @@ from .._validation import check_positive_int
 
 LAYERS: dict[str, type[Layer]] = {}
 
+# What ``forward`` caches for ``backward``: left out when a layer is copied or pickled.
+CACHE_ATTRIBUTES = frozenset(
+    {"input", "pre_activation", "output", "mask", "x_hat", "inv_std", "training"}
+)
+
 
 class Layer:
     """Base class of all layers. Subclasses register themselves by class name."""
@@ -38,6 +43,10 @@ class Layer:
         self.built = False
         self.rng: np.random.Generator | None = None
         self.dtype: type = np.float32
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the batch caches of the last forward pass (copies stay small)."""
+        return {k: v for k, v in self.__dict__.items() if k not in CACHE_ATTRIBUTES}
 
     # -- construction -------------------------------------------------------------------------
     def output_dim(self, input_dim: int) -> int:
