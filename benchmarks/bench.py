@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import contenders as c  # noqa: E402
 
 ALL_CONTENDERS = ("scratchnn", "torch", "sklearn")
+_thread_limits = None
 
 
 def available(names: list[str]) -> list[str]:
@@ -202,11 +203,13 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def case_scaling(sizes: list[int], epochs: int) -> dict:
+def case_scaling(sizes: list[int], epochs: int, threads: int | None = None) -> dict:
     rows = []
     for n in sizes:
         command = [sys.executable, os.path.abspath(__file__), "--scaling-worker", str(n),
                    "--epochs", str(epochs)]  # fmt: skip
+        if threads:
+            command += ["--threads", str(threads)]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         rows.append(json.loads(output.strip().splitlines()[-1]))
     per_sample = [row["us_per_sample"] for row in rows]
@@ -252,6 +255,9 @@ def print_table(results: dict) -> None:
             print(f"  n={row['n']:<8} {row['us_per_sample']:7.2f} us/sample  peak RSS above data "
                   f"{rss_text}, traced {row['peak_traced_above_data_mb']:.1f} MB")  # fmt: skip
         print(f"  spread of time per sample: {100 * r['spread']:.1f}%")
+    load = results["load_average_1min"]
+    print(f"threads: {results['threads']}; load average (1 min) at start {load['start']:.2f}, "
+          f"at end {load['end']:.2f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -261,15 +267,24 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, help="timed rounds per case (default 5)")
     parser.add_argument("--contenders", default=",".join(ALL_CONTENDERS))
     parser.add_argument("--cases", default="1,2,3,4", help="which cases, e.g. 1,3")
+    parser.add_argument(
+        "--threads", type=int, help="BLAS/OpenMP threads for every contender (default: NumPy's)"
+    )
     parser.add_argument("--scaling-worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        global _thread_limits  # held for the whole run
+        _thread_limits = threadpool_limits(limits=args.threads)
     if args.scaling_worker:
         print(json.dumps(scaling_worker(args.scaling_worker, args.epochs)))
         return {}
     names = available([n for n in args.contenders.split(",") if n])
     threads = blas_threads()
+    load_start = os.getloadavg()
     if "torch" in names:
         import torch
 
@@ -286,7 +301,9 @@ def main(argv: list[str] | None = None) -> dict:
         results["predict"] = case_predict(names, n, rounds)
     if 4 in cases and "scratchnn" in names:
         sizes = [600, 2_000] if args.quick else [6_000, 60_000, 600_000]
-        results["scaling"] = case_scaling(sizes, 1 if args.quick else 3)
+        results["scaling"] = case_scaling(sizes, 1 if args.quick else 3, args.threads)
+    # Other processes on the machine slow the multithreaded GEMMs most: say how busy it was.
+    results["load_average_1min"] = {"start": load_start[0], "end": os.getloadavg()[0]}
     print_table(results)
     if args.json:
         with open(args.json, "w") as out:

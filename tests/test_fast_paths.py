@@ -184,3 +184,16 @@ def test_mini_batch_fit_in_float32_stays_float32(rng):
     assert model.params.dtype == np.float32
     assert all(buffer.dtype == np.float32 for buffer in model.layers[0]._buffers.values())
     assert model.optimizer.slots["m"].dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf])
+def test_finiteness_check_by_sum_matches_the_elementwise_check(dtype, bad, rng):
+    from scratchnn._validation import all_finite
+
+    values = rng.normal(size=(20, 5)).astype(dtype)
+    if bad is not None:
+        values[7, 3] = bad
+    assert all_finite(values) == bool(np.all(np.isfinite(values)))
+    huge = np.full(8, np.finfo(dtype).max, dtype=dtype)  # the sum overflows, every value is finite
+    assert all_finite(huge)

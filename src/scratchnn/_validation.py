@@ -69,10 +69,24 @@ def check_array(
         raise ValueError(f"{name} must not be empty, got an array of shape {array.shape}")
     if dtype is not None:
         array = array.astype(dtype, copy=False)
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+    if array.dtype.kind == "f" and not all_finite(array):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
     return array
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every value of a float array is finite, without a temporary of its size.
+
+    A sum is finite only if every term is (NaN and infinity propagate), so one pass of
+    ``np.add.reduce`` answers for clean data; the exact elementwise check runs only when the sum
+    is not finite (a bad value, or an overflowing sum). This keeps ``fit`` on a large data set
+    from allocating a boolean copy of it (470 MB for 600,000 MNIST rows).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return True
+    return bool(np.all(np.isfinite(array)))
 
 
 def check_same_length(X: np.ndarray, y: np.ndarray, x_name: str = "X", y_name: str = "y") -> None:
