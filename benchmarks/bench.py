@@ -38,7 +38,7 @@ _thread_limits = None
 
 def available(names: list[str]) -> list[str]:
     """The contenders asked for whose package imports (PyTorch is not installed in CI)."""
-    modules = {"scratchnn": "scratchnn", "torch": "torch", "sklearn": "sklearn"}
+    modules = {"scratchnn": "scratchnn", "torch": "torch", "sklearn": "sklearn.neural_network"}
     found = []
     for name in names:
         try:
@@ -274,6 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    names = ["scratchnn"] if args.scaling_worker else args.contenders.split(",")
+    names = available([n for n in names if n])  # imported first: the limit must reach their BLAS
     if args.threads:
         from threadpoolctl import threadpool_limits
 
@@ -282,7 +284,6 @@ def main(argv: list[str] | None = None) -> dict:
     if args.scaling_worker:
         print(json.dumps(scaling_worker(args.scaling_worker, args.epochs)))
         return {}
-    names = available([n for n in args.contenders.split(",") if n])
     threads = blas_threads()
     load_start = os.getloadavg()
     if "torch" in names:
