@@ -258,3 +258,13 @@ def test_copy_to_float64_predicts_the_same():
     np.testing.assert_allclose(clone.predict(X), model.predict(X), atol=1e-5)
     clone.params[:] = 0
     assert np.any(model.params != 0)
+
+
+def test_copies_leave_out_the_last_batch_and_work_buffers():
+    model = Sequential([Dense(4, "relu", input_dim=3), Dense(2)], seed=0)
+    model.forward(np.ones((64, 3)), training=True)
+    clone = model.copy()
+    layer = clone.layers[0]
+    assert not hasattr(layer, "input") and not hasattr(layer, "output")
+    assert layer._buffers == {}
+    np.testing.assert_array_equal(clone.predict(np.ones((2, 3))), model.predict(np.ones((2, 3))))

@@ -46,7 +46,10 @@ class Layer:
 
     def __getstate__(self) -> dict[str, Any]:
         """Everything but the batch caches of the last forward pass (copies stay small)."""
-        return {k: v for k, v in self.__dict__.items() if k not in CACHE_ATTRIBUTES}
+        state = {k: v for k, v in self.__dict__.items() if k not in CACHE_ATTRIBUTES}
+        if "_buffers" in state:  # reusable work arrays (Dense): the copy starts with none
+            state["_buffers"] = {}
+        return state
 
     # -- construction -------------------------------------------------------------------------
     def output_dim(self, input_dim: int) -> int:
