@@ -165,6 +165,13 @@ FIT_CASES = [
           "sample_weight-length"),
     _case(dict(resume_from="no-such-checkpoint.npz"), FileNotFoundError, "no-such-checkpoint",
           "resume_from-missing"),
+    _case(dict(sample_weight=np.zeros(20)), ValueError,
+          "sample_weight must hold at least one positive weight, got all zeros",
+          "sample_weight-zeros"),
+    _case(dict(callbacks=[EarlyStopping(monitor="val_loss")]), ValueError,
+          "callbacks[0] monitors 'val_loss', which this fit does not log", "monitor-not-logged"),
+    _case(dict(callbacks=[EarlyStopping(monitor="val_acc")], validation_split=0.2), ValueError,
+          "callbacks[0] monitors 'val_acc', which this fit does not log", "monitor-misspelt"),
 ]  # fmt: skip
 BUILT_ONLY_CASES = [
     _case(dict(X=X[:, :2]), ValueError, "X must have 3 features (columns), got 2",
@@ -237,6 +244,10 @@ EVALUATE_CASES = [
     _case(dict(X=X[:, :1]), ValueError, "X must have 3 features (columns), got 1", "features"),
     _case(dict(metrics=["acc_"]), ValueError, "unknown metric 'acc_'; did you mean", "metric"),
     _case(dict(loss="msee"), ValueError, "unknown loss 'msee'; did you mean 'mse'", "loss"),
+    _case(dict(batch_size=0), ValueError, "batch_size must be a positive integer, got 0",
+          "batch_size-zero"),
+    _case(dict(batch_size=2.5), TypeError, "batch_size must be a positive integer, got 2.5",
+          "batch_size-float"),
 ]  # fmt: skip
 
 
@@ -316,6 +327,8 @@ CONSTRUCTOR_CASES = [
           "sgd-momentum"),
     _case(lambda: SGD(nesterov=True), ValueError, "nesterov=True needs momentum > 0",
           "sgd-nesterov"),
+    _case(lambda: SGD(0.1, momentum=0.9, nesterov="no"), TypeError,
+          "nesterov must be True or False, got 'no'", "sgd-nesterov-str"),
     _case(lambda: RMSprop(rho=1), ValueError, "rho must be in [0, 1), got 1", "rmsprop-rho"),
     _case(lambda: Adam(learning_rate={"name": "cosin"}), ValueError,
           "unknown schedule 'cosin'; did you mean 'cosine'", "unknown-schedule"),
@@ -424,3 +437,12 @@ def test_a_huge_learning_rate_stops_training_at_once_with_finite_weights(dtype):
     np.testing.assert_array_equal(model.params, counter.epoch_start)
     assert np.all(np.isfinite(model.predict(X_reg)))
     assert model.stop_training
+
+
+def test_targets_too_large_for_float32_are_named_before_training():
+    model = Sequential([Dense(1)], seed=0)
+    with pytest.raises(ValueError, match=r"y holds values too large for float32"):
+        model.fit(X, np.full(20, 1e100), verbose=0)
+    assert not model.built
+    # float64 holds such targets (1e100 squared is still finite): no error there
+    Sequential([Dense(1)], seed=0, dtype="float64").fit(X, np.full(20, 1e100), epochs=1, verbose=0)

@@ -184,3 +184,14 @@ def test_gradcheck_leaves_the_model_unchanged(rng):
 def test_gradcheck_rejects_a_non_model():
     with pytest.raises(TypeError, match="model must be a Sequential"):
         gradcheck("not a model", np.ones((2, 2)), np.ones(2))
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_soft_targets_whose_rows_do_not_sum_to_one_match_finite_differences(from_logits, rng):
+    X = rng.normal(size=(6, 4))
+    y = rng.uniform(0, 1, size=(6, 3))
+    y[2] = 0.0  # an all-zero row: that sample contributes nothing
+    head = Dense(3) if from_logits else Dense(3, "softmax")
+    model = Sequential([Dense(5, "tanh"), head], seed=0)
+    loss = get_loss({"name": "categorical_crossentropy", "from_logits": from_logits})
+    assert gradcheck(model, X, y, loss=loss).worst < TOLERANCE

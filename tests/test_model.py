@@ -268,3 +268,38 @@ def test_copies_leave_out_the_last_batch_and_work_buffers():
     assert not hasattr(layer, "input") and not hasattr(layer, "output")
     assert layer._buffers == {}
     np.testing.assert_array_equal(clone.predict(np.ones((2, 3))), model.predict(np.ones((2, 3))))
+
+
+@pytest.mark.parametrize("duplicate", ["pickle", "deepcopy"])
+def test_a_pickled_or_deep_copied_model_still_trains_through_its_flat_buffer(duplicate):
+    import copy
+    import pickle
+
+    X, y = blobs(64)
+    model = Sequential([Dense(8, "tanh"), Dense(3, "softmax")], seed=0)
+    model.fit(X, y, "categorical_crossentropy", epochs=1, verbose=0)
+    clone = pickle.loads(pickle.dumps(model)) if duplicate == "pickle" else copy.deepcopy(model)
+    assert np.shares_memory(clone.layers[0].params["W"], clone.params)
+    assert np.shares_memory(clone.layers[1].grads["b"], clone.grads)
+    np.testing.assert_array_equal(clone.predict(X), model.predict(X))
+    before = clone.evaluate(X, y)["loss"]
+    clone.fit(X, y, "categorical_crossentropy", Adam(0.01), epochs=10, verbose=0)
+    assert clone.evaluate(X, y)["loss"] < 0.5 * before
+
+
+def test_early_stopping_restores_batchnorm_statistics_with_the_weights():
+    X, y = blobs(120)
+    best = {}
+
+    class RecordBest(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs["val_loss"] < best.get("loss", np.inf):
+                best.update(loss=logs["val_loss"])
+
+    model = Sequential([Dense(16), BatchNorm(), ReLU(), Dense(3, "softmax")], seed=0)
+    model.fit(
+        X[:20], y[:20], "categorical_crossentropy", Adam(0.05), epochs=100, batch_size=8,
+        validation_data=(X[20:], y[20:]), verbose=0,
+        callbacks=[RecordBest(), EarlyStopping(patience=2, restore_best_weights=True)],
+    )  # fmt: skip
+    assert model.evaluate(X[20:], y[20:])["loss"] == pytest.approx(best["loss"], rel=1e-6)

@@ -105,6 +105,11 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self.best_weights = self.model.get_flat_weights()
+                # Batch-norm running statistics belong to the best model as much as its weights.
+                self.best_states = [
+                    {key: value.copy() for key, value in layer.state.items()}
+                    for layer in self.model.layers
+                ]
             return
         self.wait += 1
         if self.wait > self.patience:
@@ -114,6 +119,9 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None) -> None:
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_flat_weights(self.best_weights)
+            for layer, saved in zip(self.model.layers, self.best_states, strict=True):
+                for key, value in saved.items():
+                    layer.state[key][...] = value
 
 
 class ProgressLogger(Callback):

@@ -231,6 +231,8 @@ class CategoricalCrossEntropy(Loss):
             if y_true.ndim == 1:
                 grad[np.arange(len(y_true)), y_true] -= 1.0
             else:
+                # d/dz of (sum_k y_k) logsumexp(z) - y.z: rows of y need not sum to one
+                grad *= np.add.reduce(y_true, axis=1)[:, None]
                 grad -= y_true
             return grad
         p = np.clip(y_pred, EPS, 1.0)
@@ -257,9 +259,10 @@ class CategoricalCrossEntropy(Loss):
             probs /= sums[:, None]
             probs[rows, y_true] -= 1.0
         else:
-            losses *= np.add.reduce(y_true, axis=1)  # soft rows need not sum to one
+            row_sums = np.add.reduce(y_true, axis=1)  # soft rows need not sum to one
+            losses *= row_sums
             losses -= np.add.reduce(y_true * shifted, axis=1)
-            probs /= sums[:, None]
+            probs *= (row_sums / sums)[:, None]  # d l_n / d z_n = (sum_k y_nk) p_n - y_n
             probs -= y_true
         if sample_weight is None:
             value = float(np.add.reduce(losses)) / n

@@ -92,6 +92,18 @@ class Sequential:
         sizes = [p.size for layer in self.layers for p in layer.params.values()]
         self.params = np.empty(sum(sizes), dtype=self.dtype)
         self.grads = np.zeros(sum(sizes), dtype=self.dtype)
+        self._bind_layers()
+        self.input_dim, self.output_dim = input_dim, dim
+        self._regularized = [
+            layer
+            for layer in self.layers
+            if getattr(layer, "kernel_regularizer", None)
+            or getattr(layer, "bias_regularizer", None)
+        ]
+        self.built = True
+
+    def _bind_layers(self) -> None:
+        """Make each layer's parameters and gradients views into ``params`` and ``grads``."""
         offset = 0
         for layer in self.layers:
             param_views, grad_views = {}, {}
@@ -101,14 +113,16 @@ class Sequential:
                 grad_views[name] = self.grads[offset:end].reshape(value.shape)
                 offset = end
             layer.bind(param_views, grad_views)
-        self.input_dim, self.output_dim = input_dim, dim
-        self._regularized = [
-            layer
-            for layer in self.layers
-            if getattr(layer, "kernel_regularizer", None)
-            or getattr(layer, "bias_regularizer", None)
-        ]
-        self.built = True
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """After unpickling or deep-copying, the layers' arrays are views into ``params`` again.
+
+        Pickle stores a view as a separate copy, which would leave the optimizer updating a flat
+        buffer the layers no longer read.
+        """
+        self.__dict__.update(state)
+        if self.built:
+            self._bind_layers()
 
     def _check_X(self, X: Any, name: str = "X") -> np.ndarray:
         X = check.check_array(X, name, ndim=2, dtype=self.dtype)
@@ -119,7 +133,11 @@ class Sequential:
 
     # -- the low-level API --------------------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run every layer's ``forward``; ``training=True`` enables dropout and batch statistics."""
+        """Run every layer's ``forward``; ``training=True`` enables dropout and batch statistics.
+
+        In training mode the result may live in a work buffer that the next training-mode call
+        with the same batch size overwrites: copy it to keep it.
+        """
         X = np.asarray(X, dtype=self.dtype)
         if not self.built:
             self.build(X.shape[1])
@@ -259,6 +277,7 @@ class Sequential:
             raise ValueError("loss must be given: this model has not been fitted yet")
         names = self.metric_names if metrics is None else metrics
         metric_fns = resolve_metrics(names)
+        batch_size = check.check_positive_int(batch_size, "batch_size")
         X = self._check_X(X)
         y = check.check_array(y, "y", ndim=(1, 2))
         check.check_same_length(X, y)

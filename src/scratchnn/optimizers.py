@@ -134,6 +134,8 @@ class SGD(Optimizer):
     ) -> None:
         super().__init__(learning_rate, clipnorm)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         if nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
         self.nesterov = bool(nesterov)

@@ -65,5 +65,7 @@ def get_regularizer(spec: str | dict | Regularizer | None) -> Regularizer | None
     if spec is None or isinstance(spec, Regularizer):
         return spec
     if isinstance(spec, dict):
-        return Regularizer(**spec)
+        config = dict(spec)
+        config.pop("name", None)  # {"name": "l2", "l2": 0.1} reads naturally; the values decide
+        return Regularizer(**config)
     return lookup(spec, _BY_NAME, "regularizer")()

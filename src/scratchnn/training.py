@@ -104,9 +104,17 @@ def prepare_fit(
         check.check_same_length(X, sample_weight, "X", "sample_weight")
         if np.any(sample_weight < 0):
             raise ValueError("sample_weight must be non-negative, got negative weights")
+        if not np.any(sample_weight > 0):
+            raise ValueError("sample_weight must hold at least one positive weight, got all zeros")
 
     n_outputs = model.output_dim if model.built else model._output_dim_for(X.shape[1])
-    y = loss.prepare_targets(y, n_outputs, model.dtype)
+    with np.errstate(over="ignore"):
+        y = loss.prepare_targets(y, n_outputs, model.dtype)
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(
+            f"y holds values too large for {np.dtype(model.dtype).name} (largest magnitude "
+            f"{np.max(np.abs(y)):g} after conversion); scale the targets or use dtype='float64'"
+        )
 
     validation = None
     if validation_data is not None:
@@ -143,6 +151,17 @@ def prepare_fit(
         resume = read_checkpoint(resume_from)
         check_resumable(model, resume, X.shape[1], loss, optimizer)
         optimizer = resume.optimizer  # carries the moments and the update count
+
+    logged = ["loss", *(name for name, _ in metric_pairs)]
+    if validation is not None:
+        logged += [f"val_{name}" for name in logged]
+    for index, callback in enumerate(callbacks):
+        monitor = getattr(callback, "monitor", None)
+        if monitor is not None and monitor not in logged:
+            raise ValueError(
+                f"callbacks[{index}] monitors {monitor!r}, which this fit does not log "
+                f"(it logs {logged}); pass validation data or pick another monitor"
+            )
 
     if not model.built:
         model.build(X.shape[1])
