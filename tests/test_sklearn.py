@@ -423,6 +423,9 @@ def test_pickle_and_joblib_round_trip_predictions(iris, tmp_path, dump):
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
     restored.partial_fit(X, y)  # optimizer state travelled too
     assert restored.n_iter_ == clf.n_iter_ + 1
+    # ... and the update reached the weights the network computes with (views into one buffer)
+    clf.partial_fit(X, y)
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
 
 
 def test_float32_dtype_trains_in_float32(iris):

@@ -122,6 +122,8 @@ class Sequential:
         """
         self.__dict__.update(state)
         if self.built:
+            # Own, writeable buffers: an unpickler may hand back read-only (memory-mapped) arrays.
+            self.params, self.grads = self.params.copy(), self.grads.copy()
             self._bind_layers()
 
     def _check_X(self, X: Any, name: str = "X") -> np.ndarray:
