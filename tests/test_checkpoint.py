@@ -226,8 +226,12 @@ def checkpoint_path(tmp_path):
          "loss must be .* as in the checkpoint"),
         (dict(optimizer="sgd"), "optimizer must be .* as in the checkpoint"),
         (dict(X=lambda X: X[:, :3]), "X must have 4 features like the checkpoint's model, got 3"),
+        (dict(batch_size=7), "batch_size must be .* as in the checkpoint, got 7"),
+        (dict(metrics=["accuracy", "mse"]), r"metrics must be \[.*\] as in the checkpoint"),
+        (dict(shuffle=False), "shuffle must be True as in the checkpoint, got False"),
     ],
-    ids=["architecture", "dtype", "loss", "optimizer", "features"],
+    ids=["architecture", "dtype", "loss", "optimizer", "features", "batch_size", "metrics",
+         "shuffle"],
 )  # fmt: skip
 def test_resume_refuses_a_different_run_before_changing_anything(checkpoint_path, change, message):
     X, y = make_data()
@@ -235,7 +239,13 @@ def test_resume_refuses_a_different_run_before_changing_anything(checkpoint_path
     model.build(4 if "X" not in change else 3)
     before = model.params.copy()
     kwargs = fit_kwargs()
-    kwargs.update({k: v for k, v in change.items() if k in ("loss", "optimizer")})
+    kwargs.update(
+        {
+            k: v
+            for k, v in change.items()
+            if k in ("loss", "optimizer", "batch_size", "metrics", "shuffle")
+        }
+    )
     X = change.get("X", lambda X: X)(X)
     with pytest.raises(ValueError, match=message):
         model.fit(X, y, epochs=3, resume_from=checkpoint_path, **kwargs)

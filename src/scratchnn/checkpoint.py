@@ -45,6 +45,7 @@ class Checkpoint:
     metric_names: list[str]
     history: dict[str, list[float]] = field(default_factory=dict)
     history_epochs: list[int] = field(default_factory=list)
+    fit_settings: dict[str, Any] = field(default_factory=dict)  # batch_size, shuffle
 
 
 def save_checkpoint(model: Sequential, path: str | os.PathLike, epoch: int) -> None:
@@ -64,6 +65,7 @@ def save_checkpoint(model: Sequential, path: str | os.PathLike, epoch: int) -> N
         if history is None
         else {key: [float(v) for v in values] for key, values in history.history.items()},
         "history_epochs": [] if history is None else [int(e) for e in history.epoch],
+        "fit_settings": dict(getattr(model, "_fit_settings", {})),
     }
     write_model_file(path, header, arrays)
 
@@ -91,6 +93,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             [str(name) for name in entry["metrics"]],
             {str(k): [float(v) for v in values] for k, values in entry["history"].items()},
             [int(e) for e in entry["history_epochs"]],
+            dict(entry.get("fit_settings", {})),  # absent from checkpoints of version 0.1.0
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path!r}: the checkpoint entry is malformed: {error}") from None
@@ -106,9 +109,37 @@ def _architecture(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def check_resumable(
-    model: Sequential, checkpoint: Checkpoint, n_features: int, loss: Loss, optimizer: Optimizer
+    model: Sequential,
+    checkpoint: Checkpoint,
+    n_features: int,
+    loss: Loss,
+    optimizer: Optimizer,
+    settings: dict[str, Any] | None = None,
 ) -> None:
-    """Raise ``ValueError`` unless ``fit`` on ``model`` with these arguments can resume it."""
+    """Raise ``ValueError`` unless ``fit`` on ``model`` with these arguments can resume it.
+
+    ``settings`` holds this fit's ``batch_size``, ``shuffle``, ``metrics`` and ``logged`` (the
+    history keys it will write): a resumed run is bit-identical only when they match.
+    """
+    settings = settings or {}
+    if "metrics" in settings and settings["metrics"] != checkpoint.metric_names:
+        raise ValueError(
+            f"metrics must be {checkpoint.metric_names} as in the checkpoint, "
+            f"got {settings['metrics']}"
+        )
+    for key in ("batch_size", "shuffle"):
+        if key in checkpoint.fit_settings and key in settings:
+            if checkpoint.fit_settings[key] != settings[key]:
+                raise ValueError(
+                    f"{key} must be {checkpoint.fit_settings[key]!r} as in the checkpoint, "
+                    f"got {settings[key]!r}"
+                )
+    if checkpoint.history and "logged" in settings:
+        if sorted(checkpoint.history) != sorted(settings["logged"]):
+            raise ValueError(
+                f"this fit logs {sorted(settings['logged'])} but the checkpoint's history holds "
+                f"{sorted(checkpoint.history)}: give the same validation data and metrics"
+            )
     saved = checkpoint.model
     if np.dtype(model.dtype) != np.dtype(saved.dtype):
         raise ValueError(

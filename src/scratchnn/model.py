@@ -233,13 +233,15 @@ class Sequential:
         Returns a :class:`~scratchnn.callbacks.History` of per-epoch ``loss``, metrics and their
         ``val_`` counterparts. Everything is checked before any state changes. Training stops at
         once, with a :class:`DivergenceWarning`, if the loss becomes NaN or infinite; the model
-        keeps finite weights.
+        gets back the weights it had when that epoch began (the optimizer's moments and the
+        batch-norm statistics keep that epoch's updates).
 
         ``resume_from`` names a checkpoint written by :class:`~scratchnn.ModelCheckpoint`:
         weights, batch-norm statistics, optimizer state, history and random-generator state are
         restored from it and training continues at the epoch after it, up to ``epochs`` in all,
-        ending bit-identical to an uninterrupted run. ``loss`` and ``optimizer`` must be those of
-        the interrupted run; callbacks (``EarlyStopping``) start afresh.
+        ending bit-identical to an uninterrupted run. ``loss``, ``optimizer``, ``metrics``,
+        ``batch_size``, ``shuffle`` and the validation data must be those of the interrupted run
+        (checked); callbacks (``EarlyStopping``) start afresh.
         """
         from .training import prepare_fit, run_fit
 

@@ -144,17 +144,23 @@ def prepare_fit(
         if sample_weight is not None:
             sample_weight = sample_weight[:n_train]
 
+    logged = ["loss", *(name for name, _ in metric_pairs)]
+    if validation is not None:
+        logged += [f"val_{name}" for name in logged]
+
     resume = None
     if resume_from is not None:
         from .checkpoint import check_resumable, read_checkpoint
 
         resume = read_checkpoint(resume_from)
-        check_resumable(model, resume, X.shape[1], loss, optimizer)
+        settings = {
+            "batch_size": batch_size,
+            "shuffle": shuffle,
+            "metrics": [name for name, _ in metric_pairs],
+            "logged": logged,
+        }
+        check_resumable(model, resume, X.shape[1], loss, optimizer, settings)
         optimizer = resume.optimizer  # carries the moments and the update count
-
-    logged = ["loss", *(name for name, _ in metric_pairs)]
-    if validation is not None:
-        logged += [f"val_{name}" for name in logged]
     for index, callback in enumerate(callbacks):
         monitor = getattr(callback, "monitor", None)
         if monitor is not None and monitor not in logged:
@@ -210,6 +216,7 @@ def run_fit(model: Sequential, plan: FitPlan) -> History:
 
         start_epoch = apply_checkpoint(model, plan.resume, history)
     model.history = history  # what a ModelCheckpoint saves
+    model._fit_settings = {"batch_size": plan.batch_size, "shuffle": plan.shuffle}
     callbacks: list[Callback] = [history, *plan.callbacks]
     if plan.verbose:
         callbacks.append(ProgressLogger(plan.verbose, plan.epochs))
