@@ -34,7 +34,7 @@ from scratchnn.layers import ELU, ActivationLayer, LeakyReLU, get_layer_class
 from scratchnn.losses import BinaryCrossEntropy, Huber, get_loss
 from scratchnn.metrics import get_metric
 from scratchnn.optimizers import get_optimizer
-from scratchnn.schedules import CosineDecay, StepDecay
+from scratchnn.schedules import CosineDecay, ExponentialDecay, StepDecay
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(20, 3))
@@ -446,3 +446,15 @@ def test_targets_too_large_for_float32_are_named_before_training():
     assert not model.built
     # float64 holds such targets (1e100 squared is still finite): no error there
     Sequential([Dense(1)], seed=0, dtype="float64").fit(X, np.full(20, 1e100), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ExponentialDecay(0.1, 10, 2.0), r"decay_rate must be in \(0, 1\], got 2"),
+        (lambda: StepDecay(0.1, 10, gamma=1.5), r"gamma must be in \(0, 1\], got 1.5"),
+    ],
+)
+def test_schedules_must_decay(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

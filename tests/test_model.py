@@ -303,3 +303,19 @@ def test_early_stopping_restores_batchnorm_statistics_with_the_weights():
         callbacks=[RecordBest(), EarlyStopping(patience=2, restore_best_weights=True)],
     )  # fmt: skip
     assert model.evaluate(X[20:], y[20:])["loss"] == pytest.approx(best["loss"], rel=1e-6)
+
+
+def test_low_level_calls_name_wrong_shapes():
+    model = Sequential([Dense(3, input_dim=2), Dropout(0.5)], seed=0)
+    with pytest.raises(ValueError, match="backward needs a forward pass first"):
+        model.backward(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"X must have shape \(batch, 2\), got \(4,\)"):
+        model.forward(np.ones(4))
+    with pytest.raises(ValueError, match=r"X must have shape \(batch, 2\), got \(4, 5\)"):
+        model.forward(np.ones((4, 5)))
+    model.forward(np.ones((4, 2)), training=True)
+    with pytest.raises(
+        ValueError, match=r"grad_output must have the shape .* \(4, 3\), got \(4, 2\)"
+    ):
+        model.backward(np.ones((4, 2)))
+    assert model.backward(np.ones((4, 3))).shape == (4, 2)  # a model may end in dropout

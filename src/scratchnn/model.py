@@ -141,15 +141,28 @@ class Sequential:
         with the same batch size overwrites: copy it to keep it.
         """
         X = np.asarray(X, dtype=self.dtype)
+        # Shapes only (cheap, once per batch); fit and predict check values at their boundary.
+        if X.ndim != 2 or (self.built and X.shape[1] != self.input_dim):
+            expected = f"(batch, {self.input_dim})" if self.built else "(batch, features)"
+            raise ValueError(f"X must have shape {expected}, got {X.shape}")
         if not self.built:
             self.build(X.shape[1])
         for layer in self.layers:
             X = layer.forward(X, training)
+        self._output_shape = X.shape
         return X
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """Backpropagate ``dL/d(output)``; fills ``grads`` and returns ``dL/dX``."""
         grad = np.asarray(grad_output, dtype=self.dtype)
+        expected = getattr(self, "_output_shape", None)
+        if grad.shape != expected:
+            if expected is None:
+                raise ValueError("backward needs a forward pass first: call forward(X) before it")
+            raise ValueError(
+                f"grad_output must have the shape of the last forward output {expected}, "
+                f"got {grad.shape}"
+            )
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
         return grad

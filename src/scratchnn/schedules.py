@@ -32,7 +32,8 @@ class StepDecay(Schedule):
     def __init__(self, initial: float, step_size: int, gamma: float = 0.1) -> None:
         self.initial = check_number(initial, "initial", low=0.0, low_inclusive=False)
         self.step_size = check_positive_int(step_size, "step_size")
-        self.gamma = check_number(gamma, "gamma", low=0.0, low_inclusive=False)
+        # A decay: factors above 1 would overflow after enough steps.
+        self.gamma = check_number(gamma, "gamma", low=0.0, high=1.0, low_inclusive=False)
 
     def __call__(self, step: int) -> float:
         return self.initial * self.gamma ** (step // self.step_size)
@@ -46,7 +47,9 @@ class ExponentialDecay(Schedule):
     def __init__(self, initial: float, decay_steps: int, decay_rate: float) -> None:
         self.initial = check_number(initial, "initial", low=0.0, low_inclusive=False)
         self.decay_steps = check_positive_int(decay_steps, "decay_steps")
-        self.decay_rate = check_number(decay_rate, "decay_rate", low=0.0, low_inclusive=False)
+        self.decay_rate = check_number(
+            decay_rate, "decay_rate", low=0.0, high=1.0, low_inclusive=False
+        )
 
     def __call__(self, step: int) -> float:
         return self.initial * self.decay_rate ** (step / self.decay_steps)
