@@ -117,6 +117,25 @@ def test_train_on_csv_with_spec_file_regression(tmp_path):
     assert evaluated.returncode == 0 and "r2=" in evaluated.stdout
 
 
+def test_train_with_a_toml_spec_builds_those_layers(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        '[[layers]]\nunits = 6\nactivation = "tanh"\n\n[[layers]]\ndropout = 0.1\n\n'
+        '[[layers]]\nunits = 2\nactivation = "softmax"\n'
+    )
+    out = tmp_path / "m.npz"
+    result = run("train", "moons", "--spec", str(spec), "--epochs", "2", "--quiet",
+                 "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model = scratchnn.load(out)
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dropout", "Dense"]
+    assert model.layers[0].units == 6 and model.layers[0].activation.name == "tanh"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[layers]\n")
+    failed = run("train", "moons", "--spec", str(bad), "--epochs", "1", "--quiet")
+    assert failed.returncode == 2 and "bad.toml: not valid TOML" in failed.stderr
+
+
 def test_demo_xor_learns_the_truth_table(tmp_path):
     result = run("demo", "xor", "--quiet", "--out", str(tmp_path / "xor.npz"))
     assert result.returncode == 0, result.stderr

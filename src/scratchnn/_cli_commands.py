@@ -116,15 +116,28 @@ def _layer_from_spec(item: Any, index: int, source: str) -> Any:
     )
 
 
+def _read_spec(path: Path) -> Any:
+    """A layer list from JSON, or from TOML (``[[layers]]`` tables) when the name ends .toml."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".toml":
+        import tomllib
+
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError(f"{path}: not valid TOML ({error})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+
+
 def _build_model(args: argparse.Namespace, n_outputs: int, classification: bool) -> Any:
     from .layers import Dense
     from .model import Sequential
 
     if args.spec is not None:
-        try:
-            spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{args.spec}: not valid JSON ({error})") from None
+        spec = _read_spec(Path(args.spec))
         items = spec.get("layers") if isinstance(spec, dict) else spec
         if not isinstance(items, list) or not items:
             raise ValueError(f"{args.spec}: expected a list of layers or {{'layers': [...]}}")

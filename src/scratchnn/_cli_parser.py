@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--layers", default="32", help="hidden widths, e.g. 64,32 (default: 32)")
     model.add_argument("--activation", default="relu", help="hidden activation (default: relu)")
     model.add_argument(
-        "--spec", metavar="FILE.json", help="JSON list of layers (overrides --layers)"
+        "--spec",
+        metavar="FILE",
+        help="layers from a JSON list or a TOML file of [[layers]] tables (overrides --layers)",
     )
     model.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     model.add_argument(
