@@ -201,3 +201,31 @@ def test_fold_standardization_makes_the_model_take_raw_inputs():
     expected = model.predict((X - mean) / std)
     fold_standardization(model, mean, std)
     np.testing.assert_allclose(model.predict(X), expected, rtol=1e-10, atol=1e-12)
+
+
+def _write_idx(path, magic_type: int, array: np.ndarray) -> None:
+    """An IDX file: two zero bytes, the type code, the rank, big-endian sizes, then the data."""
+    header = bytes([0, 0, magic_type, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_train_and_evaluate_on_mnist_format_files(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=60)
+    images = np.zeros((60, 4, 4), dtype=np.uint8)
+    for index, label in enumerate(labels):  # each class lights its own pixel row
+        images[index, label] = 200 + rng.integers(0, 50)
+    for kind in ("train", "t10k"):
+        _write_idx(tmp_path / f"{kind}-images-idx3-ubyte", 0x08, images)
+        _write_idx(tmp_path / f"{kind}-labels-idx1-ubyte", 0x08, labels)
+    out = tmp_path / "m.npz"
+    result = run("train", "--mnist", str(tmp_path), "--layers", "8", "--epochs", "60", "--lr",
+                 "0.05", "--validation-split", "0", "--quiet", "--out", str(out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model = scratchnn.load(out)
+    assert model.input_dim == 16 and model.output_dim == 3
+    evaluated = run("evaluate", str(out), "--mnist", str(tmp_path), "--mnist-kind", "t10k")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "accuracy=1.0000" in evaluated.stdout

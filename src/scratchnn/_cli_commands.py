@@ -57,7 +57,12 @@ class UsageError(Exception):
 
 # -- data -----------------------------------------------------------------------------------------
 def _load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(X, y, name)`` from a data set name or ``--csv``/``--target``."""
+    """``(X, y, name)`` from a data set name, ``--csv``/``--target`` or ``--mnist DIR``."""
+    if getattr(args, "mnist", None) is not None:
+        if args.dataset is not None or args.csv is not None:
+            raise UsageError("give one of a data set name, --csv or --mnist")
+        X, y = datasets.load_mnist(args.mnist, kind=args.mnist_kind)
+        return X, y, f"mnist-{args.mnist_kind}"
     if args.csv is not None:
         if args.dataset is not None:
             raise UsageError("give either a data set name or --csv, not both")

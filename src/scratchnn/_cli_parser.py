@@ -18,6 +18,12 @@ class _Parser(argparse.ArgumentParser):
 def _add_data_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--csv", metavar="PATH", help="a numeric CSV file instead of a data set")
+    group.add_argument(
+        "--mnist", metavar="DIR", help="MNIST-format IDX files (.gz or not) in DIR instead"
+    )
+    group.add_argument(
+        "--mnist-kind", choices=["train", "t10k"], default="train", help="which --mnist files"
+    )
     group.add_argument("--target", metavar="COL", help="the CSV's target column (name or index)")
     group.add_argument("--no-header", action="store_true", help="the CSV has no header row")
     group.add_argument(
