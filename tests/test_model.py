@@ -319,3 +319,37 @@ def test_low_level_calls_name_wrong_shapes():
     ):
         model.backward(np.ones((4, 2)))
     assert model.backward(np.ones((4, 3))).shape == (4, 2)  # a model may end in dropout
+
+
+@pytest.mark.parametrize(
+    ("activation", "loss", "targets"),
+    [
+        ("sigmoid", "binary_crossentropy", "binary"),
+        ("softmax", "categorical_crossentropy", "labels"),
+        (None, "mse", "values"),
+        (None, "huber", "values"),
+        ("softplus", "mae", "values"),
+        ("tanh", {"name": "binary_crossentropy", "from_logits": True}, "binary"),
+    ],
+)
+@pytest.mark.parametrize("hidden", ["relu", "elu", "gelu", "sigmoid", "tanh", "softplus"])
+def test_inputs_of_magnitude_1e4_raise_no_numpy_warning(activation, loss, targets, hidden):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.choice([-1e4, 1e4], size=(16, 3)) * rng.uniform(0.5, 1, size=(16, 3))
+    y = {
+        "binary": rng.integers(0, 2, size=16),
+        "labels": rng.integers(0, 3, size=16),
+        "values": rng.normal(size=16) * 1e4,
+    }[targets]
+    units = 3 if targets == "labels" else 1
+    model = Sequential([Dense(8, hidden), Dense(units, activation)], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any NumPy overflow/divide/invalid warning fails
+        # Our own report of a diverging fit is allowed: unscaled 1e4 inputs may well diverge.
+        warnings.filterwarnings("ignore", category=DivergenceWarning)
+        model.fit(X, y, loss=loss, optimizer=SGD(1e-3), epochs=2, batch_size=8, verbose=0)
+        outputs = model.predict(X)
+        result = model.evaluate(X, y)
+    assert np.all(np.isfinite(outputs)) and np.isfinite(result["loss"])
