@@ -246,8 +246,8 @@ class Sequential:
         Returns a :class:`~scratchnn.callbacks.History` of per-epoch ``loss``, metrics and their
         ``val_`` counterparts. Everything is checked before any state changes. Training stops at
         once, with a :class:`DivergenceWarning`, if the loss becomes NaN or infinite; the model
-        gets back the weights it had when that epoch began (the optimizer's moments and the
-        batch-norm statistics keep that epoch's updates).
+        gets back the weights it had before the update that diverged (the optimizer's moments and
+        the batch-norm statistics keep that update).
 
         ``resume_from`` names a checkpoint written by :class:`~scratchnn.ModelCheckpoint`:
         weights, batch-norm statistics, optimizer state, history and random-generator state are
