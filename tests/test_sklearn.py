@@ -16,7 +16,7 @@ pytest.importorskip("sklearn")
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_iris, make_classification, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import (  # noqa: E402
     GridSearchCV,
     RandomizedSearchCV,
@@ -440,3 +440,13 @@ def test_float32_dtype_trains_in_float32(iris):
     )
     assert clf.model_.params.dtype == np.float32
     assert clf.predict_proba(X).dtype == np.float64 and clf.score(X, y) > 0.85
+
+
+def test_coefs_and_intercepts_follow_mlp_shapes(iris):
+    X, y = iris
+    clf = quiet(NeuralNetClassifier((8, 5), max_iter=5, random_state=0), "fit", X, y)
+    assert [w.shape for w in clf.coefs_] == [(X.shape[1], 8), (8, 5), (5, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(8,), (5,), (3,)]
+    assert np.shares_memory(clf.coefs_[0], clf.model_.params)
+    with pytest.raises(NotFittedError):
+        NeuralNetClassifier().coefs_

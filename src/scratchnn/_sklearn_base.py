@@ -332,6 +332,19 @@ class _BaseNeuralNet(BaseEstimator):
         self.validation_scores_ = list(state.validation_scores) if early_stopping else None
         self.best_validation_score_ = float(state.best_validation_score) if early_stopping else None
 
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """The Dense kernels ``W`` in layer order, as ``MLPClassifier.coefs_`` (views: read-only
+        use). Raises ``NotFittedError`` before ``fit``."""
+        check_is_fitted(self, "model_")
+        return [layer.params["W"] for layer in self.model_.layers if "W" in layer.params]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """The Dense biases ``b`` in layer order (a layer before batch norm has none)."""
+        check_is_fitted(self, "model_")
+        return [layer.params["b"] for layer in self.model_.layers if "b" in layer.params]
+
     # -- prediction -----------------------------------------------------------------------------
     def _logits(self, X: Any) -> np.ndarray:
         """The last layer's pre-activations (float64) for ``X``, after checking it."""
