@@ -158,3 +158,18 @@ def test_optimizer_refuses_a_model_of_another_size():
     optimizer.step(np.zeros(3), np.ones(3))
     with pytest.raises(ValueError, match="holds state for 3 parameters, got a model with 4"):
         optimizer.step(np.zeros(4), np.ones(4))
+
+
+def test_adam_slots_hold_the_moments_without_their_beta_factors():
+    rng = np.random.default_rng(3)
+    gradients = [rng.normal(size=5) for _ in range(4)]
+    optimizer = Adam(0.01, beta_1=0.8, beta_2=0.95)
+    params = np.zeros(5)
+    m, v = np.zeros(5), np.zeros(5)
+    for g in gradients:
+        optimizer.step(params, g.copy())
+        m = 0.8 * m + 0.2 * g
+        v = 0.95 * v + 0.05 * g * g
+    state = optimizer.get_state()
+    np.testing.assert_allclose(state["slots"]["m"] * 0.2, m, rtol=1e-12)
+    np.testing.assert_allclose(state["slots"]["v"] * 0.05, v, rtol=1e-12)

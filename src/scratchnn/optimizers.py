@@ -217,6 +217,9 @@ class Adam(Optimizer):
 
     ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
     ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+
+    The slots ``"m"`` and ``"v"`` store ``m / (1 - b1)`` and ``v / (1 - b2)`` (two fewer passes
+    per step); ``get_state`` returns them as stored, so a checkpoint resumes bit-identically.
     """
 
     name = "adam"
@@ -236,23 +239,23 @@ class Adam(Optimizer):
         self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
 
     def _update(self, params, grads, lr):
-        m, v, scratch = self.slots["m"], self.slots["v"], self._scratch
+        # The slots hold the moments without their (1 - beta) factors, m~ = m / (1 - b1) and
+        # v~ = v / (1 - b2), so each moment update is two passes, not three or four:
+        # m~ = b1 m~ + g, v~ = b2 v~ + g^2. The factors return as scalars in the step, which is
+        # then lr (1 - b1) / ((1 - b1^t) k) * m~ / (sqrt(v~) + eps / k), k = sqrt((1 - b2) /
+        # (1 - b2^t)): the same update as the docstring's, with 10 passes over the buffer.
+        m_sum, v_sum, scratch = self.slots["m"], self.slots["v"], self._scratch
         t = self.iterations
-        # m += (1 - b1) (g - m) is b1 m + (1 - b1) g with one temporary instead of two.
-        np.subtract(grads, m, out=scratch)
-        scratch *= 1.0 - self.beta_1
-        m += scratch
-        v *= self.beta_2
-        np.multiply(grads, 1.0 - self.beta_2, out=scratch)
-        scratch *= grads
-        v += scratch
-        # The step times sqrt(1 - b2^t) over itself: lr sqrt(1 - b2^t) / (1 - b1^t) * m /
-        # (sqrt(v) + eps sqrt(1 - b2^t)), the paper's "efficient version"; saves a full pass.
-        correction = math.sqrt(1.0 - self.beta_2**t)
-        np.sqrt(v, out=scratch)
-        scratch += self.epsilon * correction
-        np.divide(m, scratch, out=scratch)
-        scratch *= lr * correction / (1.0 - self.beta_1**t)
+        m_sum *= self.beta_1
+        m_sum += grads
+        v_sum *= self.beta_2
+        np.multiply(grads, grads, out=scratch)
+        v_sum += scratch
+        k = math.sqrt((1.0 - self.beta_2) / (1.0 - self.beta_2**t))
+        np.sqrt(v_sum, out=scratch)
+        scratch += self.epsilon / k
+        np.divide(m_sum, scratch, out=scratch)
+        scratch *= lr * (1.0 - self.beta_1) / ((1.0 - self.beta_1**t) * k)
         params -= scratch
 
     def _hyperparameters(self):
