@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from .layers import ActivationLayer, BatchNorm, Dense, Dropout
-from .losses import Loss, MeanSquaredError
-from .model import Sequential
-from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from .schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
-from .training import DivergenceWarning
+from ..layers import ActivationLayer, BatchNorm, Dense, Dropout
+from ..losses import Loss, MeanSquaredError
+from ..model import Sequential
+from ..optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from ..schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
+from ..training import DivergenceWarning
 
 STOCHASTIC_SOLVERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "adaptive", "cosine", "exponential", "step")

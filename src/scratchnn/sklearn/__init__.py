@@ -56,10 +56,10 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
-from ._sklearn_base import _BaseNeuralNet
-from ._sklearn_training import HalfSquaredError
-from .activations import log_softmax, softmax, stable_sigmoid
-from .losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss
+from ..activations import log_softmax, softmax, stable_sigmoid
+from ..losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss
+from .base import _BaseNeuralNet
+from .engine import HalfSquaredError
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor"]
 

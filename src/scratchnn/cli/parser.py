@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from . import datasets
-from ._cli_commands import DEMOS, cmd_demo, cmd_evaluate, cmd_predict, cmd_summary, cmd_train
+from .. import datasets
+from .commands import DEMOS, cmd_demo, cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,5 +125,5 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--plots", metavar="DIR", help="write PNG pictures into DIR")
     demo.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")
-    demo.set_defaults(handler=cmd_demo)
+    demo.set_defaults(handler=cmd_demo, parse_train=lambda argv: parser.parse_args(argv))
     return parser

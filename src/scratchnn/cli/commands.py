@@ -10,12 +10,20 @@ import argparse
 import csv
 import json
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import datasets
+from .. import datasets, plot
+from ..callbacks import EarlyStopping
+from ..io import load
+from ..layers import Dense, Dropout, get_layer_class
+from ..losses import get_loss
+from ..model import Sequential
+from ..optimizers import get_optimizer
+from ..plot import confusion_matrix
 
 DEMOS: dict[str, list[str]] = {
     "xor": [
@@ -107,8 +115,6 @@ def _is_classification(args: argparse.Namespace, y: np.ndarray) -> bool:
 
 # -- the model ------------------------------------------------------------------------------------
 def _layer_from_spec(item: Any, index: int, source: str) -> Any:
-    from .layers import Dense, Dropout, get_layer_class
-
     if isinstance(item, dict) and "class_name" in item:
         return get_layer_class(item["class_name"]).from_config(item.get("config", {}))
     if isinstance(item, dict) and "units" in item:
@@ -125,8 +131,6 @@ def _read_spec(path: Path) -> Any:
     """A layer list from JSON, or from TOML (``[[layers]]`` tables) when the name ends .toml."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".toml":
-        import tomllib
-
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
@@ -138,9 +142,6 @@ def _read_spec(path: Path) -> Any:
 
 
 def _build_model(args: argparse.Namespace, n_outputs: int, classification: bool) -> Any:
-    from .layers import Dense
-    from .model import Sequential
-
     if args.spec is not None:
         spec = _read_spec(Path(args.spec))
         items = spec.get("layers") if isinstance(spec, dict) else spec
@@ -196,10 +197,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> Any:
     """Run ``train`` and return the trained model."""
-    from .callbacks import EarlyStopping
-    from .losses import get_loss
-    from .optimizers import get_optimizer
-
     _check_training_options(args)
     X, y, name = _load_data(args)
     classification = _is_classification(args, y)
@@ -278,8 +275,6 @@ def _format(numbers: dict[str, float]) -> str:
 
 
 def _write_plots(folder: str, model: Any, history: Any, X, y, X_check, y_check) -> list[Path]:
-    from . import plot
-
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "learning_curves.png", out / "network.png", out / "weights.png"]
@@ -298,8 +293,6 @@ def _write_plots(folder: str, model: Any, history: Any, X, y, X_check, y_check) 
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .io import load
-    from .plot import confusion_matrix
 
     model = load(args.model)
     X, y, name = _load_data(args)
@@ -318,7 +311,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .io import load
 
     model = load(args.model)
     X, _ = datasets.load_csv(args.input, target=args.drop, header=not args.no_header)
@@ -342,7 +334,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .io import load
 
     model = load(args.model)
     print(
@@ -354,13 +345,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ._cli_parser import build_parser  # here, not on top: that module imports this one
-
     argv = ["train", *DEMOS[args.name], "--seed", str(args.seed)]
     argv += ["--plots", args.plots] if args.plots else []
     argv += ["--out", args.out] if args.out else []
     argv += ["--quiet"] if args.quiet else []
-    model = _train(build_parser().parse_args(argv))
+    model = _train(args.parse_train(argv))  # the parser hands itself in: no import cycle
     if args.name == "xor":
         X, y = datasets.make_xor()
         for point, target, output in zip(X, y, model.predict(X)[:, 0], strict=True):

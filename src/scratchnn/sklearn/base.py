@@ -1,7 +1,7 @@
 """The shared base of the scikit-learn estimators: hyperparameter checks, fit, partial_fit.
 
 The public classes live in :mod:`scratchnn.sklearn`; the math they drive is in
-:mod:`scratchnn._sklearn_training`.
+:mod:`scratchnn.sklearn.engine`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _validation as check
-from ._sklearn_training import (
+from .. import _validation as check
+from .engine import (
     SCHEDULES,
     STOCHASTIC_SOLVERS,
     TrainingState,

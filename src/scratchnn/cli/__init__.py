@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from ._cli_commands import (
+from .commands import (
     DEMOS,
     UsageError,
     cmd_demo,
@@ -25,7 +25,7 @@ from ._cli_commands import (
     default_loss,
     fold_standardization,
 )
-from ._cli_parser import build_parser
+from .parser import build_parser
 
 __all__ = [
     "DEMOS",
@@ -59,7 +59,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scratchnn {args.command}: error: {message}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
