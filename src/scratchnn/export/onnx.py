@@ -1,0 +1,263 @@
+"""``to_onnx``: write a scratchnn network, or a fitted scikit-learn estimator, as an ONNX file.
+
+The graph is built here, layer by layer, from standard operators (see
+:mod:`scratchnn.export.converters`); the ``onnx`` package only assembles and checks it. Every
+file has one input and one output, with a dynamic batch axis:
+
+* ``input``: ``(batch, n_features)`` in the model's dtype (float32 or float64);
+* ``output``: ``(batch, n_outputs)``, what ``model.predict`` returns. For a
+  ``NeuralNetClassifier`` it is ``predict_proba``: ``(batch, n_classes)`` probabilities in the
+  order of ``classes_`` (two columns for a binary classifier); for a ``NeuralNetRegressor``
+  fitted on a 1-D ``y`` it is ``(batch,)``, as its ``predict``.
+
+The model's metadata properties hold ``scratchnn_version``, ``scratchnn_model`` (the exported
+class), ``scratchnn_config`` (the network's architecture as JSON), ``dtype``, ``output`` (what
+the output holds) and, for classifiers, ``classes`` (the labels as a JSON list).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import _validation as check
+from ..model import Sequential
+from ..tutorial import NeuralNetwork
+from .converters import converter_for
+from .graph import OnnxGraph, import_onnx
+
+DEFAULT_OPSET = 17  # read by ONNX Runtime, OpenVINO, TensorRT and onnxruntime-web alike
+MIN_OPSET = 13  # Softmax over the last axis alone (earlier opsets flatten the trailing axes)
+INPUT_NAME, OUTPUT_NAME = "input", "output"
+
+
+@dataclass
+class _Target:
+    """What to export: the network, the head added after it, and the metadata to record."""
+
+    network: Sequential
+    kind: str
+    head: str | None = None  # "binary_proba" or "ravel"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None = None) -> Any:
+    """Export ``model`` to ONNX; write it to ``path`` and return the ``onnx.ModelProto``.
+
+    Parameters
+    ----------
+    model : Sequential, NeuralNetwork, NeuralNetClassifier or NeuralNetRegressor
+        A built network, or a fitted scikit-learn estimator of :mod:`scratchnn.sklearn`.
+    path : str or PathLike, optional
+        Where to write the ``.onnx`` file (replaced atomically); ``None`` writes nothing.
+    opset : int, optional
+        ONNX opset of the default domain, from 13 to the installed ``onnx``'s newest;
+        ``None`` means 17.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The model, already checked by ``onnx.checker.check_model(..., full_check=True)``.
+        Input ``"input"`` ``(batch, n_features)``, output ``"output"`` (see the module notes).
+
+    Raises
+    ------
+    TypeError
+        For a layer or activation without a converter (it is named, with how to register one).
+    ImportError
+        When the ``onnx`` package is missing (``pip install scratchnn[onnx]``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchnn import Dense, Sequential
+    >>> from scratchnn.export import to_onnx
+    >>> model = Sequential([Dense(4, "relu", input_dim=3), Dense(2, "softmax")], seed=0)
+    >>> proto = to_onnx(model)
+    >>> [node.op_type for node in proto.graph.node]
+    ['Gemm', 'Relu', 'Gemm', 'Softmax']
+    """
+    onnx = import_onnx()
+    opset = _check_opset(opset, onnx.defs.onnx_opset_version())
+    destination = None if path is None else _check_path(path)
+    target = _export_target(model)
+    network = target.network
+    dtype = np.dtype(network.dtype).name
+
+    graph = OnnxGraph(dtype, opset)
+    tensor, shape = INPUT_NAME, _input_shape(network)
+    input_shape = shape
+    for index, layer in enumerate(network.layers):
+        graph.shape = shape
+        tensor = converter_for(layer, f"layers[{index}]")(graph, layer, tensor)
+        shape = _output_shape(layer, shape)
+    tensor, shape = _add_head(graph, target.head, tensor, shape)
+    if tensor == INPUT_NAME:  # every layer was the identity at inference
+        tensor = graph.node("Identity", [tensor])
+    graph.rename(tensor, OUTPUT_NAME)
+
+    proto = onnx.helper.make_model_gen_version(
+        graph.to_proto(INPUT_NAME, ("batch", *input_shape), OUTPUT_NAME, ("batch", *shape)),
+        opset_imports=[onnx.helper.make_opsetid("", opset)],
+        producer_name="scratchnn",
+        producer_version=_version(),
+        doc_string=(
+            f"scratchnn {target.kind}: input {INPUT_NAME!r} (batch, "
+            f"{', '.join(map(str, input_shape))}) {dtype} -> output {OUTPUT_NAME!r} "
+            f"(batch{''.join(f', {d}' for d in shape)}), {target.metadata['output']}"
+        ),
+    )
+    onnx.helper.set_model_props(
+        proto,
+        {
+            "scratchnn_version": _version(),
+            "scratchnn_model": target.kind,
+            "scratchnn_config": json.dumps(network.get_config()),
+            "dtype": dtype,
+            **target.metadata,
+        },
+    )
+    onnx.checker.check_model(proto, full_check=True)
+    if destination is not None:
+        _write_atomically(onnx, proto, destination)
+    return proto
+
+
+# -- what is exported -----------------------------------------------------------------------------
+def _export_target(model: Any) -> _Target:
+    if isinstance(model, Sequential):
+        target = _Target(model, "Sequential", metadata={"output": "the network's outputs"})
+    elif isinstance(model, NeuralNetwork):
+        target = _Target(model.model, "NeuralNetwork", metadata={"output": "the sigmoid outputs"})
+    elif hasattr(model, "get_params") and hasattr(model, "fit"):  # a scikit-learn estimator
+        target = _estimator_target(model)
+    else:
+        raise TypeError(
+            "model must be a Sequential, a NeuralNetwork or a fitted scratchnn.sklearn estimator, "
+            f"got {check.describe(model)}"
+        )
+    if not target.network.built:
+        raise ValueError(
+            "model must be built before exporting (fit it or call build(input_dim)), got an "
+            "unbuilt model"
+        )
+    classes = getattr(model, "classes_", None)
+    if classes is not None:
+        target.metadata["classes"] = json.dumps(np.asarray(classes).tolist(), default=str)
+    return target
+
+
+def _estimator_target(estimator: Any) -> _Target:
+    kind = type(estimator).__name__
+    network = getattr(estimator, "model_", None)
+    if not isinstance(network, Sequential):
+        raise ValueError(
+            f"model must be a fitted estimator, got an unfitted {kind} (call fit before exporting)"
+        )
+    if hasattr(estimator, "classes_"):  # the classifier: its output is predict_proba
+        binary = estimator.n_outputs_ == 1
+        target = _Target(network, kind, "binary_proba" if binary else None)
+        target.metadata["output"] = "predict_proba: probabilities in the order of classes"
+        reference = estimator.predict_proba
+    else:
+        single = getattr(estimator, "_y_ndim", 2) == 1  # predict returns (n,) for a 1-D y
+        target = _Target(network, kind, "ravel" if single else None)
+        target.metadata["output"] = "predict: the predicted targets"
+        reference = estimator.predict
+    _check_network_is_prediction(network, target.head, reference, kind)
+    return target
+
+
+def _check_network_is_prediction(network: Sequential, head: str | None, reference, kind) -> None:
+    """Refuse an estimator whose prediction is more than its network and the known head.
+
+    A transformation this exporter does not know of (a target scaling added to the estimator
+    later, say) would otherwise be left out of the file without a word.
+    """
+    shape = _input_shape(network)
+    probe = np.random.default_rng(0).normal(size=(4, *shape)).astype(network.dtype)
+    outputs = network.predict(probe).astype(np.float64)
+    if head == "binary_proba":
+        outputs = np.column_stack([1.0 - outputs[:, 0], outputs[:, 0]])
+    elif head == "ravel":
+        outputs = outputs.ravel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fitted on a DataFrame: the probe has no column names
+        expected = np.asarray(reference(probe), dtype=np.float64)
+    tolerance = 1e-4 if network.dtype == np.float32 else 1e-9
+    if expected.shape != outputs.shape or not np.allclose(outputs, expected, atol=tolerance):
+        raise ValueError(
+            f"model ({kind}) predicts more than its network computes (a transformation of the "
+            "outputs this exporter does not know), so it cannot be exported faithfully"
+        )
+
+
+def _add_head(graph: OnnxGraph, head: str | None, tensor: str, shape: tuple) -> tuple[str, tuple]:
+    if head == "binary_proba":  # one sigmoid unit p -> the two columns [1 - p, p]
+        negative = graph.node("Sub", [graph.constant(1.0, "one"), tensor])
+        return graph.node("Concat", [negative, tensor], axis=1), (2,)
+    if head == "ravel":  # one target fitted as a 1-D y: predict returns (batch,)
+        return graph.node("Reshape", [tensor, graph.constant([-1], "shape", np.int64)]), ()
+    return tensor, shape
+
+
+def _input_shape(network: Sequential) -> tuple[int, ...]:
+    shape = getattr(network, "input_shape", None) or network.input_dim
+    return tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+
+
+def _output_shape(layer: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The layer's output shape (without the batch axis) for inputs of ``shape``."""
+    if hasattr(layer, "output_shape"):
+        return tuple(layer.output_shape(shape))
+    return (layer.output_dim(shape[0]),)
+
+
+# -- arguments and files --------------------------------------------------------------------------
+def _check_opset(opset: Any, newest: int) -> int:
+    if opset is None:
+        return DEFAULT_OPSET
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
+        raise TypeError(f"opset must be an int from {MIN_OPSET} to {newest}, got {opset!r}")
+    if not MIN_OPSET <= opset <= newest:
+        raise ValueError(
+            f"opset must be from {MIN_OPSET} to {newest} (the installed onnx's newest), got {opset}"
+        )
+    return int(opset)
+
+
+def _check_path(path: Any) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or PathLike), got {check.describe(path)}")
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"path must name a file, got the folder {path!r}")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"path's folder {folder!r} does not exist")
+    return path
+
+
+def _write_atomically(onnx: Any, proto: Any, path: str) -> None:
+    """Write to a temporary file beside ``path``, then rename: no half-written file is left."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(suffix=".onnx.tmp", dir=folder)
+    os.close(handle)
+    try:
+        onnx.save_model(proto, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
