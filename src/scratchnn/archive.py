@@ -2,44 +2,89 @@
 
 This module knows bytes, not networks: it writes a header and named arrays atomically, and reads
 them back checked against each other. What the header and arrays mean is :mod:`scratchnn.io`'s
-business. Every problem with a file raises :class:`ModelFileError`; reading never runs code from
-the file (``allow_pickle=False``).
+business. Every problem with a file raises :class:`ModelFileError`, whatever its bytes; reading
+never runs code from the file (no pickle), never blocks on something that is not a regular file,
+and allocates no more memory than the archive's own directory, the ``.npy`` headers and the JSON
+header agree on: every declared size is checked against the others before anything is inflated.
 
-Saving is atomic: the archive is written to a temporary file in the target's folder, flushed and
-fsynced, then renamed over the target, so a crash or a full disk mid-save leaves the previous
-file intact.
+Saving is atomic (see :mod:`scratchnn._atomic`): a crash or a full disk mid-save leaves the
+previous file intact.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
-import tempfile
+import stat
+import struct
 import zipfile
 import zlib
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from ._atomic import replace_atomically, target_of
+from ._header import FORMAT_NAME, FORMAT_VERSION, header_problem
+from ._header import short_repr as _short
 from ._validation import describe
 
-FORMAT_NAME = "scratchnn-model"
-FORMAT_VERSION = 1
+__all__ = [
+    "CONFIG_KEY",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MAX_HEADER_BYTES",
+    "MAX_MEMBERS",
+    "ModelFileError",
+    "read_model_file",
+    "write_model_file",
+]
+
 CONFIG_KEY = "__config__"
+MAX_HEADER_BYTES = 16 * 2**20  # the JSON header; a 1000-layer model needs about 300 kB
+MAX_HEADER_DEPTH = 32  # nesting of the JSON header; ours is 6 deep
+MAX_MEMBERS = 50_000  # arrays in one file (4 per layer at most)
+MAX_DIRECTORY_BYTES = 16 * 2**20  # the ZIP's central directory, read whole by zipfile
+_NPY_HEADER_BYTES = 10_000  # what numpy itself allows an .npy header
+_DEFLATE_RATIO = 1032  # deflate cannot inflate more than this from one byte
 _ZIP_MAGIC = b"PK\x03\x04"
+_UNSUPPORTED_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patched data, strong encryption
+_CHUNK = 2**20
+# What zipfile and zlib raise for damaged bytes; turned into ModelFileError at one place.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+    OverflowError,
+    NotImplementedError,
+    RuntimeError,
+    KeyError,
+    IndexError,
+)
 
 
 class ModelFileError(ValueError):
     """A model file that cannot be loaded: not ours, damaged, or inconsistent with its header."""
 
 
+def _few(names: list[str], limit: int = 5) -> str:
+    """``names`` for a message: the first ``limit`` and how many there are in all."""
+    shown = ", ".join(_short(name) for name in names[:limit])
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return f"[{shown}{more}]"
+
+
 # -- writing --------------------------------------------------------------------------------------
 def write_model_file(path: str | os.PathLike, header: dict[str, Any], arrays: dict) -> None:
-    """Write ``header`` and ``arrays`` to ``path`` atomically (temp file, fsync, rename)."""
-    path = Path(os.fspath(path))
-    if not path.parent.is_dir():
-        raise ValueError(f"path must be in an existing folder, got {str(path)!r}")
+    """Write ``header`` and ``arrays`` to ``path`` atomically (temp file, fsync, rename).
+
+    ``path`` may be a symbolic link: its target is replaced and the link kept. A new file gets
+    the permissions the umask allows; a replaced file keeps its own.
+    """
+    target = target_of(path)
     header = dict(header)
     header["arrays"] = {
         name: {"shape": list(value.shape), "dtype": value.dtype.name}
@@ -51,127 +96,317 @@ def write_model_file(path: str | os.PathLike, header: dict[str, Any], arrays: di
         raise ValueError(f"the model's config must be JSON-serialisable: {error}") from error
     entries = {CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     entries.update(arrays)
-
-    handle = tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
-    try:
-        with handle:
-            np.savez(handle, **entries)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        # Whatever failed (full disk, interrupt), the target is untouched: drop the partial file.
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable where the OS allows opening a folder (POSIX)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    replace_atomically(target, lambda handle: np.savez(handle, **entries))
 
 
 # -- reading --------------------------------------------------------------------------------------
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and check a model file's header and arrays, without building anything.
 
-    Checks the archive, the header's format and version, and that the arrays present are
+    Checks the archive (one ``.npy`` member per name, stored or deflated, none encrypted, sizes
+    within the file), the header's format, version and structure, and that the arrays present are
     exactly those the header lists, with the listed shapes and dtypes. Raises
-    :class:`ModelFileError` on any problem.
+    :class:`ModelFileError` on any problem, ``FileNotFoundError`` when there is no file.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as file:
-            magic = file.read(4)
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise ModelFileError(f"cannot read model file {path!r}: {error}") from error
-    if magic != _ZIP_MAGIC:
-        raise ModelFileError(
-            f"{path!r} is not a scratchnn model file: expected an .npz (ZIP) archive, got a file "
-            f"starting with {magic!r}"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            if CONFIG_KEY not in names:
-                raise ModelFileError(f"{path!r} has no {CONFIG_KEY!r} entry: not a model file")
-            header = _parse_header(archive[CONFIG_KEY], path)
-            listed = header["arrays"]
-            missing = sorted(set(listed) - (names - {CONFIG_KEY}))
-            extra = sorted((names - {CONFIG_KEY}) - set(listed))
-            if missing:
-                raise ModelFileError(f"{path!r} lacks the arrays {missing} its header lists")
-            if extra:
-                raise ModelFileError(f"{path!r} holds arrays its header does not list: {extra}")
-            arrays = {name: archive[name] for name in sorted(listed)}
-    except ModelFileError:
-        raise
-    except ValueError as error:
-        # numpy refuses object (pickled) arrays with allow_pickle=False, and bad .npy headers.
-        raise ModelFileError(
-            f"{path!r} holds an array that cannot be read (pickled objects are refused): {error}"
-        ) from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as error:
-        raise ModelFileError(
-            f"{path!r} is damaged or truncated ({type(error).__name__}: {error})"
-        ) from None
-    for name, spec in listed.items():
-        _check_listed(name, spec, arrays[name], path)
+    if not isinstance(path, str) or "\0" in path:
+        raise TypeError(f"path must be a str or os.PathLike naming a file, got {describe(path)}")
+    with _open_regular_file(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        magic = handle.read(4)
+        if magic != _ZIP_MAGIC:
+            raise ModelFileError(
+                f"{path!r} is not a scratchnn model file: expected an .npz (ZIP) archive, got a "
+                f"file starting with {magic!r}"
+            )
+        try:
+            _check_directory_size(handle, size, path)
+            with zipfile.ZipFile(handle) as archive:
+                members = _check_members(archive.infolist(), size, path)
+                if CONFIG_KEY not in members:
+                    raise ModelFileError(f"{path!r} has no {CONFIG_KEY!r} entry: not a model file")
+                header = _read_header(archive, members[CONFIG_KEY], path)
+                listed = header["arrays"]
+                _check_listing(members, listed, path)
+                # All .npy headers are checked against the listing before any array is read.
+                layouts = {
+                    name: _check_layout(archive, members[name], listed[name], name, path)
+                    for name in sorted(listed)
+                }
+                arrays = {
+                    name: _read_data(archive, members[name], layouts[name], name, path)
+                    for name in sorted(listed)
+                }
+        except ModelFileError:
+            raise
+        except _DAMAGED as error:
+            raise ModelFileError(
+                f"{path!r} is damaged or truncated ({type(error).__name__}: {_short(str(error))})"
+            ) from None
     return header, arrays
 
 
-def _parse_header(raw: np.ndarray, path: str) -> dict[str, Any]:
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise ModelFileError(
-            f"{path!r}: {CONFIG_KEY} must be a 1-D uint8 array of JSON, got dtype {raw.dtype} "
-            f"and shape {raw.shape}"
-        )
+def _open_regular_file(path: str) -> BinaryIO:
+    """Open ``path`` for reading, refusing anything but a regular file without blocking on it."""
     try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{path!r}: the header is not valid JSON ({error})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        found = header.get("format") if isinstance(header, dict) else type(header).__name__
-        raise ModelFileError(f"{path!r}: format must be {FORMAT_NAME!r}, got {found!r}")
-    version = header.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise ModelFileError(f"{path!r} is {_file_kind(mode)}, not a model file")
+        # O_NONBLOCK: a FIFO swapped in after the stat opens at once instead of hanging.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        descriptor = os.open(path, flags | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        broken = " (a symbolic link to a missing file)" if os.path.islink(path) else ""
+        error = FileNotFoundError(f"no model file at {path!r}{broken}")
+        error.filename = path
+        raise error from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ModelFileError(f"cannot read model file {path!r}: {reason}") from None
+    handle = os.fdopen(descriptor, "rb")
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        handle.close()
+        raise ModelFileError(f"{path!r} is {_file_kind(mode)}, not a model file")
+    return handle
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _check_directory_size(handle: BinaryIO, size: int, path: str) -> None:
+    """Refuse a central directory too large to read, before zipfile reads it whole.
+
+    Finds the end-of-directory record the way zipfile does (at the very end, else the last one
+    within a maximal comment), and its ZIP64 twin just before it.
+    """
+    tail_size = min(size, 22 + 0xFFFF)
+    handle.seek(size - tail_size)
+    tail = handle.read(tail_size)
+    if tail[-22:-18] == b"PK\x05\x06" and tail[-2:] == b"\0\0":
+        at = len(tail) - 22
+    else:
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or at + 22 > len(tail):
+            return  # no directory at all: zipfile says so
+    count, directory = struct.unpack_from("<HL", tail, at + 10)
+    if at >= 76 and tail[at - 20 : at - 16] == b"PK\x06\x07":
+        if tail[at - 76 : at - 72] == b"PK\x06\x06":
+            count64, directory64 = struct.unpack_from("<QQ", tail, at - 76 + 32)
+            count, directory = max(count, count64), max(directory, directory64)
+    if count > MAX_MEMBERS or directory > MAX_DIRECTORY_BYTES:
         raise ModelFileError(
-            f"{path!r}: format_version must be a positive integer, got {version!r}"
+            f"{path!r} declares {count} members in a directory of {directory} bytes, more than a "
+            f"model file holds (at most {MAX_MEMBERS} members, {MAX_DIRECTORY_BYTES} bytes)"
         )
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path!r} uses format version {version}, newer than this scratchnn reads (up to "
-            f"{FORMAT_VERSION}): upgrade scratchnn to load it"
-        )
-    for key, kind in (("arrays", dict), ("model", dict), ("rng_state", dict), ("kind", str)):
-        if not isinstance(header.get(key), kind):
-            raise ModelFileError(
-                f"{path!r}: header entry {key!r} must be a {kind.__name__}, "
-                f"got {type(header.get(key)).__name__}"
+
+
+def _check_members(infos: list[zipfile.ZipInfo], size: int, path: str) -> dict:
+    """Map array names to members, refusing anything ambiguous, encrypted or oversized."""
+    if len(infos) > MAX_MEMBERS:
+        raise ModelFileError(f"{path!r} holds {len(infos)} members, more than {MAX_MEMBERS}")
+    members: dict[str, zipfile.ZipInfo] = {}
+    problems: list[str] = []
+    for info in infos:
+        name = info.filename
+        if not name.endswith(".npy"):
+            problems.append(f"member {_short(name)} is not an .npy array")
+        elif name[:-4] in members:
+            problems.append(f"member {_short(name)} appears twice")
+        members.setdefault(name[:-4], info)
+        if info.flag_bits & _UNSUPPORTED_FLAGS:
+            problems.append(f"member {_short(name)} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            problems.append(f"member {_short(name)} uses compression method {info.compress_type}")
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (stored and info.file_size != info.compress_size) or (
+            info.file_size > _DEFLATE_RATIO * info.compress_size + 64
+        ):
+            problems.append(
+                f"member {_short(name)} declares {info.file_size} bytes from "
+                f"{info.compress_size}, more than it can hold"
             )
+    spans = sorted(
+        (info.header_offset, info.header_offset + 30 + info.compress_size) for info in infos
+    )
+    for (_, end), (start, _) in zip(spans, [*spans[1:], (size, size)], strict=True):
+        if end > start:
+            problems.append("members overlap or extend past the end of the file")
+            break
+    if problems:
+        more = f" (and {len(problems) - 3} more problems)" if len(problems) > 3 else ""
+        raise ModelFileError(f"{path!r} is damaged or ambiguous: {'; '.join(problems[:3])}{more}")
+    return members
+
+
+def _check_listing(members: dict, listed: dict, path: str) -> None:
+    present = set(members) - {CONFIG_KEY}
+    missing = sorted(set(listed) - present)
+    extra = sorted(present - set(listed))
+    if missing:
+        raise ModelFileError(f"{path!r} lacks the arrays {_few(missing)} its header lists")
+    if extra:
+        raise ModelFileError(f"{path!r} holds arrays its header does not list: {_few(extra)}")
+
+
+# -- .npy members ---------------------------------------------------------------------------------
+def _read_npy_header(stream: BinaryIO, name: str, path: str) -> tuple[np.dtype, tuple, bool, int]:
+    """Parse an ``.npy`` preamble: dtype, shape, Fortran order, and its length in bytes."""
+    preamble = stream.read(10)
+    if len(preamble) < 10 or preamble[:6] != b"\x93NUMPY" or preamble[6] not in (1, 2, 3):
+        raise ModelFileError(f"{path!r}: member {_short(name)} is not an .npy array")
+    if preamble[6] == 1:
+        (length,), start = struct.unpack("<H", preamble[8:10]), 10
+    else:
+        preamble += stream.read(2)
+        (length,), start = struct.unpack("<I", preamble[8:12]), 12
+    if length > _NPY_HEADER_BYTES:
+        raise ModelFileError(
+            f"{path!r}: member {_short(name)} has an .npy header of {length} bytes"
+        )
+    text = stream.read(length)
+    try:
+        fields = ast.literal_eval(text.decode("utf-8" if preamble[6] == 3 else "latin1"))
+        descr, shape, fortran = fields["descr"], fields["shape"], fields["fortran_order"]
+        dtype = np.dtype(descr) if isinstance(descr, str) else np.dtype(object)
+    except (ValueError, TypeError, SyntaxError, KeyError, RecursionError, MemoryError) as error:
+        raise ModelFileError(
+            f"{path!r}: member {_short(name)} has an unreadable .npy header ({_short(str(error))})"
+        ) from None
+    if len(text) < length or not isinstance(fortran, bool) or not _is_shape(shape):
+        raise ModelFileError(f"{path!r}: member {_short(name)} has a malformed .npy header")
+    if dtype.hasobject:
+        raise ModelFileError(
+            f"{path!r}: member {_short(name)} holds an array that cannot be read (pickled objects "
+            "are refused)"
+        )
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.shape != ():
+        raise ModelFileError(f"{path!r}: member {_short(name)} has unsupported dtype {dtype}")
+    return dtype, tuple(shape), fortran, start + length
+
+
+def _is_shape(shape: Any) -> bool:
+    return (
+        isinstance(shape, (tuple, list))
+        and len(shape) <= 32
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+    )
+
+
+def _check_layout(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, spec: dict, name: str, path: str
+) -> tuple[np.dtype, tuple, bool, int]:
+    """Check a member's ``.npy`` header against the listing and the ZIP's declared size."""
+    with archive.open(info) as stream:
+        layout = dtype, shape, _, start = _read_npy_header(stream, name, path)
+    if list(shape) != spec["shape"] or dtype.name != spec["dtype"]:
+        raise ModelFileError(
+            f"{path!r}: array {name!r} must have shape {tuple(spec['shape'])} and dtype "
+            f"{spec['dtype']} as its header says, got shape {shape} and dtype {dtype}"
+        )
+    _check_size(info, dtype, shape, start, name, path)
+    return layout
+
+
+def _check_size(
+    info: zipfile.ZipInfo, dtype: np.dtype, shape: tuple, start: int, name: str, path: str
+) -> None:
+    nbytes = dtype.itemsize * _product(shape)
+    if start + nbytes != info.file_size:
+        raise ModelFileError(
+            f"{path!r}: member {_short(name)} is {info.file_size} bytes but its .npy header "
+            f"declares {start + nbytes}: damaged or truncated"
+        )
+
+
+def _product(shape: tuple) -> int:
+    count = 1
+    for n in shape:
+        count *= n
+    return count
+
+
+def _read_data(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, layout: tuple, name: str, path: str
+) -> np.ndarray:
+    """Read a member's array in chunks into a buffer of exactly its declared size."""
+    dtype, shape, fortran, start = layout
+    buffer = np.empty(info.file_size - start, dtype=np.uint8)
+    view = memoryview(buffer)
+    with archive.open(info) as stream:
+        stream.read(start)
+        filled = 0
+        while filled < len(buffer):
+            got = stream.readinto(view[filled : filled + _CHUNK])
+            if not got:
+                raise ModelFileError(
+                    f"{path!r}: member {_short(name)} ends after {filled} of {len(buffer)} "
+                    "bytes: damaged or truncated"
+                )
+            filled += got
+    array = buffer.view(dtype)
+    return array.reshape(shape[::-1]).T if fortran else array.reshape(shape)
+
+
+# -- the JSON header ------------------------------------------------------------------------------
+def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> dict[str, Any]:
+    if info.file_size > MAX_HEADER_BYTES + _NPY_HEADER_BYTES:
+        raise ModelFileError(
+            f"{path!r}: the header is {info.file_size} bytes, more than the {MAX_HEADER_BYTES} "
+            "a model file may have"
+        )
+    with archive.open(info) as stream:
+        layout = dtype, shape, _, start = _read_npy_header(stream, CONFIG_KEY, path)
+    if dtype != np.uint8 or len(shape) != 1:
+        raise ModelFileError(
+            f"{path!r}: {CONFIG_KEY} must be a 1-D uint8 array of JSON, got dtype {dtype} and "
+            f"shape {shape}"
+        )
+    _check_size(info, dtype, shape, start, CONFIG_KEY, path)
+    raw = _read_data(archive, info, layout, CONFIG_KEY, path)
+    try:
+        header = json.loads(raw.tobytes().decode("utf-8"), object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ModelFileError(f"{path!r}: the header is nested too deeply") from None
+    except ValueError as error:  # also bad UTF-8, repeated keys, integers of over 4300 digits
+        raise ModelFileError(
+            f"{path!r}: the header is not valid JSON ({_short(str(error))})"
+        ) from None
+    if _depth(header) > MAX_HEADER_DEPTH:
+        raise ModelFileError(
+            f"{path!r}: the header is nested more than {MAX_HEADER_DEPTH} levels deep"
+        )
+    problem = header_problem(header)
+    if problem is not None:
+        raise ModelFileError(f"{path!r}: {problem}")
     return header
 
 
-def _check_listed(name: str, spec: Any, array: np.ndarray, path: str) -> None:
-    if not isinstance(spec, dict) or "shape" not in spec or "dtype" not in spec:
-        raise ModelFileError(f"{path!r}: header entry for array {name!r} is malformed: {spec!r}")
-    if list(array.shape) != list(spec["shape"]) or array.dtype.name != spec["dtype"]:
-        raise ModelFileError(
-            f"{path!r}: array {name!r} must have shape {tuple(spec['shape'])} and dtype "
-            f"{spec['dtype']} as its header says, got shape {array.shape} and dtype {array.dtype}"
-        )
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {_short(repeated)} appears twice in one object")
+    return result
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of parsed JSON, found without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending and deepest <= MAX_HEADER_DEPTH:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest if isinstance(value, (dict, list)) else 0
