@@ -6,6 +6,7 @@ import argparse
 
 from .. import datasets
 from .commands import DEMOS, cmd_demo, cmd_evaluate, cmd_predict, cmd_summary, cmd_train
+from .export import add_export
 
 
 class _Parser(argparse.ArgumentParser):
@@ -126,4 +127,5 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     demo.set_defaults(handler=cmd_demo, parse_train=lambda argv: parser.parse_args(argv))
+    add_export(commands)
     return parser
