@@ -1,18 +1,21 @@
 """scratchnn against PyTorch (CPU, eager) and scikit-learn's MLPClassifier, on one machine.
 
-Run from the repository root (the ``bench`` extra installs PyTorch, scikit-learn, threadpoolctl)::
+Run from the repository root (the ``bench`` extra installs PyTorch, scikit-learn, threadpoolctl,
+onnx and ONNX Runtime)::
 
     python benchmarks/bench.py [--quick] [--json results.json] [--contenders scratchnn,torch]
 
 Cases: (1) one epoch of a 784-256-128-10 ReLU MLP, softmax cross-entropy, Adam, batch 128,
 shuffled, on 60,000 MNIST-shaped samples, beside the GEMM lower bound; (2) 5,000 SGD steps of the
 tutorial's 2-16-1 sigmoid XOR net on its full batch of 4, beside a bare NumPy loop; (3) predict on
-60,000 rows through the case-1 net; (4) case 1 for scratchnn at 6,000 / 60,000 / 600,000 samples,
-each size in its own process: time per sample and peak memory above the loaded data.
+60,000 rows through the case-1 net, also in ONNX Runtime (the net exported by ``to_onnx``);
+(4) case 1 for scratchnn at 6,000 / 60,000 / 600,000 samples, each size in its own process: time
+per sample and peak memory above the loaded data.
 
 Contenders run interleaved (A B C A B C ...), one warm-up round, then ``--rounds`` timed rounds;
 the table gives medians and each time as a ratio to PyTorch's. Every contender uses float32 and
-the same number of threads (PyTorch's ``set_num_threads`` is set to NumPy's BLAS threads).
+the same number of threads (PyTorch's ``set_num_threads`` and ONNX Runtime's intra-op threads are
+set to NumPy's BLAS threads).
 """
 
 from __future__ import annotations
@@ -32,17 +35,19 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import contenders as c  # noqa: E402
 
-ALL_CONTENDERS = ("scratchnn", "torch", "sklearn")
+ALL_CONTENDERS = ("scratchnn", "torch", "sklearn", "onnxruntime")
 _thread_limits = None
 
 
 def available(names: list[str]) -> list[str]:
     """The contenders asked for whose package imports (PyTorch is not installed in CI)."""
-    modules = {"scratchnn": "scratchnn", "torch": "torch", "sklearn": "sklearn.neural_network"}
+    modules = {"scratchnn": "scratchnn", "torch": "torch", "sklearn": "sklearn.neural_network",
+               "onnxruntime": "onnx,onnxruntime"}  # fmt: skip
     found = []
     for name in names:
         try:
-            __import__(modules[name])
+            for module in modules[name].split(","):
+                __import__(module)
             found.append(name)
         except ImportError:
             print(f"# {name} is not installed: skipped", file=sys.stderr)
@@ -67,7 +72,7 @@ def machine_info() -> dict:
         info["cpu"] = models[0] if models else platform.processor()
     except OSError:
         info["cpu"] = platform.processor()
-    for module in ("torch", "sklearn"):
+    for module in ("torch", "sklearn", "onnxruntime"):
         try:
             info[module] = __import__(module).__version__
         except ImportError:
@@ -117,7 +122,7 @@ def summarise(times: dict[str, list[float]], per: float = 1.0) -> dict[str, dict
 def case_epoch(names: list[str], n: int, rounds: int, gemm_repeats: int = 100) -> dict:
     X, y = c.mnist_like(n)
     makers = {"scratchnn": c.scratchnn_epoch, "torch": c.torch_epoch, "sklearn": c.sklearn_epoch}
-    runs = {name: makers[name](X, y) for name in names}
+    runs = {name: makers[name](X, y) for name in names if name in makers}
     result = {"unit": "s/epoch", "n": n, "contenders": summarise(interleaved(runs, rounds))}
     bound = c.gemm_bound(n, gemm_repeats)
     result["gemm_bound"] = bound
@@ -143,6 +148,7 @@ def case_predict(names: list[str], n: int, rounds: int) -> dict:
         "scratchnn": c.scratchnn_predict,
         "torch": c.torch_predict,
         "sklearn": c.sklearn_predict,
+        "onnxruntime": lambda X, y: c.onnxruntime_predict(X, y, blas_threads()),
     }
     runs = {name: makers[name](X, y) for name in names}
     summary = summarise(interleaved(runs, rounds))

@@ -80,6 +80,24 @@ def scratchnn_predict(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     return lambda: model.predict(X)
 
 
+def onnxruntime_predict(X: np.ndarray, y: np.ndarray, threads: int = 1) -> Callable[[], None]:
+    """Case 3 in ONNX Runtime: scratchnn's trained case-1 net, exported with ``to_onnx``."""
+    import onnxruntime
+
+    from scratchnn.export import to_onnx
+
+    model, optimizer = scratchnn_mlp()
+    model.fit(X[:2048], y[:2048], loss="categorical_crossentropy", optimizer=optimizer,
+              epochs=1, batch_size=BATCH, verbose=0)  # fmt: skip
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads  # the same thread count as every other contender
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        to_onnx(model).SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    return lambda: session.run(["output"], {"input": X})
+
+
 # -- the bare NumPy floor for case 2 ------------------------------------------------------------
 def numpy_xor(steps: int) -> Callable[[], None]:
     """The XOR net as a plain NumPy loop: the least work per step, no library around it."""
