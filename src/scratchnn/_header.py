@@ -16,6 +16,7 @@ import numpy as np
 FORMAT_NAME = "scratchnn-model"
 FORMAT_VERSION = 1
 MAX_NDIM = 32  # numpy allows 64; no model array has more than 2
+MAX_INT = 2**128  # JSON integers are unbounded; ours (seeds, PCG64's state) fit in 128 bits
 _PLAIN_KINDS = "biuf"  # bool, signed and unsigned integers, floats: no objects, no records
 
 _short = reprlib.Repr()
@@ -65,6 +66,9 @@ def header_problem(header: Any) -> str | None:
             f"the file uses format version {version}, newer than this scratchnn reads (up to "
             f"{FORMAT_VERSION}): upgrade scratchnn to load it"
         )
+    problem = _integer_problem(header)
+    if problem is not None:
+        return problem
     for key, kind in (("arrays", dict), ("model", dict), ("rng_state", dict), ("kind", str)):
         if not isinstance(header.get(key), kind):
             return (
@@ -78,6 +82,19 @@ def header_problem(header: Any) -> str | None:
         problem = check(header)
         if problem is not None:
             return problem
+    return None
+
+
+def _integer_problem(header: dict) -> str | None:
+    """Refuse integers beyond 128 bits anywhere: no float() or allocation may overflow on one."""
+    pending: list[Any] = [header]
+    while pending:
+        item = pending.pop()
+        for value in item.values() if isinstance(item, dict) else item:
+            if isinstance(value, (dict, list)):
+                pending.append(value)
+            elif isinstance(value, int) and not -MAX_INT < value < MAX_INT:
+                return f"the header holds an integer of {value.bit_length()} bits, more than 128"
     return None
 
 

@@ -122,9 +122,14 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
                 f"file starting with {magic!r}"
             )
         try:
-            _check_directory_size(handle, size, path)
+            declared = _check_directory_size(handle, size, path)
             with zipfile.ZipFile(handle) as archive:
-                members = _check_members(archive.infolist(), size, path)
+                members = _check_members(archive.infolist(), handle, size, path)
+                if declared is not None and declared != len(archive.infolist()):
+                    raise ModelFileError(
+                        f"{path!r} is damaged or ambiguous: its directory holds "
+                        f"{len(archive.infolist())} members, its end record says {declared}"
+                    )
                 if CONFIG_KEY not in members:
                     raise ModelFileError(f"{path!r} has no {CONFIG_KEY!r} entry: not a model file")
                 header = _read_header(archive, members[CONFIG_KEY], path)
@@ -184,7 +189,7 @@ def _file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
-def _check_directory_size(handle: BinaryIO, size: int, path: str) -> None:
+def _check_directory_size(handle: BinaryIO, size: int, path: str) -> int | None:
     """Refuse a central directory too large to read, before zipfile reads it whole.
 
     Finds the end-of-directory record the way zipfile does (at the very end, else the last one
@@ -198,7 +203,7 @@ def _check_directory_size(handle: BinaryIO, size: int, path: str) -> None:
     else:
         at = tail.rfind(b"PK\x05\x06")
         if at < 0 or at + 22 > len(tail):
-            return  # no directory at all: zipfile says so
+            return None  # no directory at all: zipfile says so
     count, directory = struct.unpack_from("<HL", tail, at + 10)
     if at >= 76 and tail[at - 20 : at - 16] == b"PK\x06\x07":
         if tail[at - 76 : at - 72] == b"PK\x06\x06":
@@ -209,36 +214,50 @@ def _check_directory_size(handle: BinaryIO, size: int, path: str) -> None:
             f"{path!r} declares {count} members in a directory of {directory} bytes, more than a "
             f"model file holds (at most {MAX_MEMBERS} members, {MAX_DIRECTORY_BYTES} bytes)"
         )
+    return count
 
 
-def _check_members(infos: list[zipfile.ZipInfo], size: int, path: str) -> dict:
-    """Map array names to members, refusing anything ambiguous, encrypted or oversized."""
+def _check_members(infos: list[zipfile.ZipInfo], handle: BinaryIO, size: int, path: str) -> dict:
+    """Map array names to members, refusing anything ambiguous, encrypted or oversized.
+
+    Each member's local header is read too: it must agree with the central directory on
+    encryption and compression, which other ZIP readers may take from either.
+    """
     if len(infos) > MAX_MEMBERS:
         raise ModelFileError(f"{path!r} holds {len(infos)} members, more than {MAX_MEMBERS}")
     members: dict[str, zipfile.ZipInfo] = {}
     problems: list[str] = []
+    spans = []
     for info in infos:
-        name = info.filename
-        if not name.endswith(".npy"):
-            problems.append(f"member {_short(name)} is not an .npy array")
-        elif name[:-4] in members:
-            problems.append(f"member {_short(name)} appears twice")
-        members.setdefault(name[:-4], info)
-        if info.flag_bits & _UNSUPPORTED_FLAGS:
-            problems.append(f"member {_short(name)} is encrypted")
+        name = _short(info.filename)
+        if not info.filename.endswith(".npy"):
+            problems.append(f"member {name} is not an .npy array")
+        elif info.filename[:-4] in members:
+            problems.append(f"member {name} appears twice")
+        members.setdefault(info.filename[:-4], info)
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+        if len(local) < 30 or local[:4] != _ZIP_MAGIC:
+            problems.append(f"member {name} has no local header")
+            continue
+        flags, method = struct.unpack_from("<HH", local, 6)
+        if (flags | info.flag_bits) & _UNSUPPORTED_FLAGS:
+            problems.append(f"member {name} is encrypted")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            problems.append(f"member {_short(name)} uses compression method {info.compress_type}")
+            problems.append(f"member {name} uses compression method {info.compress_type}")
+        elif method != info.compress_type:
+            problems.append(f"member {name} has two compression methods")
         stored = info.compress_type == zipfile.ZIP_STORED
         if (stored and info.file_size != info.compress_size) or (
             info.file_size > _DEFLATE_RATIO * info.compress_size + 64
         ):
             problems.append(
-                f"member {_short(name)} declares {info.file_size} bytes from "
-                f"{info.compress_size}, more than it can hold"
+                f"member {name} declares {info.file_size} bytes from {info.compress_size}, more "
+                "than it can hold"
             )
-    spans = sorted(
-        (info.header_offset, info.header_offset + 30 + info.compress_size) for info in infos
-    )
+        data_start = info.header_offset + 30 + sum(struct.unpack_from("<HH", local, 26))
+        spans.append((info.header_offset, data_start + info.compress_size))
+    spans.sort()
     for (_, end), (start, _) in zip(spans, [*spans[1:], (size, size)], strict=True):
         if end > start:
             problems.append("members overlap or extend past the end of the file")
