@@ -1,4 +1,4 @@
-"""Tests of scratchnn.datasets: generated sets, bundled sets, CSV and IDX files, helpers."""
+"""Tests of scratchnn.datasets: generated sets, bundled sets, IDX files, helpers (CSV: test_csv)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from scratchnn import datasets
 from scratchnn.datasets import (
     Standardizer,
-    load_csv,
     load_idx,
     load_mnist,
     make_blobs,
@@ -116,60 +115,6 @@ def test_importing_datasets_does_not_import_sklearn():
     assert result.stdout.strip() == "False", result.stderr
 
 
-# -- CSV ------------------------------------------------------------------------------------------
-def test_load_csv_by_name_with_header(tmp_path):
-    path = tmp_path / "data.csv"
-    path.write_text("x1, label ,x2\n1,0,2.5\n\n3,1,-4e-1\n")
-    X, y = load_csv(path, target="label")
-    np.testing.assert_array_equal(X, [[1.0, 2.5], [3.0, -0.4]])
-    np.testing.assert_array_equal(y, [0.0, 1.0])
-
-
-def test_load_csv_by_index_without_header(tmp_path):
-    path = tmp_path / "data.csv"
-    path.write_text("1;2;3\n4;5;6\n")
-    X, y = load_csv(path, target=0, header=False, delimiter=";")
-    np.testing.assert_array_equal(X, [[2, 3], [5, 6]])
-    np.testing.assert_array_equal(y, [1, 4])
-    X_all, none = load_csv(path, target=None, header=False, delimiter=";")
-    assert X_all.shape == (2, 3) and none is None
-    _, last = load_csv(path, target="-1", header=False, delimiter=";")
-    np.testing.assert_array_equal(last, [3, 6])
-
-
-@pytest.mark.parametrize(
-    ("text", "kwargs", "error", "message"),
-    [
-        ("a,b\n1,2\n3\n", {"target": "b"}, ValueError, r"line 3 has 1 fields, expected 2"),
-        ("a,b\n1,two\n", {"target": "a"}, ValueError, r"line 2, column 'b' is not a number: 'two'"),
-        (
-            "a,b\n1,2\n",
-            {"target": "c"},
-            ValueError,
-            r"target 'c' is not a column of .*\['a', 'b'\]",
-        ),
-        ("1,2\n", {"target": 5, "header": False}, ValueError, "index 5 is out of range"),
-        ("1,2\n", {"target": "y", "header": False}, ValueError, "read without a header"),
-        ("a,b\n", {"target": "a"}, ValueError, "no data rows"),
-        ("", {"target": "a"}, ValueError, "the file is empty"),
-        ("a,b\n1,nan\n", {"target": "a"}, ValueError, "NaN or infinite"),
-        ("a,b\n1,2\n", {"target": 1.5}, TypeError, "target must be a column name or index"),
-    ],
-)
-def test_load_csv_rejects_bad_files_naming_them(tmp_path, text, kwargs, error, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(error, match=message) as info:
-        load_csv(path, **kwargs)
-    if error is ValueError:
-        assert "bad.csv" in str(info.value)
-
-
-def test_load_csv_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such file .*missing.csv"):
-        load_csv(tmp_path / "missing.csv")
-
-
 # -- IDX ------------------------------------------------------------------------------------------
 def idx_bytes(array: np.ndarray, code: int) -> bytes:
     """Encode ``array`` as an IDX file by hand (the format's spec, independent of the parser)."""
@@ -221,6 +166,39 @@ def test_load_idx_rejects_corrupt_files(tmp_path, data, message):
     with pytest.raises(ValueError, match=message) as info:
         load_idx(path)
     assert "corrupt-idx1-ubyte" in str(info.value)
+
+
+def test_load_idx_reads_a_gzip_bomb_only_up_to_the_declared_size(tmp_path):
+    # 2 MB of zeros behind a header declaring 10 bytes: compressed to ~2 kB, never inflated whole.
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 8, 1]) + struct.pack(">I", 10) + bytes(2_000_000)))
+    assert path.stat().st_size < 10_000
+    with pytest.raises(ValueError, match="needs 18 bytes, the file has more"):
+        load_idx(path)
+
+
+@pytest.mark.parametrize(
+    ("dims", "message"),
+    [
+        ([2**32 - 1] * 3, r"declares shape \(4294967295, 4294967295, 4294967295\) of uint8, "
+                          r"79228162458924105385300197375 bytes, more than max_bytes"),
+        ([70_000, 280, 280, 1], "more than max_bytes=4294967296"),
+    ],
+)  # fmt: skip
+def test_load_idx_refuses_declared_sizes_beyond_max_bytes_before_reading(tmp_path, dims, message):
+    path = tmp_path / "huge-idx3-ubyte.gz"
+    path.write_bytes(
+        gzip.compress(bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims))
+    )
+    with pytest.raises(ValueError, match=message):
+        load_idx(path)
+
+
+def test_load_idx_max_bytes_is_adjustable(tmp_path):
+    path = write_idx(tmp_path / "a-idx1-ubyte", np.arange(10, dtype=np.uint8))
+    with pytest.raises(ValueError, match="10 bytes, more than max_bytes=9"):
+        load_idx(path, max_bytes=9)
+    np.testing.assert_array_equal(load_idx(path, max_bytes=10), np.arange(10))
 
 
 def test_load_idx_rejects_a_gz_file_that_is_not_gzip(tmp_path):

@@ -1,7 +1,8 @@
 """Data sets: generated toys (NumPy only), scikit-learn's bundled sets, CSV and IDX files.
 
 Everything returns ``(X, y)`` NumPy arrays. Nothing is ever downloaded; the scikit-learn sets need
-``pip install scratchnn[datasets]`` and scikit-learn is imported only when one of them is loaded.
+``pip install scratchnn[datasets]`` and CSV files ``pip install scratchnn[data]`` (pandas); each
+is imported only when it is used.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from .._validation import lookup
-from .files import load_csv, load_idx, load_mnist
+from .files import load_idx, load_mnist
 from .generated import make_blobs, make_circles, make_moons, make_spirals, make_xor
 from .preprocessing import Standardizer, one_hot, standardize, train_test_split
 from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
+from .tables import load_csv
 
 GENERATED = {
     "xor": make_xor,

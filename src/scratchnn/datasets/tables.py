@@ -1,0 +1,337 @@
+"""CSV tables into ``(X, y)``: pandas splits the fields, the rules below decide what they mean.
+
+pandas (``pip install scratchnn[data]``) handles quoting, long fields and line endings; it is
+imported only when a CSV file is read, so ``import scratchnn`` stays NumPy-only. Every ambiguity
+is an error that says what to do, never a guess:
+
+* a first line of numbers is data; a first line with text where the other lines have numbers
+  is the header; when only text columns hold text there, the caller must say (``header=None``);
+* a column given as text that is both a column's name and another column's index is refused;
+* text in a feature column, a missing value, or a line that is not valid text is refused with
+  its line and column, both counted from 1 as an editor counts them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._validation import describe
+
+# Fields that mean "no value" in the files people have (compared lower-cased and stripped).
+MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "?", "#n/a", "<na>"})
+WHITESPACE = "whitespace"  # delimiter meaning "one or more spaces or tabs"
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as error:
+        raise ImportError(
+            "reading CSV files needs pandas, which is not installed; "
+            "install it with: pip install scratchnn[data]"
+        ) from error
+    return pandas
+
+
+def _check_path(path: Any, name: str = "path") -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path, got {describe(path)}")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: no such file {str(path)!r}")
+    return path
+
+
+def _read_text(path: Path, encoding: str) -> str:
+    """The file's text (``.gz`` decompressed), refusing binary data and undecodable bytes."""
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable gzip file ({error})") from None
+    if b"\x00" in data[:65536] and not encoding.lower().startswith("utf-16"):
+        raise ValueError(f"{path}: holds NUL bytes, so it is a binary file, not a CSV text file")
+    try:
+        text = data.decode(encoding)
+    except LookupError:
+        raise ValueError(f"encoding {encoding!r} is not a known text encoding") from None
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        byte = data[error.start : error.start + 1].hex()
+        raise ValueError(
+            f"{path}: line {line} is not valid {encoding} text (byte 0x{byte}); give the "
+            "file's encoding, e.g. encoding='latin-1' (--encoding latin-1)"
+        ) from None
+    return text.removeprefix("\ufeff")  # a byte-order mark is not part of the first name
+
+
+def _split_fields(text: str, path: Path, delimiter: str, skip_rows: int) -> list[list[str] | None]:
+    """Rows of stripped fields, ``None`` for a blank line; pandas checks every row's width."""
+    pandas = _pandas()
+    options: dict[str, Any] = {"sep": r"\s+"} if delimiter == WHITESPACE else {"sep": delimiter}
+    try:
+        frame = pandas.read_csv(
+            io.StringIO(text),
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            skiprows=skip_rows,
+            engine="c" if len(delimiter) == 1 or delimiter == WHITESPACE else "python",
+            **options,
+        )
+    except pandas.errors.EmptyDataError:
+        raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)") from None
+    except pandas.errors.ParserError as error:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if found is None:
+            raise ValueError(f"{path}: cannot split into fields ({error})".strip()) from None
+        expected, line, got = found.groups()
+        raise ValueError(
+            f"{path}: line {line} has {got} fields, expected {expected} like line "
+            f"{skip_rows + 1}; if the file starts with a title or other lines before the "
+            "table, skip them with skip_rows (--skip-rows N)"
+        ) from None
+    rows = [[field.strip() for field in row] for row in frame.to_numpy(dtype=object).tolist()]
+    return [row if any(row) else None for row in rows]  # type: ignore[misc]
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return field.strip().lower() not in MISSING
+
+
+def _resolve(column: str | int, names: list[str] | None, width: int, what: str, path: Path) -> int:
+    """The index of ``column``: an int is an index (negative from the end); a str is a name,
+    or an index written in digits when no column has that name; both at once is refused."""
+    if isinstance(column, (bool, np.bool_)) or not isinstance(column, (str, int, np.integer)):
+        raise TypeError(f"{what} must be a column name or index, got {describe(column)}")
+    if not isinstance(column, str):
+        if not -width <= column < width:
+            raise ValueError(f"{path}: {what} index {column} is out of range for {width} columns")
+        return int(column) % width
+    named = [i for i, name in enumerate(names or []) if name == column.strip()]
+    index = int(column) if re.fullmatch(r"\s*-?\d+\s*", column) else None
+    if index is not None and -width <= index < width:
+        index %= width
+        if named and named[0] != index:
+            raise ValueError(
+                f"{path}: {what} {column!r} is ambiguous: the column named {column!r} is at "
+                f"index {named[0]}, but index {index} is the column {_label(names, index)}; "
+                f"give the index as a number (Python: an int; command line: "
+                f"--{what}-index {named[0]} or --{what}-index {index})"
+            )
+        return index
+    if named:
+        return named[0]
+    if names is None:
+        if index is not None:
+            raise ValueError(f"{path}: {what} index {index} is out of range for {width} columns")
+        raise ValueError(
+            f"{path}: {what} {column!r} is a column name, but the file has no header (its "
+            "first line is numbers); give a column index"
+        )
+    raise ValueError(f"{path}: {what} {column!r} is not a column (columns: {names})")
+
+
+def _label(names: list[str] | None, index: int) -> str:
+    return repr(names[index]) if names else f"at index {index}"
+
+
+def _where(path: Path, line: int, index: int, names: list[str] | None) -> str:
+    name = f" ({names[index]!r})" if names else ""
+    return f"{path}: line {line}, column {index + 1}{name}"
+
+
+def _numeric_column(
+    fields: list[str], lines: list[int], index: int, names: list[str] | None, path: Path
+) -> np.ndarray:
+    """One feature column as float64, or the error a user can act on."""
+    try:
+        values = np.array(fields, dtype=np.float64)
+    except ValueError:
+        values = None
+    if values is not None and np.all(np.isfinite(values)):
+        return values
+    flag = names[index] if names else str(index)
+    for field, line in zip(fields, lines, strict=True):
+        if field.lower() in MISSING:
+            raise ValueError(
+                f"{_where(path, line, index, names)} is a missing value ({field!r}); fill it "
+                f"in, remove the line, or drop the column (drop=[{flag!r}], --drop {flag})"
+            )
+    pairs = zip(fields, lines, strict=True)
+    text = [(field, line) for field, line in pairs if not _is_number(field)]
+    if text and len(text) == len(fields):
+        raise ValueError(
+            f"{_where(path, lines[0], index, names)} holds text ({fields[0]!r}, ...), not "
+            f"numbers; drop it (drop=[{flag!r}], --drop {flag}) or encode it as numbers first"
+        )
+    if text:
+        field, line = text[0]
+        raise ValueError(f"{_where(path, line, index, names)} is not a number: {field!r}")
+    bad = int(np.flatnonzero(~np.isfinite(values))[0])
+    raise ValueError(f"{_where(path, lines[bad], index, names)} is not finite: {fields[bad]!r}")
+
+
+def _target_column(
+    fields: list[str], lines: list[int], index: int, names: list[str] | None, path: Path
+) -> np.ndarray:
+    """The target: float64 when every field is a number, else the labels as text."""
+    for field, line in zip(fields, lines, strict=True):
+        if field.lower() in MISSING:
+            raise ValueError(
+                f"{_where(path, line, index, names)} is a missing target ({field!r}); "
+                "fill it in or remove the line"
+            )
+    if all(_is_number(field) for field in fields):
+        return _numeric_column(fields, lines, index, names, path)
+    return np.array(fields, dtype=object)
+
+
+def _has_header(rows: list[list[str]]) -> bool | None:
+    """Whether the first row names the columns: yes when a column of numbers has text there;
+    no when its fields over the columns of numbers are numbers; ``None`` when every column is
+    text, so nothing tells."""
+    first, rest = rows[0], rows[1:]
+    if all(_is_number(field) for field in first):
+        return False
+    if not rest:
+        return True
+    numbers_below = False
+    for index, field in enumerate(first):
+        values = [row[index] for row in rest if row[index].lower() not in MISSING]
+        if values and all(_is_number(value) for value in values):
+            if not _is_number(field):
+                return True  # a name over a column of numbers
+            numbers_below = True
+    return False if numbers_below else None
+
+
+def read_table(
+    path: str | os.PathLike,
+    header: bool | None = None,
+    delimiter: str = ",",
+    skip_rows: int = 0,
+    encoding: str = "utf-8",
+) -> tuple[list[list[str]], list[int], list[str] | None]:
+    """Split a CSV file into rows of text fields: ``(rows, line_numbers, names)``.
+
+    ``names`` is the header (``None`` without one); ``line_numbers[i]`` is row ``i``'s line in
+    the file, counted from 1. Blank lines are skipped. See :func:`load_csv` for the arguments.
+    """
+    path = _check_path(path)
+    if header not in (None, True, False):
+        raise TypeError(f"header must be True, False or None (decide), got {describe(header)}")
+    if not isinstance(delimiter, str) or not delimiter or "\n" in delimiter:
+        raise ValueError(f"delimiter must be a non-empty string, got {describe(delimiter)}")
+    if isinstance(skip_rows, bool) or not isinstance(skip_rows, (int, np.integer)) or skip_rows < 0:
+        raise ValueError(f"skip_rows must be a non-negative integer, got {describe(skip_rows)}")
+    if not isinstance(encoding, str):
+        raise TypeError(f"encoding must be a string, got {describe(encoding)}")
+    text = _read_text(path, encoding)
+    split = _split_fields(text, path, delimiter, int(skip_rows))
+    rows = [row for row in split if row is not None]
+    lines = [skip_rows + number for number, row in enumerate(split, 1) if row is not None]
+    if not rows:
+        raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)")
+    if header is None:
+        header = _has_header(rows)
+        if header is None:
+            raise ValueError(
+                f"{path}: cannot tell whether line {lines[0]} is a header or data (its text "
+                "sits in columns of text); say header=True or header=False (--header or "
+                "--no-header)"
+            )
+    names = None
+    if header:
+        names = rows.pop(0)
+        lines.pop(0)
+        if not rows:
+            raise ValueError(f"{path}: a header but no data rows")
+    return rows, lines, names
+
+
+def load_csv(
+    path: str | os.PathLike,
+    target: str | int | None = -1,
+    header: bool | None = None,
+    delimiter: str = ",",
+    skip_rows: int = 0,
+    drop: Sequence[str | int] = (),
+    encoding: str = "utf-8",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a CSV table into features ``X`` and the ``target`` column ``y``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; ``.gz`` files are decompressed.
+    target : str, int or None
+        The target column: an int is an index (from 0; negative counts from the end); a str
+        is a header name, or an index written in digits when no column has that name. Text
+        that names one column and indexes another is refused. ``None``: no target.
+    header : bool or None
+        Whether the first line (after ``skip_rows``) holds column names. ``None`` decides: a
+        line of numbers is data; a line with text in a column of numbers is the header; a line
+        with text only in columns of text is refused as ambiguous.
+    delimiter : str
+        The field separator, or ``"whitespace"`` for runs of spaces and tabs.
+    skip_rows : int
+        Lines to skip first (a title, or a line of metadata such as scikit-learn's files have).
+    drop : sequence of str or int
+        Columns to leave out, each given like ``target``.
+    encoding : str
+        The text encoding; a UTF-8 byte-order mark is removed.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, n_features), float64
+    y : ndarray of shape (n_rows,) or None
+        float64 when every target field is a number, else the labels as an object array of str.
+
+    Raises
+    ------
+    ValueError
+        Naming the line and column (both from 1) of a missing value or text in a feature
+        column, and any ambiguous or unknown column.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from scratchnn.datasets import load_csv
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("a,b,label\\n1,2,cat\\n3,4,dog\\n")
+    >>> X, y = load_csv(path, target="label")
+    >>> X.tolist(), y.tolist()
+    ([[1.0, 2.0], [3.0, 4.0]], ['cat', 'dog'])
+    """
+    if isinstance(drop, (str, int)) or not isinstance(drop, Sequence):
+        raise TypeError(f"drop must be a list of column names or indices, got {describe(drop)}")
+    rows, lines, names = read_table(path, header, delimiter, skip_rows, encoding)
+    path = Path(path)
+    width = len(rows[0]) if names is None else len(names)
+    dropped = {_resolve(column, names, width, "drop", path) for column in drop}
+    column = None if target is None else _resolve(target, names, width, "target", path)
+    if column is not None and column in dropped:
+        raise ValueError(f"{path}: target {target!r} is also in drop={list(drop)!r}")
+    kept = [i for i in range(width) if i != column and i not in dropped]
+    columns = list(zip(*rows, strict=True))
+    X = np.empty((len(rows), len(kept)), dtype=np.float64)
+    for position, index in enumerate(kept):
+        X[:, position] = _numeric_column(list(columns[index]), lines, index, names, path)
+    y = None
+    if column is not None:
+        y = _target_column(list(columns[column]), lines, column, names, path)
+    return X, y
