@@ -44,7 +44,7 @@ class OnnxGraph:
     >>> graph = OnnxGraph("float64", opset=17)
     >>> scaled = graph.node("Mul", ["input", graph.constant(np.array(2.0), "two")])
     >>> scaled, graph.nodes[0]["op"]
-    ('Mul_0', 'Mul')
+    ('Mul_1', 'Mul')
     """
 
     def __init__(self, dtype: str, opset: int) -> None:
