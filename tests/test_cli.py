@@ -25,8 +25,8 @@ def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def blobs_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("blobs")
     result = run("train", "blobs", "--n-samples", "120", "--layers", "8", "--epochs", "15",
-                 "--seed", "1", "--quiet", "--out", str(folder / "m.npz"), "--plots",
-                 str(folder / "plots"))  # fmt: skip
+                 "--early-stopping", "off", "--seed", "1", "--quiet", "--out",
+                 str(folder / "m.npz"), "--plots", str(folder / "plots"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     return folder, result
 
@@ -66,8 +66,19 @@ def test_evaluate_prints_loss_metrics_and_confusion_matrix(blobs_model):
     expected = model.evaluate(X, y, loss="categorical_crossentropy", metrics=["accuracy"])
     assert float(numbers["loss"]) == pytest.approx(expected["loss"], abs=1e-4)
     assert float(numbers["accuracy"]) == pytest.approx(expected["accuracy"], abs=1e-4)
+    assert lines[2:4] == ["confusion matrix (rows: true class, columns: predicted class)",
+                          "          0     1     2"]  # fmt: skip
     counts = np.array([[int(v) for v in line.split()[1:]] for line in lines[4:7]])
+    predicted = model.predict(X).argmax(axis=1)
+    oracle = [[int(np.sum((y == i) & (predicted == j))) for j in range(3)] for i in range(3)]
+    np.testing.assert_array_equal(counts, oracle)
     assert counts.sum() == 120 and np.trace(counts) / 120 == pytest.approx(expected["accuracy"])
+    per_class = [line.split() for line in lines[8:11]]
+    assert per_class == [[str(k), str(sum(oracle[k])), str(oracle[k][k]),
+                          f"{oracle[k][k] / sum(oracle[k]):.4f}"] for k in range(3)]  # fmt: skip
+    positional = run("evaluate", str(folder / "m.npz"), "blobs", "--n-samples", "120",
+                     "--seed", "1")  # fmt: skip
+    assert positional.stdout == result.stdout
 
 
 def test_predict_writes_csv_matching_model_predict(blobs_model):
@@ -156,15 +167,31 @@ def test_early_stopping_stops_training(tmp_path):
 @pytest.mark.parametrize(
     ("args", "status", "message"),
     [
-        (["train", "spirals", "--epochs", "0"], 2, "--epochs must be at least 1, got 0"),
-        (["train", "spirals", "--lr", "-1"], 2, "--lr must be positive, got -1.0"),
+        (
+            ["train", "spirals", "--epochs", "0"],
+            2,
+            "argument --epochs: expected a whole number >= 1, got '0'",
+        ),
+        (
+            ["train", "spirals", "--seed", "-1"],
+            2,
+            "argument --seed: expected a whole number >= 0, got '-1'",
+        ),
+        (["train", "spirals", "--lr", "-1"], 2, "--lr must be a positive number, got -1.0"),
+        (["train", "spirals", "--validation-split", "1"], 2, "--validation-split must be in"),
+        (["train", "spirals", "--early-stopping", "x"], 2, "argument --early-stopping: expected"),
         (["train", "spiral"], 2, "unknown data set 'spiral'"),
         (["train", "xor", "--optimizer", "adamm"], 2, "did you mean 'adam'"),
         (["train", "xor", "--layers", "8,x"], 2, "--layers must be widths like 64,32"),
         (["train", "--csv", "t.csv"], 2, "--csv needs --target COLUMN"),
-        (["train", "--epochs", "x"], 2, "invalid int value: 'x'"),
+        (["train", "iris", "--csv", "t.csv"], 2, "give one of a data set name, --csv or --mnist"),
+        (["train", "--epochs", "x"], 2, "argument --epochs: expected a whole number >= 1, got 'x'"),
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
-        (["summary", "missing.npz"], 1, "No such file"),
+        (["summary", "missing.npz"], 1, "model file 'missing.npz' does not exist"),
+        (["evaluate", "missing.npz", "iris"], 1, "model file 'missing.npz' does not exist"),
+        (["evaluate", "bad.npz"], 1, "bad.npz"),
+        (["train", "xor", "--spec", "nowhere.json"], 2, "--spec: no such file 'nowhere.json'"),
+        (["train", "xor", "--out", "no/such/dir/m.npz"], 2, "folder 'no/such/dir' does not"),
         (["summary", "bad.npz"], 1, "bad.npz"),
         (["predict", "bad.npz", "missing.csv"], 1, "bad.npz"),
     ],

@@ -1,12 +1,15 @@
-"""The ``scratchnn`` argument parser: each subcommand's options, help text and handler."""
+"""The ``scratchnn`` argument parser: one function registers each subcommand and its options."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from .. import datasets
+from .. import __version__, datasets
 from .commands import DEMOS, cmd_demo, cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 from .export import add_export
+
+Commands = argparse._SubParsersAction  # what add_subparsers returns
 
 
 class _Parser(argparse.ArgumentParser):
@@ -16,46 +19,126 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_data_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default."""
+
+
+# -- option types: argparse names the option in their errors ("argument --seed: ...") ------------
+def _integer(low: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+def _index(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a column index (0 is the first, -1 the last), got {text!r}"
+        ) from None
+
+
+def _patience(text: str) -> int | str | None:
+    if text.lower() in ("off", "none", "no"):
+        return None
+    if text.lower() == "auto":
+        return "auto"
+    return _integer(0, "a whole number of epochs >= 0, off or auto")(text)
+
+
+POSITIVE = _integer(1, "a whole number >= 1")
+NON_NEGATIVE = _integer(0, "a whole number >= 0")
+
+
+def _add_csv_options(group: argparse._ArgumentGroup) -> None:
+    """How a CSV file is read: the same options for train, evaluate and predict."""
+    group.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether the first line (after --skip-rows) names the columns; by default a line "
+        "of numbers is data and a line with text is the header",
+    )
+    group.add_argument(
+        "--skip-rows", type=NON_NEGATIVE, default=0, metavar="N", help="lines to skip first"
+    )
+    group.add_argument(
+        "--delimiter", default=",", help="field separator; 'whitespace' for spaces and tabs"
+    )
+    group.add_argument("--encoding", default="utf-8", help="text encoding, e.g. latin-1")
+    group.add_argument(
+        "--drop", action="append", metavar="COL", help="a column to leave out (repeatable)"
+    )
+    group.add_argument(
+        "--drop-index", action="append", type=_index, metavar="I",
+        help="a column to leave out, by index from 0 (repeatable)",
+    )  # fmt: skip
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--csv", metavar="PATH", help="a numeric CSV file instead of a data set")
+    group.add_argument("--csv", metavar="PATH", help="a CSV file instead of a data set")
+    group.add_argument(
+        "--target",
+        metavar="COL",
+        help="the CSV's target column: a header name, or an index (0 first, -1 last); text "
+        "that is one column's name and another's index is refused",
+    )
+    group.add_argument(
+        "--target-index", type=_index, metavar="I", help="the target column by index only"
+    )
+    group.add_argument(
+        "--target-csv",
+        metavar="PATH",
+        help="targets in a second CSV, row for row with --csv (its last column, or --target)",
+    )
+    _add_csv_options(group)
     group.add_argument(
         "--mnist", metavar="DIR", help="MNIST-format IDX files (.gz or not) in DIR instead"
     )
     group.add_argument(
         "--mnist-kind", choices=["train", "t10k"], default="train", help="which --mnist files"
     )
-    group.add_argument("--target", metavar="COL", help="the CSV's target column (name or index)")
-    group.add_argument("--no-header", action="store_true", help="the CSV has no header row")
     group.add_argument(
         "--task",
         choices=["auto", "classification", "regression"],
         default="auto",
-        help="for --csv: auto means classes when targets are few whole numbers",
+        help="auto: classes when targets are text, or few whole numbers",
     )
-    group.add_argument("--n-samples", type=int, metavar="N", help="size of a generated set")
+    group.add_argument("--n-samples", type=POSITIVE, metavar="N", help="size of a generated set")
     group.add_argument("--noise", type=float, help="noise of a generated set")
-    group.add_argument("--n-arms", type=int, metavar="K", help="arms of the spirals (classes)")
-    group.add_argument("--seed", type=int, default=0, help="seed of data, weights and shuffling")
+    group.add_argument("--n-arms", type=POSITIVE, metavar="K", help="arms of the spirals")
+    group.add_argument(
+        "--seed", type=NON_NEGATIVE, default=0, help="seed of data, weights and shuffling"
+    )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``scratchnn`` argument parser with its subcommands."""
-    parser = _Parser(prog="scratchnn", description="Train, inspect and use NumPy neural networks.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    names = ", ".join([*datasets.GENERATED, *datasets.BUNDLED])
+def _data_set_names() -> str:
+    return ", ".join([*datasets.GENERATED, *datasets.BUNDLED])
 
+
+def add_train(commands: Commands) -> None:
+    """``scratchnn train``."""
     train = commands.add_parser(
         "train",
         help="train a network and save it",
         description="Train a network on a data set or a CSV file.",
+        formatter_class=_Help,
     )
-    train.add_argument("dataset", nargs="?", help=f"data set name: {names}")
+    train.add_argument("dataset", nargs="?", help=f"data set name: {_data_set_names()}")
     _add_data_options(train)
     model = train.add_argument_group("model")
-    model.add_argument("--layers", default="32", help="hidden widths, e.g. 64,32 (default: 32)")
-    model.add_argument("--activation", default="relu", help="hidden activation (default: relu)")
+    model.add_argument("--layers", default="32", help="hidden widths, e.g. 64,32")
+    model.add_argument("--activation", default="relu", help="hidden activation")
     model.add_argument(
         "--spec",
         metavar="FILE",
@@ -65,67 +148,104 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--no-standardize",
         action="store_true",
-        help="train on raw inputs (default: standardise, folded into layer 0)",
+        help="train on raw inputs and targets (else standardised, folded into the layers)",
     )
     fit = train.add_argument_group("training")
-    fit.add_argument("--loss", help="default: cross-entropy for classes, mse otherwise")
+    fit.add_argument("--loss", help="cross-entropy for classes, mse otherwise (if not given)")
     fit.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop, adagrad")
-    fit.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
-    fit.add_argument("--epochs", type=int, default=50)
-    fit.add_argument("--batch-size", type=int, default=32)
-    fit.add_argument("--validation-split", type=float, default=0.2)
+    fit.add_argument("--lr", type=float, default=0.01, help="learning rate")
+    fit.add_argument("--epochs", type=POSITIVE, default=200, help="most epochs")
+    fit.add_argument("--batch-size", type=POSITIVE, default=32)
+    fit.add_argument(
+        "--validation-split", type=float, default=0.2, help="the part held out, in [0, 1)"
+    )
     fit.add_argument(
         "--early-stopping",
-        type=int,
+        type=_patience,
+        default="auto",
         metavar="PATIENCE",
-        help="stop after PATIENCE epochs without improvement; keep the best weights",
+        help="stop after PATIENCE epochs without improvement and keep the best weights; "
+        "'off' to train every epoch; auto: 10 when there is a validation part",
     )
     train.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
     train.add_argument("--plots", metavar="DIR", help="write PNG pictures into DIR")
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     train.set_defaults(handler=cmd_train)
 
+
+def add_evaluate(commands: Commands) -> None:
+    """``scratchnn evaluate``."""
     evaluate = commands.add_parser(
         "evaluate",
-        help="loss, metrics and confusion matrix",
-        description="Evaluate a saved model on a data set or CSV.",
+        help="loss, metrics and per-class counts",
+        description="Evaluate a saved model on a data set or a CSV file.",
+        formatter_class=_Help,
     )
     evaluate.add_argument("model", help="a model file written by train --out")
-    evaluate.add_argument("--data", dest="dataset", metavar="NAME", help=f"data set: {names}")
+    evaluate.add_argument("dataset", nargs="?", help=f"data set name: {_data_set_names()}")
+    evaluate.add_argument("--data", metavar="NAME", help="the data set, as an option")
     _add_data_options(evaluate)
     evaluate.add_argument("--loss", help="default: from the model's last activation")
     evaluate.set_defaults(handler=cmd_evaluate)
 
+
+def add_predict(commands: Commands) -> None:
+    """``scratchnn predict``."""
     predict = commands.add_parser(
         "predict",
         help="predictions for a CSV, as CSV",
-        description="Write the model's predictions for each CSV row.",
+        description="Write the model's predictions (class names or values) for each CSV row.",
+        formatter_class=_Help,
     )
     predict.add_argument("model", help="a model file written by train --out")
-    predict.add_argument("input", help="CSV of numeric features, one row per sample")
+    predict.add_argument("input", help="CSV of the features, one row per sample")
     predict.add_argument("--out", metavar="FILE", help="write here instead of standard output")
-    predict.add_argument("--no-header", action="store_true", help="the CSV has no header row")
-    predict.add_argument("--drop", metavar="COL", help="a column to ignore (e.g. the target)")
+    _add_csv_options(predict.add_argument_group("CSV"))
     predict.set_defaults(handler=cmd_predict)
 
+
+def add_summary(commands: Commands) -> None:
+    """``scratchnn summary``."""
     summary = commands.add_parser(
         "summary",
         help="layers and parameter counts of a model",
         description="Print a saved model's layer table.",
+        formatter_class=_Help,
     )
     summary.add_argument("model", help="a model file")
     summary.set_defaults(handler=cmd_summary)
 
+
+def add_demo(commands: Commands, parser: argparse.ArgumentParser) -> None:
+    """``scratchnn demo``: it hands the whole parser to ``train``."""
     demo = commands.add_parser(
         "demo",
         help="built-in showcases: xor, spirals, digits",
         description="Train one of the built-in showcases.",
+        formatter_class=_Help,
     )
     demo.add_argument("name", nargs="?", choices=sorted(DEMOS), default="xor")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=NON_NEGATIVE, default=0)
     demo.add_argument("--plots", metavar="DIR", help="write PNG pictures into DIR")
     demo.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     demo.set_defaults(handler=cmd_demo, parse_train=lambda argv: parser.parse_args(argv))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``scratchnn`` argument parser with its subcommands."""
+    parser = _Parser(
+        prog="scratchnn",
+        description="Train, inspect and use NumPy neural networks.",
+        formatter_class=_Help,
+    )
+    parser.add_argument("--version", action="version", version=f"scratchnn {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_train(commands)
+    add_evaluate(commands)
+    add_predict(commands)
+    add_summary(commands)
+    add_demo(commands, parser)
     add_export(commands)
     return parser

@@ -1,0 +1,166 @@
+"""What ``train``, ``evaluate`` and ``predict`` read: a data set name, a CSV file or IDX files.
+
+Class labels of any kind (``setosa``, ``class_0``, ``3``) are encoded here as indices
+``0..K-1`` into the sorted list of the classes; the model file keeps that list
+(``model.classes``) so ``predict`` and ``evaluate`` speak the user's labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import datasets
+
+
+class UsageError(Exception):
+    """A command-line argument that makes no sense (exit status 2)."""
+
+
+@dataclass
+class Data:
+    """Features, targets and the name shown in messages."""
+
+    X: np.ndarray
+    y: np.ndarray
+    name: str
+
+
+def csv_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``load_csv`` keywords shared by every command that reads a CSV."""
+    return {
+        "header": args.header,
+        "delimiter": args.delimiter,
+        "skip_rows": args.skip_rows,
+        "encoding": args.encoding,
+        "drop": [*(args.drop or []), *(args.drop_index or [])],
+    }
+
+
+def _target(args: argparse.Namespace) -> str | int | None:
+    if args.target is not None and args.target_index is not None:
+        raise UsageError("give --target or --target-index, not both")
+    return args.target_index if args.target_index is not None else args.target
+
+
+def load_data(args: argparse.Namespace) -> Data:
+    """The data the options name: a data set, ``--csv`` (with ``--target``) or ``--mnist``."""
+    sources = [args.dataset is not None, args.csv is not None, args.mnist is not None]
+    if sum(sources) > 1:
+        raise UsageError("give one of a data set name, --csv or --mnist")
+    if args.mnist is not None:
+        X, y = datasets.load_mnist(args.mnist, kind=args.mnist_kind)
+        return Data(X, y, f"mnist-{args.mnist_kind}")
+    if args.csv is not None:
+        return _load_csv(args)
+    if args.dataset is None:
+        raise UsageError(
+            "give a data set name (e.g. iris, spirals; for evaluate also --data NAME) "
+            "or --csv PATH --target COLUMN"
+        )
+    options: dict[str, Any] = {}
+    if args.dataset in datasets.GENERATED:
+        if args.n_samples is not None:
+            options["n_samples"] = args.n_samples
+        if args.noise is not None:
+            options["noise"] = args.noise
+        if args.n_arms is not None and args.dataset == "spirals":
+            options["n_arms"] = args.n_arms
+        if args.dataset == "xor" and args.n_samples is None:
+            options["n_samples"] = 4
+    elif args.dataset not in datasets.BUNDLED:
+        known = ", ".join([*datasets.GENERATED, *datasets.BUNDLED])
+        raise UsageError(f"unknown data set {args.dataset!r} (known: {known}; or use --csv)")
+    X, y = datasets.load(args.dataset, seed=args.seed, **options)
+    return Data(X, y, args.dataset)
+
+
+def _load_csv(args: argparse.Namespace) -> Data:
+    target = _target(args)
+    options = csv_options(args)
+    if args.target_csv is not None:
+        X, _ = datasets.load_csv(args.csv, target=None, **options)
+        options["drop"] = []
+        column = -1 if target is None else target
+        _, y = datasets.load_csv(args.target_csv, target=column, **options)
+        if len(y) != len(X):
+            raise ValueError(
+                f"--target-csv {args.target_csv} has {len(y)} rows but --csv {args.csv} has "
+                f"{len(X)}; they must match row for row"
+            )
+    else:
+        if target is None:
+            raise UsageError(
+                "--csv needs --target COLUMN (a header name, or an index from 0; -1 is the last)"
+            )
+        X, y = datasets.load_csv(args.csv, target=target, **options)
+    if X.shape[1] == 0:
+        raise ValueError(f"{args.csv}: no feature columns are left once the target is taken out")
+    return Data(X, y, Path(args.csv).name)
+
+
+# -- labels ---------------------------------------------------------------------------------------
+def _label(value: Any) -> Any:
+    """A JSON-friendly label: whole floats become ints, NumPy scalars Python ones."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def is_classification(task: str, y: np.ndarray, from_file: bool, dataset: str | None) -> bool:
+    """Whether ``y`` holds classes: text always; numbers when few and whole (``task="auto"``)."""
+    text = y.dtype == object
+    if task == "regression" and text:
+        raise UsageError(
+            f"--task regression needs numeric targets, but they are text ({y[0]!r}, ...)"
+        )
+    if task != "auto":
+        return task == "classification"
+    if text:
+        return True
+    if not from_file:
+        return dataset not in datasets.REGRESSION
+    return bool(np.all(y == np.round(y))) and len(np.unique(y)) <= 20
+
+
+def encode_labels(y: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """``(indices, classes)`` with ``classes[indices[i]] == y[i]`` and classes sorted."""
+    if y.ndim != 1:
+        raise UsageError(f"classification needs one target column, got {y.shape[1]}")
+    classes, indices = np.unique(y if y.dtype != object else y.astype(str), return_inverse=True)
+    if len(classes) < 2:
+        only = _label(classes[0])
+        raise ValueError(f"the targets hold one class only ({only!r}): nothing to learn")
+    return indices.astype(np.int64), [_label(value) for value in classes]
+
+
+def class_indices(y: np.ndarray, classes: list[Any] | None, n_classes: int) -> np.ndarray:
+    """Map labels to the model's class indices, refusing labels it never saw."""
+    if classes is None:
+        whole = y.dtype != object and np.all(y == np.round(y))
+        if not whole or y.min() < 0 or y.max() >= n_classes:
+            raise ValueError(
+                f"this model file keeps no class names, so targets must be 0..{n_classes - 1}; "
+                f"got {sorted({str(_label(v)) for v in y})[:5]}"
+            )
+        return y.astype(np.int64)
+    lookup = {_key(label): index for index, label in enumerate(classes)}
+    unknown = sorted({str(_label(v)) for v in y if _key(v) not in lookup})
+    if unknown:
+        raise ValueError(
+            f"labels the model never saw: {unknown[:5]} (it knows {classes}); evaluate needs "
+            "the same target column as train"
+        )
+    return np.array([lookup[_key(v)] for v in y], dtype=np.int64)
+
+
+def _key(value: Any) -> Any:
+    """Compare labels as numbers when they are numbers (``1``, ``1.0`` and ``"1"`` alike)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
