@@ -70,6 +70,10 @@ class ModelFileError(ValueError):
     """A model file that cannot be loaded: not ours, damaged, or inconsistent with its header."""
 
 
+def _clip(text: str, limit: int = 150) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _few(names: list[str], limit: int = 5) -> str:
     """``names`` for a message: the first ``limit`` and how many there are in all."""
     shown = ", ".join(_short(name) for name in names[:limit])
@@ -148,7 +152,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
             raise
         except _DAMAGED as error:
             raise ModelFileError(
-                f"{path!r} is damaged or truncated ({type(error).__name__}: {_short(str(error))})"
+                f"{path!r} is damaged or truncated ({type(error).__name__}: {_clip(str(error))})"
             ) from None
     return header, arrays
 
@@ -164,9 +168,7 @@ def _open_regular_file(path: str) -> BinaryIO:
         descriptor = os.open(path, flags | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         broken = " (a symbolic link to a missing file)" if os.path.islink(path) else ""
-        error = FileNotFoundError(f"no model file at {path!r}{broken}")
-        error.filename = path
-        raise error from None
+        raise FileNotFoundError(f"no model file at {path!r}{broken}") from None
     except OSError as error:
         reason = error.strerror or str(error)
         raise ModelFileError(f"cannot read model file {path!r}: {reason}") from None
@@ -300,7 +302,7 @@ def _read_npy_header(stream: BinaryIO, name: str, path: str) -> tuple[np.dtype, 
         dtype = np.dtype(descr) if isinstance(descr, str) else np.dtype(object)
     except (ValueError, TypeError, SyntaxError, KeyError, RecursionError, MemoryError) as error:
         raise ModelFileError(
-            f"{path!r}: member {_short(name)} has an unreadable .npy header ({_short(str(error))})"
+            f"{path!r}: member {_short(name)} has an unreadable .npy header ({_clip(str(error))})"
         ) from None
     if len(text) < length or not isinstance(fortran, bool) or not _is_shape(shape):
         raise ModelFileError(f"{path!r}: member {_short(name)} has a malformed .npy header")
@@ -391,6 +393,11 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> 
             f"{path!r}: {CONFIG_KEY} must be a 1-D uint8 array of JSON, got dtype {dtype} and "
             f"shape {shape}"
         )
+    if shape[0] > MAX_HEADER_BYTES:
+        raise ModelFileError(
+            f"{path!r}: the header is {shape[0]} bytes, more than the {MAX_HEADER_BYTES} a model "
+            "file may have"
+        )
     _check_size(info, dtype, shape, start, CONFIG_KEY, path)
     raw = _read_data(archive, info, layout, CONFIG_KEY, path)
     try:
@@ -399,7 +406,7 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> 
         raise ModelFileError(f"{path!r}: the header is nested too deeply") from None
     except ValueError as error:  # also bad UTF-8, repeated keys, integers of over 4300 digits
         raise ModelFileError(
-            f"{path!r}: the header is not valid JSON ({_short(str(error))})"
+            f"{path!r}: the header is not valid JSON ({_clip(str(error))})"
         ) from None
     if _depth(header) > MAX_HEADER_DEPTH:
         raise ModelFileError(
