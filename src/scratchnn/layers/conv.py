@@ -1,0 +1,310 @@
+"""The 2-D convolution layer, as one matrix product over gathered patches (im2col)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .._validation import check_positive_int
+from ..activations import Activation, get_activation
+from ..initializers import default_initializer, get_initializer, initializer_config
+from ..regularizers import Regularizer, get_regularizer
+from ._windows import (
+    Geometry,
+    as_pair,
+    check_padding,
+    crop_padding,
+    image_geometry,
+    offset_slices,
+    pad_image,
+)
+from .base import Layer
+from .dense import _named_or_object
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as in every framework), channels last.
+
+    ``z[n, p, q, f] = b[f] + sum_{i, j, c} x_pad[n, p s_h + i, q s_w + j, c] W[i, j, c, f]``,
+    ``a = activation(z)``.
+
+    Shapes: ``x: (batch, height, width, channels)``, ``W: (kh, kw, channels, filters)`` (the
+    Keras layout; PyTorch's ``weight`` is ``W.transpose(3, 2, 0, 1)``), ``b: (filters,)``,
+    ``a: (batch, out_height, out_width, filters)``, with ``out = floor((size - k) / s) + 1`` for
+    ``padding="valid"`` and ``out = ceil(size / s)`` for ``padding="same"`` (padded as Keras
+    pads: the odd pixel goes to the bottom and right).
+
+    How: im2col gathers every window into a row, ``X_col: (batch * out_h * out_w, kh kw C)``,
+    (a strided view of the padded input, copied once), so that the forward pass is one product
+    ``Z = X_col W_mat + b`` with ``W_mat = W.reshape(kh kw C, filters)``.
+
+    Backward, with ``delta = dL/dz`` reshaped to ``(batch * out_h * out_w, filters)``::
+
+        dL/dW = X_col^T delta              (kh kw C, filters), reshaped to W's shape
+        dL/db = sum over rows of delta     (filters,)
+        dL/dX_col = delta W_mat^T          (batch * out_h * out_w, kh kw C)
+
+    and ``dL/dx`` is ``dL/dX_col`` scattered back onto the pixels each row was gathered from
+    (col2im): one strided addition per kernel offset ``(i, j)``, ``kh * kw`` in all, then the
+    padding cropped off.
+
+    Parameters
+    ----------
+    filters : int
+        Number of output channels.
+    kernel_size : int or (int, int)
+        Height and width of the kernel.
+    strides : int or (int, int)
+        Step between windows, along the height and the width.
+    padding : {"valid", "same"}
+        ``"valid"``: windows inside the image only; ``"same"``: zero padding so that
+        ``out = ceil(size / stride)``.
+    activation : str, Activation or None
+        Applied after the convolution; ``None`` is linear.
+    use_bias : bool
+        Whether to add ``b``.
+    kernel_initializer, bias_initializer : str or callable
+        ``kernel_initializer=None`` picks He for the ReLU family and Glorot otherwise, with
+        ``fan_in = kh kw C`` and ``fan_out = filters`` (the fans of ``W_mat``).
+    kernel_regularizer, bias_regularizer : str, Regularizer or None
+        L1/L2 penalties added to the loss.
+    input_shape : (int, int, int), optional
+        ``(height, width, channels)``; inferred from the first batch when not given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchnn.layers import Conv2D
+    >>> layer = Conv2D(8, 3, padding="same", activation="relu")
+    >>> layer.build((28, 28, 1), np.random.default_rng(0))
+    >>> layer.params["W"].shape
+    (3, 3, 1, 8)
+    >>> layer.forward(np.ones((2, 28, 28, 1), dtype=np.float32)).shape
+    (2, 28, 28, 8)
+    """
+
+    kernel_names = ("W",)
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        strides: int | tuple[int, int] = 1,
+        padding: str = "valid",
+        activation: str | Activation | None = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = None,
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        input_shape: Any = None,
+    ) -> None:
+        super().__init__(None, input_shape)
+        self.filters = check_positive_int(filters, "filters")
+        self.kernel_size = as_pair(kernel_size, "kernel_size")
+        self.strides = as_pair(strides, "strides")
+        self.padding = check_padding(padding)
+        self.activation = get_activation(activation)
+        if not isinstance(use_bias, bool):
+            raise TypeError(f"use_bias must be True or False, got {use_bias!r}")
+        self.use_bias = use_bias
+        kernel_initializer = kernel_initializer or default_initializer(self.activation.name)
+        self.kernel_initializer = _named_or_object(kernel_initializer)
+        self.bias_initializer = _named_or_object(bias_initializer)
+        self.kernel_regularizer: Regularizer | None = get_regularizer(kernel_regularizer)
+        self.bias_regularizer: Regularizer | None = get_regularizer(bias_regularizer)
+        self._buffers: dict[tuple, np.ndarray] = {}
+
+    @property
+    def output_activation(self) -> str:
+        return self.activation.name
+
+    def _geometry(self, input_shape: tuple[int, ...]) -> Geometry:
+        return image_geometry("Conv2D", input_shape, self.kernel_size, self.strides, self.padding)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        rows, cols = self._geometry(tuple(input_shape))
+        return (rows.out, cols.out, self.filters)
+
+    def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
+        kh, kw = self.kernel_size
+        fan_in = kh * kw * input_shape[-1]
+        kernel = get_initializer(self.kernel_initializer)((fan_in, self.filters), rng)
+        params = {"W": np.asarray(kernel).reshape(kh, kw, input_shape[-1], self.filters)}
+        if self.use_bias:
+            params["b"] = get_initializer(self.bias_initializer)((self.filters,), rng)
+        return params
+
+    # -- forward and backward ----------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``a = f(conv(x, W) + b)``; in training records the patches, ``z`` and ``a``.
+
+        Training reuses work buffers kept per batch shape (copy ``a`` to keep it); inference
+        allocates its own arrays and writes nothing on the layer.
+        """
+        z = self._convolve(x, training)
+        a = self.activation.forward(z, out=self._workspace("a", z.shape) if training else z)
+        if training:
+            self._cache = (*self._cache, z, a)
+        return a
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
+        """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None`` for a model's first layer)."""
+        *_, z, a = self._recorded()
+        grad_z = self.activation.backward(
+            grad_output, z, a, out=self._workspace("grad_z", grad_output.shape)
+        )
+        return self.backward_logits(grad_z)
+
+    def forward_logits(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``z = conv(x, W) + b`` alone: the input of the activation a fused loss takes over."""
+        z = self._convolve(x, training)
+        if training:
+            self._cache = (*self._cache, z, None)
+        return z
+
+    def backward_logits(self, grad_logits: np.ndarray) -> np.ndarray | None:
+        """Backward from ``delta = dL/dz``: the products and the col2im of the class docstring."""
+        cols, x_shape = self._recorded()[:2]
+        delta = grad_logits.reshape(-1, self.filters)
+        grad_kernel = self.grads["W"]
+        kernel_rows = grad_kernel.size // self.filters
+        if grad_kernel.flags.c_contiguous:  # write the product straight into the flat buffer
+            np.matmul(cols.T, delta, out=grad_kernel.reshape(kernel_rows, self.filters))
+        else:
+            grad_kernel[...] = (cols.T @ delta).reshape(grad_kernel.shape)
+        if self.use_bias:
+            np.add.reduce(delta, axis=0, out=self.grads["b"])
+        if not self.needs_input_grad:
+            return None
+        grad_cols = delta @ self.params["W"].reshape(kernel_rows, self.filters).T
+        return self._col2im(grad_cols, x_shape)
+
+    # -- im2col and col2im -------------------------------------------------------------------
+    def _convolve(self, x: np.ndarray, training: bool) -> np.ndarray:
+        if x.ndim != 4:
+            raise ValueError(
+                f"Conv2D.forward takes x of shape (batch, height, width, channels), got an "
+                f"array of shape {x.shape}"
+            )
+        geometry = self._geometry(x.shape[1:])
+        kernel = self.params["W"]
+        kernel_rows = kernel.size // self.filters
+        if x.shape[-1] != kernel.shape[2]:
+            raise ValueError(
+                f"Conv2D was built for {kernel.shape[2]} input channels, got x of shape "
+                f"{x.shape} ({x.shape[-1]} channels)"
+            )
+        cols = self._im2col(x, geometry, training)
+        n, out_h, out_w = len(x), geometry.rows.out, geometry.cols.out
+        z = np.matmul(
+            cols,
+            kernel.reshape(kernel_rows, self.filters),
+            out=self._workspace("z", (n * out_h * out_w, self.filters)) if training else None,
+        )
+        if self.use_bias:
+            z += self.params["b"]
+        if training:
+            self._cache = (cols, x.shape)
+        return z.reshape(n, out_h, out_w, self.filters)
+
+    def _im2col(self, x: np.ndarray, geometry: Geometry, training: bool) -> np.ndarray:
+        """Every window of the padded ``x`` as a row: ``(N out_h out_w, kh kw C)``."""
+        kh, kw = self.kernel_size
+        n, channels = len(x), x.shape[-1]
+        out_h, out_w = geometry.rows.out, geometry.cols.out
+        if (kh, kw) == (1, 1) and self.strides == (1, 1) and x.flags.c_contiguous:
+            return x.reshape(n * out_h * out_w, channels)  # 1x1 kernel: the pixels are the rows
+        padded = pad_image(
+            x,
+            geometry,
+            out=self._workspace("padded", self._padded_shape(x.shape, geometry))
+            if training and geometry.padded
+            else None,
+        )
+        sh, sw = self.strides
+        # (N, H', W', C, kh, kw) view, every window at once; strided and reordered to
+        # (N, out_h, out_w, kh, kw, C), the layout of W_mat's rows; the copy is im2col's only one.
+        windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))
+        windows = windows[:, : sh * (out_h - 1) + 1 : sh, : sw * (out_w - 1) + 1 : sw]
+        windows = windows.transpose(0, 1, 2, 4, 5, 3)
+        shape = (n * out_h * out_w, kh * kw * channels)
+        cols = (
+            self._workspace("cols", shape) if training else np.empty(shape, self.params["W"].dtype)
+        )
+        np.copyto(cols.reshape(windows.shape), windows)
+        return cols
+
+    def _col2im(self, grad_cols: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+        """Add each row of ``dL/dX_col`` back onto the pixels it was gathered from."""
+        kh, kw = self.kernel_size
+        n, channels = x_shape[0], x_shape[-1]
+        geometry = self._geometry(x_shape[1:])
+        if (kh, kw) == (1, 1) and self.strides == (1, 1):
+            return grad_cols.reshape(x_shape)
+        out_h, out_w = geometry.rows.out, geometry.cols.out
+        grad_windows = grad_cols.reshape(n, out_h, out_w, kh, kw, channels)
+        grad_padded = np.zeros(self._padded_shape(x_shape, geometry), grad_cols.dtype)
+        for i, j, pixels in offset_slices(geometry, self.kernel_size, self.strides):
+            grad_padded[pixels] += grad_windows[:, :, :, i, j, :]
+        return crop_padding(grad_padded, geometry)
+
+    @staticmethod
+    def _padded_shape(x_shape: tuple[int, ...], geometry: Geometry) -> tuple[int, ...]:
+        (_, top, bottom), (_, left, right) = geometry
+        n, height, width, channels = x_shape
+        return (n, height + top + bottom, width + left + right, channels)
+
+    def _workspace(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A buffer of ``shape`` reused across training batches of the same shape.
+
+        The padding buffer is made with zeros and only its interior is ever written, so its
+        border stays zero.
+        """
+        key = (name, shape)
+        buffer = self._buffers.get(key)
+        dtype = self.params["W"].dtype
+        if buffer is None or buffer.dtype != dtype:
+            if len(self._buffers) > 32:  # many batch shapes seen: start over
+                self._buffers.clear()
+            buffer = self._buffers[key] = np.zeros(shape, dtype)
+        return buffer
+
+    # -- description -------------------------------------------------------------------------
+    def penalties(self) -> list[tuple[str, Regularizer]]:
+        pairs = []
+        if self.kernel_regularizer is not None:
+            pairs.append(("W", self.kernel_regularizer))
+        if self.bias_regularizer is not None and self.use_bias:
+            pairs.append(("b", self.bias_regularizer))
+        return pairs
+
+    def get_config(self) -> dict[str, Any]:
+        def regularizer_config(reg: Regularizer | None) -> dict | None:
+            return None if reg is None else reg.get_config()
+
+        return {
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": self.activation.get_config(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializer_config(self.kernel_initializer),
+            "bias_initializer": initializer_config(self.bias_initializer),
+            "kernel_regularizer": regularizer_config(self.kernel_regularizer),
+            "bias_regularizer": regularizer_config(self.bias_regularizer),
+            **super().get_config(),
+        }
+
+    def __repr__(self) -> str:
+        extra = "" if self.strides == (1, 1) else f", strides={self.strides}"
+        if self.padding != "valid":
+            extra += f", padding={self.padding!r}"
+        if self.activation.name != "linear":
+            extra += f", activation={self.activation.name!r}"
+        if self.input_shape is not None:
+            extra += f", input_shape={self.input_shape}"
+        return f"Conv2D({self.filters}, {self.kernel_size}{extra})"
