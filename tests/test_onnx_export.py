@@ -498,3 +498,100 @@ def test_benchmark_runs_onnx_runtime_as_an_inference_contender(tmp_path):
     assert set(contenders) == {"scratchnn", "onnxruntime"}
     assert contenders["onnxruntime"]["rows_per_s"] > 0
     assert "onnxruntime" in completed.stdout
+
+
+# -- convolution layers (channels last), where this scratchnn has them ----------------------------
+def conv_layer(name: str):
+    cls = getattr(scratchnn.layers, name, None)
+    if cls is None:
+        pytest.skip(f"scratchnn.layers has no {name} yet")
+    return cls
+
+
+def conv_stacks() -> dict:
+    return {
+        "same-relu-maxpool": lambda L: [
+            L("Reshape")((8, 8, 1)),
+            L("Conv2D")(4, 3, padding="same", activation="relu"),
+            L("MaxPool2D")(2),
+            L("Flatten")(),
+            Dense(5, "softmax"),
+        ],
+        "valid-strided-avgpool-same": lambda L: [
+            L("Reshape")((8, 8, 1)),
+            L("Conv2D")(3, (3, 2), strides=(2, 1), activation="tanh"),
+            L("AvgPool2D")(2, padding="same"),
+            L("Flatten")(),
+            Dense(4),
+        ],
+        "odd-same-pool-batchnorm-global": lambda L: [
+            L("Reshape")((8, 8, 1)),
+            L("Conv2D")(5, 2, strides=3, padding="same", use_bias=False),
+            BatchNorm(),
+            ELU(0.5),
+            L("MaxPool2D")(3, strides=2, padding="same"),
+            L("Conv2D")(4, 1, activation="gelu"),
+            L("GlobalAvgPool2D")(),
+            Dense(3, "sigmoid"),
+        ],
+        "reshape-back-to-flat": lambda L: [
+            L("Reshape")((4, 4, 4)),
+            L("AvgPool2D")((2, 1)),
+            L("Reshape")((-1,)),
+            Dense(3, "leaky_relu"),
+        ],
+    }
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stack", sorted(conv_stacks()))
+def test_convolution_stacks_run_in_onnx_runtime_like_predict(stack, dtype):
+    model = Sequential(conv_stacks()[stack](conv_layer), seed=5, dtype=dtype)
+    model.build(64)
+    assert_matches(randomise(model, seed=6), dtype, width=64)
+
+
+def test_convolution_uses_the_standard_operators():
+    L = conv_layer
+    model = Sequential(
+        [L("Reshape")((6, 6, 2)), L("Conv2D")(3, 3, padding="same"), L("MaxPool2D")(2),
+         L("AvgPool2D")(1), L("GlobalAvgPool2D")()],
+        seed=0,
+    )  # fmt: skip
+    model.build(72)
+    ops = [node.op_type for node in to_onnx(model).graph.node]
+    for op in ("Reshape", "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "Transpose"):
+        assert op in ops
+    conv = next(n for n in to_onnx(model).graph.node if n.op_type == "Conv")
+    assert {a.name: list(a.ints) for a in conv.attribute}["pads"] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "expected"),
+    [(8, 3, 1, (1, 1)), (8, 2, 1, (0, 1)), (7, 3, 2, (1, 1)), (8, 3, 2, (0, 1)), (5, 1, 3, (0, 0))],
+)
+def test_same_padding_is_placed_as_keras_places_it(size, kernel, stride, expected):
+    """Against the definition: out = ceil(n / s) windows whose last one ends at the padded edge."""
+    from scratchnn.export.conv import same_pads
+
+    image, window, strides = (size, size, 1), (kernel, kernel), (stride, stride)
+    top, left, bottom, right = same_pads(image, window, strides, "same")
+    assert (top, bottom) == (left, right) == expected
+    out = -(-size // stride)
+    assert (out - 1) * stride + kernel <= size + top + bottom < (out - 1) * stride + kernel + stride
+    assert same_pads(image, window, strides, "valid") == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+def test_float64_convolutions_export_at_old_and_new_opsets(opset):
+    L = conv_layer
+    model = Sequential(
+        [L("Reshape")((5, 5, 2)), L("Conv2D")(3, 2, padding="same", activation="softplus"),
+         L("AvgPool2D")(2, strides=1), L("GlobalAvgPool2D")()],
+        seed=2, dtype="float64",
+    )  # fmt: skip
+    model.build(50)
+    randomise(model)
+    X = inputs(7, 50, "float64")
+    got = run_onnx(to_onnx(model, opset=opset), X)
+    np.testing.assert_allclose(got, model.predict(X), rtol=1e-10, atol=1e-10)

@@ -8,6 +8,7 @@ own exports once you register its converter with :func:`register_onnx_converter`
 
 from __future__ import annotations
 
+from . import conv  # noqa: F401  (registers the convolution layers' converters, where they exist)
 from .converters import CONVERTERS, converter_for_class, register_onnx_converter
 from .graph import OnnxGraph
 from .onnx import DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, OUTPUT_NAME, to_onnx
