@@ -216,7 +216,7 @@ def mutate_header_text(rng: np.random.Generator, sample: Sample) -> tuple[bytes,
     elif kind == "not-utf8":
         text = text.replace("relu", "r\udcffelu")
     elif kind == "big":
-        text = text[:-1] + ', "pad": "' + "x" * int(rng.integers(1, 3)) * 2**20 + '"}'
+        text = text[:-1] + ', "pad": "' + "x" * int(rng.integers(1, 16)) * 2**16 + '"}'
     else:
         start = int(rng.integers(len(text)))
         text = text[:start] + text[start + int(rng.integers(1, 20)) :]
@@ -352,7 +352,7 @@ ZIP_ATTACKS = [
 ]  # fmt: skip
 
 
-def _bomb(rng: np.random.Generator, sample: Sample, name: str, megabytes: int = 4) -> bytes:
+def _bomb(rng: np.random.Generator, sample: Sample, name: str, megabytes: int = 1) -> bytes:
     """A deflated member that inflates to far more than its ``.npy`` header declares."""
     array = sample.entries[name]
     payload = npy_bytes(array) + bytes(megabytes * 2**20)
