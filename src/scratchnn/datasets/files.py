@@ -134,7 +134,7 @@ def _find_mnist_file(folder: Path, stem: str, idx: str) -> Path:
 
 
 def load_mnist(
-    folder: str | os.PathLike, kind: str = "train", normalize: bool = True
+    folder: str | os.PathLike, kind: str = "train", normalize: bool = True, as_images: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load MNIST or Fashion-MNIST from the four IDX files in ``folder`` (``.gz`` or not).
 
@@ -146,14 +146,19 @@ def load_mnist(
         The training or the test files.
     normalize : bool
         Scale pixels from 0..255 to 0..1.
+    as_images : bool
+        Return ``X`` as images ``(n_images, rows, cols, 1)`` (for a convolutional network)
+        instead of rows of pixels.
 
     Returns
     -------
-    X : ndarray of shape (n_images, rows * cols), float64
+    X : ndarray of shape (n_images, rows * cols), or (n_images, rows, cols, 1); float64
     y : ndarray of shape (n_images,), int64
     """
     if not isinstance(folder, (str, os.PathLike)) or not Path(folder).is_dir():
         raise ValueError(f"folder must be an existing directory, got {describe(folder)}")
+    if not isinstance(as_images, bool):
+        raise TypeError(f"as_images must be True or False, got {describe(as_images)}")
     if kind not in ("train", "t10k"):
         raise ValueError(f"kind must be 'train' or 't10k', got {describe(kind)}")
     folder = Path(folder)
@@ -168,7 +173,8 @@ def load_mnist(
         raise ValueError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
         )
-    X = images.reshape(len(images), -1).astype(np.float64)
+    shape = (*images.shape, 1) if as_images else (len(images), -1)
+    X = images.reshape(shape).astype(np.float64)
     if normalize:
         X /= 255.0
     return X, labels.astype(np.int64)

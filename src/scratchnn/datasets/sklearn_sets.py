@@ -27,9 +27,16 @@ def _load(name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.float64)
 
 
-def load_digits() -> tuple[np.ndarray, np.ndarray]:
-    """1797 handwritten digits, 8x8 pixels of intensity 0..16: ``X (1797, 64)``, ``y`` in 0..9."""
-    return _load("digits")
+def load_digits(as_images: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """1797 handwritten digits, 8x8 pixels of intensity 0..16: ``X (1797, 64)``, ``y`` in 0..9.
+
+    ``as_images=True`` gives ``X`` as images for a convolutional network, ``(1797, 8, 8, 1)``
+    (batch, height, width, channels), the same pixels in the same row-major order.
+    """
+    if not isinstance(as_images, bool):
+        raise TypeError(f"as_images must be True or False, got {as_images!r}")
+    X, y = _load("digits")
+    return (X.reshape(-1, 8, 8, 1) if as_images else X), y
 
 
 def load_iris() -> tuple[np.ndarray, np.ndarray]:
