@@ -317,9 +317,15 @@ def test_regressor_exports_predict_in_its_shape(sklearn_front, dtype, outputs):
     assert "classes" not in metadata
 
 
-def test_unfitted_estimator_is_refused(sklearn_front):
+def test_unfitted_estimator_and_other_estimators_are_refused(sklearn_front):
     with pytest.raises(ValueError, match="unfitted NeuralNetRegressor"):
         to_onnx(sklearn_front.NeuralNetRegressor())
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipeline = make_pipeline(StandardScaler(), sklearn_front.NeuralNetRegressor())
+    with pytest.raises(TypeError, match=r"model must be a Sequential.*got .*Pipeline"):
+        to_onnx(pipeline)
 
 
 @few_epochs

@@ -135,7 +135,7 @@ def _export_target(model: Any) -> _Target:
         target = _Target(model, "Sequential", metadata={"output": "the network's outputs"})
     elif isinstance(model, NeuralNetwork):
         target = _Target(model.model, "NeuralNetwork", metadata={"output": "the sigmoid outputs"})
-    elif hasattr(model, "get_params") and hasattr(model, "fit"):  # a scikit-learn estimator
+    elif type(model).__module__.startswith("scratchnn.sklearn"):  # our scikit-learn estimators
         target = _estimator_target(model)
     else:
         raise TypeError(
