@@ -135,8 +135,8 @@ def _export_target(model: Any) -> _Target:
         target = _Target(model, "Sequential", metadata={"output": "the network's outputs"})
     elif isinstance(model, NeuralNetwork):
         target = _Target(model.model, "NeuralNetwork", metadata={"output": "the sigmoid outputs"})
-    elif type(model).__module__.startswith("scratchnn.sklearn"):  # our scikit-learn estimators
-        target = _estimator_target(model)
+    elif any(c.__module__.startswith("scratchnn.sklearn") for c in type(model).__mro__):
+        target = _estimator_target(model)  # ours (or a subclass): no need to import scikit-learn
     else:
         raise TypeError(
             "model must be a Sequential, a NeuralNetwork or a fitted scratchnn.sklearn estimator, "
