@@ -98,7 +98,7 @@ def test_every_drop_counts_and_the_target_cannot_be_dropped(tmp_path):
     assert y.tolist() == ["x", "y"]
     with pytest.raises(ValueError, match=r"target 'label' is also in drop=\['label'\]"):
         load_csv(path, target="label", drop=["label"])
-    with pytest.raises(ValueError, match=r"drop 'zz' is not a column \(columns: \['a', 'b'"):
+    with pytest.raises(ValueError, match=r"drop 'zz' is not a column \(columns: 'a', 'b'"):
         load_csv(path, target="label", drop=["zz"])
     with pytest.raises(TypeError, match="drop must be a list of column names or indices"):
         load_csv(path, target="label", drop="a")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,9 +96,13 @@ def _check_training_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--validation-split must be in [0, 1), got {args.validation_split}")
     if not args.lr > 0 or not np.isfinite(args.lr):
         raise UsageError(f"--lr must be a positive number, got {args.lr}")
-    if args.plots and importlib.util.find_spec("matplotlib") is None:
-        raise UsageError("--plots needs matplotlib, which is not installed: pip install "
-                         "scratchnn[plot]")  # fmt: skip
+    if args.plots:
+        try:
+            import matplotlib  # noqa: F401  checked now, not after training
+        except ImportError:
+            raise UsageError(
+                "--plots needs matplotlib, which is not installed: pip install scratchnn[plot]"
+            ) from None
     if args.spec is not None and not Path(args.spec).is_file():
         raise UsageError(f"--spec: no such file {args.spec!r}")
     if args.out is not None and not Path(args.out).resolve().parent.is_dir():

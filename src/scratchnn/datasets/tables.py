@@ -142,15 +142,25 @@ def _resolve(column: str | int, names: list[str] | None, width: int, what: str, 
             f"{path}: {what} {column!r} is a column name, but the file has no header (its "
             "first line is numbers); give a column index"
         )
-    raise ValueError(f"{path}: {what} {column!r} is not a column (columns: {names})")
+    raise ValueError(f"{path}: {what} {column!r} is not a column (columns: {_names(names)})")
+
+
+def _show(field: str, limit: int = 40) -> str:
+    """``repr`` of a field, cut short: a message stays one readable line."""
+    return repr(field) if len(field) <= limit else repr(field[:limit]) + f"... ({len(field)} chars)"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(_show(name, 20) for name in names[:12])
+    return shown + (f", ... {len(names)} in all" if len(names) > 12 else "")
 
 
 def _label(names: list[str] | None, index: int) -> str:
-    return repr(names[index]) if names else f"at index {index}"
+    return _show(names[index]) if names else f"at index {index}"
 
 
 def _where(path: Path, line: int, index: int, names: list[str] | None) -> str:
-    name = f" ({names[index]!r})" if names else ""
+    name = f" ({_show(names[index])})" if names else ""
     return f"{path}: line {line}, column {index + 1}{name}"
 
 
@@ -168,21 +178,23 @@ def _numeric_column(
     for field, line in zip(fields, lines, strict=True):
         if field.lower() in MISSING:
             raise ValueError(
-                f"{_where(path, line, index, names)} is a missing value ({field!r}); fill it "
+                f"{_where(path, line, index, names)} is a missing value ({_show(field)}); fill it "
                 f"in, remove the line, or drop the column (drop=[{flag!r}], --drop {flag})"
             )
     pairs = zip(fields, lines, strict=True)
     text = [(field, line) for field, line in pairs if not _is_number(field)]
     if text and len(text) == len(fields):
         raise ValueError(
-            f"{_where(path, lines[0], index, names)} holds text ({fields[0]!r}, ...), not "
+            f"{_where(path, lines[0], index, names)} holds text ({_show(fields[0])}, ...), not "
             f"numbers; drop it (drop=[{flag!r}], --drop {flag}) or encode it as numbers first"
         )
     if text:
         field, line = text[0]
-        raise ValueError(f"{_where(path, line, index, names)} is not a number: {field!r}")
+        raise ValueError(f"{_where(path, line, index, names)} is not a number: {_show(field)}")
     bad = int(np.flatnonzero(~np.isfinite(values))[0])
-    raise ValueError(f"{_where(path, lines[bad], index, names)} is not finite: {fields[bad]!r}")
+    raise ValueError(
+        f"{_where(path, lines[bad], index, names)} is not finite: {_show(fields[bad])}"
+    )
 
 
 def _target_column(
@@ -192,7 +204,7 @@ def _target_column(
     for field, line in zip(fields, lines, strict=True):
         if field.lower() in MISSING:
             raise ValueError(
-                f"{_where(path, line, index, names)} is a missing target ({field!r}); "
+                f"{_where(path, line, index, names)} is a missing target ({_show(field)}); "
                 "fill it in or remove the line"
             )
     if all(_is_number(field) for field in fields):
