@@ -240,7 +240,7 @@ def _check_path(path: Any) -> str:
     if os.path.isdir(path):
         raise ValueError(f"path must name a file, got the folder {path!r}")
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"path's folder {folder!r} does not exist")
+        raise FileNotFoundError(f"path {path!r} is in a folder that does not exist: {folder!r}")
     return path
 
 
