@@ -247,6 +247,18 @@ def test_a_model_trained_on_digits_and_loaded_from_its_file_exports_faithfully(
     assert (got.argmax(axis=1) == y[1000:]).mean() > 0.8  # it learnt: real inputs, real outputs
 
 
+def test_the_tutorials_network_exports_its_sigmoid_outputs(tmp_path):
+    from scratchnn import NeuralNetwork
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    nn = NeuralNetwork(input_dim=2, hidden_dim=3, output_dim=1, seed=0)
+    nn.train(X, np.array([[0], [1], [1], [0]]), epochs=50)
+    nn.save(tmp_path / "xor.npz")
+    proto = to_onnx(load(tmp_path / "xor.npz"))
+    assert {p.key: p.value for p in proto.metadata_props}["scratchnn_model"] == "NeuralNetwork"
+    np.testing.assert_allclose(run_onnx(proto, X), nn.forward(X), rtol=1e-10, atol=1e-10)
+
+
 # -- the scikit-learn estimators -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sklearn_front():
