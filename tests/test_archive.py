@@ -20,8 +20,8 @@ from fuzz_model_files import build_zip, central_entries, entries_zip, header_arr
 
 import scratchnn
 from scratchnn import ModelFileError, Sequential, _atomic, load
-from scratchnn._header import header_problem
-from scratchnn.archive import MAX_HEADER_DEPTH, read_model_file, write_model_file
+from scratchnn._header import MAX_DEPTH, header_problem
+from scratchnn.archive import read_model_file, write_model_file
 from scratchnn.layers import BatchNorm, Dense
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -179,7 +179,7 @@ def _with_header_text(path, text: str) -> None:
     path.write_bytes(entries_zip(entries))
 
 
-@pytest.mark.parametrize("depth", [MAX_HEADER_DEPTH, 900, 200_000])
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 900, 200_000])
 def test_a_deeply_nested_header_is_refused(saved, depth):
     text = json.dumps(_header(_entries(saved)))
     _with_header_text(saved, text[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}")

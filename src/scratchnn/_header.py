@@ -8,6 +8,7 @@ optimizer) is checked where they are used.
 
 from __future__ import annotations
 
+import json
 import reprlib
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 FORMAT_NAME = "scratchnn-model"
 FORMAT_VERSION = 1
 MAX_NDIM = 32  # numpy allows 64; no model array has more than 2
+MAX_DEPTH = 32  # nesting of the JSON; ours is 6 deep, json.loads recurses per level
 MAX_INT = 2**128  # JSON integers are unbounded; ours (seeds, PCG64's state) fit in 128 bits
 _PLAIN_KINDS = "biuf"  # bool, signed and unsigned integers, floats: no objects, no records
 
@@ -27,6 +29,51 @@ _short.maxother, _short.maxlist, _short.maxdict = 40, 4, 4
 def short_repr(value: Any) -> str:
     """``repr(value)`` cut to a few dozen characters, however large or deep ``value`` is."""
     return _short.repr(value)
+
+
+def clip(text: str, limit: int = 150) -> str:
+    """``text`` cut to ``limit`` characters for an error message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_header(data: bytes) -> dict[str, Any]:
+    """Parse and check a header's UTF-8 JSON; ``ValueError`` saying what is wrong.
+
+    Refuses invalid JSON, a key repeated in one object (readers would disagree on its value),
+    nesting deeper than :data:`MAX_DEPTH`, and whatever :func:`header_problem` finds.
+    """
+    try:
+        header = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ValueError("the header is nested too deeply") from None
+    except ValueError as error:  # also bad UTF-8, repeated keys, integers of over 4300 digits
+        raise ValueError(f"the header is not valid JSON ({clip(str(error))})") from None
+    if _depth(header) > MAX_DEPTH:
+        raise ValueError(f"the header is nested more than {MAX_DEPTH} levels deep")
+    problem = header_problem(header)
+    if problem is not None:
+        raise ValueError(problem)
+    return header
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {short_repr(repeated)} appears twice in one object")
+    return result
+
+
+def _depth(value: Any) -> int:
+    """The nesting depth of parsed JSON, found without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending and deepest <= MAX_DEPTH:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        deepest = max(deepest, level)
+        pending.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest if isinstance(value, (dict, list)) else 0
 
 
 def _got(value: Any) -> str:

@@ -25,7 +25,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ._atomic import replace_atomically, target_of
-from ._header import FORMAT_NAME, FORMAT_VERSION, header_problem
+from ._header import FORMAT_NAME, FORMAT_VERSION, parse_header
+from ._header import clip as _clip
 from ._header import short_repr as _short
 from ._validation import describe
 
@@ -42,7 +43,6 @@ __all__ = [
 
 CONFIG_KEY = "__config__"
 MAX_HEADER_BYTES = 16 * 2**20  # the JSON header; a 1000-layer model needs about 300 kB
-MAX_HEADER_DEPTH = 32  # nesting of the JSON header; ours is 6 deep
 MAX_MEMBERS = 50_000  # arrays in one file (4 per layer at most)
 MAX_DIRECTORY_BYTES = 16 * 2**20  # the ZIP's central directory, read whole by zipfile
 _NPY_HEADER_BYTES = 10_000  # what numpy itself allows an .npy header
@@ -68,10 +68,6 @@ _DAMAGED = (
 
 class ModelFileError(ValueError):
     """A model file that cannot be loaded: not ours, damaged, or inconsistent with its header."""
-
-
-def _clip(text: str, limit: int = 150) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _few(names: list[str], limit: int = 5) -> str:
@@ -362,7 +358,13 @@ def _read_data(
 ) -> np.ndarray:
     """Read a member's array in chunks into a buffer of exactly its declared size."""
     dtype, shape, fortran, start = layout
-    buffer = np.empty(info.file_size - start, dtype=np.uint8)
+    try:
+        buffer = np.empty(info.file_size - start, dtype=np.uint8)
+    except MemoryError:
+        raise ModelFileError(
+            f"{path!r}: array {_short(name)} needs {info.file_size - start} bytes, more memory "
+            "than this machine can give"
+        ) from None
     view = memoryview(buffer)
     with archive.open(info) as stream:
         stream.read(start)
@@ -401,38 +403,6 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> 
     _check_size(info, dtype, shape, start, CONFIG_KEY, path)
     raw = _read_data(archive, info, layout, CONFIG_KEY, path)
     try:
-        header = json.loads(raw.tobytes().decode("utf-8"), object_pairs_hook=_unique_keys)
-    except RecursionError:
-        raise ModelFileError(f"{path!r}: the header is nested too deeply") from None
-    except ValueError as error:  # also bad UTF-8, repeated keys, integers of over 4300 digits
-        raise ModelFileError(
-            f"{path!r}: the header is not valid JSON ({_clip(str(error))})"
-        ) from None
-    if _depth(header) > MAX_HEADER_DEPTH:
-        raise ModelFileError(
-            f"{path!r}: the header is nested more than {MAX_HEADER_DEPTH} levels deep"
-        )
-    problem = header_problem(header)
-    if problem is not None:
-        raise ModelFileError(f"{path!r}: {problem}")
-    return header
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"the key {_short(repeated)} appears twice in one object")
-    return result
-
-
-def _depth(value: Any) -> int:
-    """The nesting depth of parsed JSON, found without recursion."""
-    deepest, pending = 0, [(value, 1)]
-    while pending and deepest <= MAX_HEADER_DEPTH:
-        item, level = pending.pop()
-        children = item.values() if isinstance(item, dict) else item
-        deepest = max(deepest, level)
-        pending.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
-    return deepest if isinstance(value, (dict, list)) else 0
+        return parse_header(raw.tobytes())
+    except ValueError as error:
+        raise ModelFileError(f"{path!r}: {error}") from None
