@@ -25,12 +25,15 @@ MAX_SPEC_BYTES = 1 << 20  # a layer list is a few hundred bytes; refuse anything
 
 
 def _layer_from_spec(item: Any, index: int, source: str) -> Any:
-    if isinstance(item, dict) and "class_name" in item:
-        return get_layer_class(item["class_name"]).from_config(item.get("config", {}))
-    if isinstance(item, dict) and "units" in item:
-        return Dense(**item)
-    if isinstance(item, dict) and set(item) == {"dropout"}:
-        return Dropout(item["dropout"])
+    try:
+        if isinstance(item, dict) and "class_name" in item:
+            return get_layer_class(item["class_name"]).from_config(item.get("config", {}))
+        if isinstance(item, dict) and "units" in item:
+            return Dense(**item)
+        if isinstance(item, dict) and set(item) == {"dropout"}:
+            return Dropout(item["dropout"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: layers[{index}]: {error}") from None
     raise ValueError(
         f"{source}: layers[{index}] must be {{'units': N, 'activation': ...}}, {{'dropout': p}} "
         f"or {{'class_name': ..., 'config': ...}}, got {str(item)[:80]}"

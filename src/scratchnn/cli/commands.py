@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from .. import datasets, plot
 from ..callbacks import EarlyStopping
 from ..io import load
 from ..optimizers import get_optimizer
+from ..training import DivergenceWarning
 from .build import (
     build_model,
     can_fold_inputs,
@@ -163,18 +165,11 @@ def _train(args: argparse.Namespace) -> Any:
     if patience is not None:
         monitor = "val_loss" if n_val else "loss"
         callbacks.append(EarlyStopping(monitor, patience=patience, restore_best_weights=True))
-    history = model.fit(
-        scale_x(X_train),
-        scale_y(y_train),
-        loss=loss,
-        optimizer=optimizer,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation_data=(scale_x(X_val), scale_y(y_val)) if n_val else None,
-        metrics=["accuracy"] if classification else ["mae"],
-        callbacks=callbacks,
-        verbose=0 if args.quiet else 1,
-    )
+    with warnings.catch_warnings():  # a diverged run is told below, as its stop reason
+        warnings.simplefilter("ignore", DivergenceWarning)
+        history = _fit(model, args, loss, optimizer, callbacks, classification,
+                       scale_x(X_train), scale_y(y_train),
+                       (scale_x(X_val), scale_y(y_val)) if n_val else None)  # fmt: skip
     pictures = []
     if args.plots:  # the weights as trained, on standardised data: what a user recognises
         folded = ["inputs"] * standardize + ["targets"] * scale_targets
@@ -198,6 +193,21 @@ def _train(args: argparse.Namespace) -> Any:
         for path in pictures:
             print(f"wrote {path}")
     return model
+
+
+def _fit(model, args, loss, optimizer, callbacks, classification, X, y, validation) -> Any:
+    return model.fit(
+        X,
+        y,
+        loss=loss,
+        optimizer=optimizer,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_data=validation,
+        metrics=["accuracy"] if classification else ["mae"],
+        callbacks=callbacks,
+        verbose=0 if args.quiet else 1,
+    )
 
 
 def _report(model, history, callbacks, name, n, loss, classification, train, val) -> None:
@@ -295,6 +305,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """``scratchnn predict``: one CSV row of predictions per input row, labels by name."""
     model, classes = _load_model(args.model)
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"input: no such file {args.input!r}")
     X, _ = datasets.load_csv(args.input, target=None, **csv_options(args))
     outputs = model.predict(X)
     if is_classifier(model):

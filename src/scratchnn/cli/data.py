@@ -52,6 +52,9 @@ def load_data(args: argparse.Namespace) -> Data:
     sources = [args.dataset is not None, args.csv is not None, args.mnist is not None]
     if sum(sources) > 1:
         raise UsageError("give one of a data set name, --csv or --mnist")
+    generated = [args.n_samples, args.noise, args.n_arms]
+    if args.dataset not in datasets.GENERATED and any(v is not None for v in generated):
+        raise UsageError("--n-samples, --noise and --n-arms are for generated data sets only")
     if args.mnist is not None:
         X, y = datasets.load_mnist(args.mnist, kind=args.mnist_kind)
         return Data(X, y, f"mnist-{args.mnist_kind}")
@@ -79,7 +82,16 @@ def load_data(args: argparse.Namespace) -> Data:
     return Data(X, y, args.dataset)
 
 
+def _existing(path: str, option: str) -> str:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{option}: no such file {path!r}")
+    return path
+
+
 def _load_csv(args: argparse.Namespace) -> Data:
+    _existing(args.csv, "--csv")
+    if args.target_csv is not None:
+        _existing(args.target_csv, "--target-csv")
     target = _target(args)
     options = csv_options(args)
     if args.target_csv is not None:
