@@ -89,10 +89,14 @@ def _existing(path: str, option: str) -> str:
 
 
 def _load_csv(args: argparse.Namespace) -> Data:
+    target = _target(args)
+    if target is None and args.target_csv is None:
+        raise UsageError(
+            "--csv needs --target COLUMN (a header name, or an index from 0; -1 is the last)"
+        )
     _existing(args.csv, "--csv")
     if args.target_csv is not None:
         _existing(args.target_csv, "--target-csv")
-    target = _target(args)
     options = csv_options(args)
     if args.target_csv is not None:
         X, _ = datasets.load_csv(args.csv, target=None, **options)
@@ -105,10 +109,6 @@ def _load_csv(args: argparse.Namespace) -> Data:
                 f"{len(X)}; they must match row for row"
             )
     else:
-        if target is None:
-            raise UsageError(
-                "--csv needs --target COLUMN (a header name, or an index from 0; -1 is the last)"
-            )
         X, y = datasets.load_csv(args.csv, target=target, **options)
     if X.shape[1] == 0:
         raise ValueError(f"{args.csv}: no feature columns are left once the target is taken out")
