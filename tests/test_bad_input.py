@@ -83,8 +83,10 @@ def _case(overrides, error, message, id):
 
 # -- Sequential.fit -------------------------------------------------------------------------------
 FIT_CASES = [
-    _case(dict(X=X[:, 0]), ValueError, "X must be 2-D, got an array of shape (20,)", "X-1d"),
-    _case(dict(X=X[None]), ValueError, "X must be 2-D, got an array of shape (1, 20, 3)", "X-3d"),
+    _case(dict(X=X[:, 0]), ValueError, "X must be 2-D (samples, features), or more for images "
+          "(samples, height, width, channels), got an array of shape (20,)", "X-1d"),
+    _case(dict(X=X[None]), ValueError, "X does not fit the model: Dense takes flat inputs (batch, "
+          "features), got inputs of shape (None, 20, 3): put a Flatten() layer before it", "X-3d"),
     _case(dict(X="data"), TypeError, "X must be a numeric array, got 'data' (str)", "X-str"),
     _case(dict(X=np.full((20, 3), "a")), TypeError,
           "X must hold numbers, got an array of dtype <U1", "X-strings"),
@@ -219,7 +221,8 @@ def test_bce_targets_outside_zero_one_are_rejected():
 # -- predict and evaluate -------------------------------------------------------------------------
 PREDICT_CASES = [
     _case(dict(X=X[:, :2]), ValueError, "X must have 3 features (columns), got 2", "features"),
-    _case(dict(X=X[0]), ValueError, "X must be 2-D, got an array of shape (3,)", "X-1d"),
+    _case(dict(X=X[0]), ValueError, "X must be 2-D (samples, features), or more for images "
+          "(samples, height, width, channels), got an array of shape (3,)", "X-1d"),
     _case(dict(X=X_NAN), ValueError, "X must be finite", "X-nan"),
     _case(dict(X=np.empty((0, 3))), ValueError, "X must not be empty", "empty"),
     _case(dict(batch_size=0), ValueError, "batch_size must be a positive integer, got 0", "batch"),
@@ -307,7 +310,7 @@ CONSTRUCTOR_CASES = [
     _case(lambda: Dropout(-0.2), ValueError, "rate must be in [0, 1), got -0.2", "dropout-neg"),
     _case(lambda: BatchNorm(momentum=1.5), ValueError, "momentum must be in [0, 1], got 1.5",
           "batchnorm-momentum"),
-    _case(lambda: BatchNorm(epsilon=0), ValueError, "epsilon must be in (0, inf), got 0",
+    _case(lambda: BatchNorm(epsilon=0), ValueError, "epsilon must be in [1e-12, 1], got 0",
           "batchnorm-epsilon"),
     _case(lambda: get_layer_class("Dens"), ValueError, "unknown layer 'Dens'; did you mean 'dense'",
           "unknown-layer"),

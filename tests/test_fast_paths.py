@@ -14,6 +14,7 @@ import pytest
 from scratchnn import SGD, Adam, Dense, Sequential
 from scratchnn.activations import ACTIVATIONS, get_activation
 from scratchnn.losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss
+from scratchnn.training import TrainingStep
 
 
 def plain_sigmoid(z):
@@ -40,7 +41,7 @@ def test_activation_with_out_matches_without(name, dtype, rng):
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "linear", "elu"])
 def test_dense_training_buffers_match_the_plain_formulas(activation, rng):
     layer = Dense(6, activation, input_dim=4)
-    layer.build(4, np.random.default_rng(0), np.float64)
+    layer.build((4,), np.random.default_rng(0), np.float64)
     W, b = layer.params["W"], layer.params["b"]
     f = get_activation(activation)
     for rows in (5, 3, 5):  # two batch sizes, the first one twice: its buffers are reused
@@ -48,7 +49,7 @@ def test_dense_training_buffers_match_the_plain_formulas(activation, rng):
         grad_a = rng.normal(size=(rows, 6))
         a = layer.forward(x, training=True)
         z = x @ W + b
-        np.testing.assert_allclose(layer.pre_activation, z, rtol=1e-12)
+        np.testing.assert_allclose(layer._cache[1], z, rtol=1e-12)
         np.testing.assert_allclose(a, f.forward(z), rtol=1e-12)
         grad_x = layer.backward(grad_a)
         delta = f.backward(grad_a, z, f.forward(z))
@@ -59,7 +60,7 @@ def test_dense_training_buffers_match_the_plain_formulas(activation, rng):
 
 def test_dense_reuses_its_training_buffers_but_not_in_inference(rng):
     layer = Dense(3, "relu", input_dim=2)
-    layer.build(2, np.random.default_rng(0))
+    layer.build((2,), np.random.default_rng(0))
     x = rng.normal(size=(4, 2)).astype(np.float32)
     first = layer.forward(x, training=True)
     assert layer.forward(x, training=True) is first
@@ -68,14 +69,18 @@ def test_dense_reuses_its_training_buffers_but_not_in_inference(rng):
 
 def test_first_layer_can_skip_its_input_gradient(rng):
     X, y = rng.normal(size=(8, 4)), rng.integers(0, 3, size=8)
-    model = Sequential([Dense(5, "relu"), Dense(3, "softmax")], seed=0, dtype="float64")
+    full = Sequential([Dense(5, "relu", input_dim=4), Dense(3, "softmax")], seed=0,
+                      dtype="float64", input_gradient=True)  # fmt: skip
+    model = Sequential(
+        [Dense(5, "relu", input_dim=4), Dense(3, "softmax")], seed=0, dtype="float64"
+    )
     loss = CategoricalCrossEntropy()
-    value, _, grad_x = model._loss_and_gradients(X, y, loss)
-    grads = model.grads.copy()
-    fast_value, _, none = model._loss_and_gradients(X, y, loss, input_grad=False)
+    value, _, _, grad_x = TrainingStep(full, loss).loss_and_gradients(X, y)
+    fast_value, _, _, none = TrainingStep(model, loss).loss_and_gradients(X, y)
     assert none is None and grad_x.shape == X.shape
+    assert not model.layers[0].needs_input_grad and model.layers[1].needs_input_grad
     assert fast_value == value
-    np.testing.assert_array_equal(model.grads, grads)
+    np.testing.assert_array_equal(model.grads, full.grads)
 
 
 def plain_value_and_grad(loss: Loss, y_pred, y_true, sample_weight=None):

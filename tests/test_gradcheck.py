@@ -24,6 +24,7 @@ from scratchnn.layers import (
 )
 from scratchnn.losses import LOSSES, get_loss
 from scratchnn.regularizers import L1L2
+from scratchnn.training import fuses_head
 
 TOLERANCE = 1e-6
 
@@ -77,7 +78,7 @@ def test_each_loss_gradient_matches_finite_differences(loss_name, rng):
     X = rng.normal(size=(6, 4))
     y = labels_for(loss_name, rng, 6, 3)
     model = Sequential([Dense(5, "tanh"), *probability_head(loss_name)], seed=0)
-    assert not model._uses_fused_head(get_loss(loss_name))
+    assert not fuses_head(model, get_loss(loss_name))
     assert gradcheck(model, X, y, loss=loss_name).worst < TOLERANCE
 
 
@@ -103,7 +104,7 @@ def test_fused_heads_match_finite_differences(head, loss_name, rng):
     X = rng.normal(size=(6, 4))
     y = labels_for(loss_name, rng, 6, 3)
     model = Sequential([Dense(5, "relu"), *head()], seed=0)
-    assert model._uses_fused_head(get_loss(loss_name))
+    assert fuses_head(model, get_loss(loss_name))
     assert gradcheck(model, X, y, loss=loss_name).worst < TOLERANCE
 
 
@@ -115,13 +116,19 @@ def test_one_hot_and_integer_labels_give_the_same_checked_gradient(rng):
     assert gradcheck(model, X, np.eye(3)[labels], "categorical_crossentropy").worst < TOLERANCE
 
 
-@pytest.mark.parametrize("training", [False, True])
-def test_batchnorm_matches_finite_differences(training, rng):
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_batchnorm_matches_finite_differences(momentum, rng):
     X, y = regression_data(rng)
-    model = Sequential([Dense(5), BatchNorm(), ReLU(), Dense(3)], seed=0)
-    # Move the running statistics away from (0, 1) so inference mode is not trivial.
+    model = Sequential([Dense(5), BatchNorm(momentum=momentum), ReLU(), Dense(3)], seed=0)
     model.fit(X, y, epochs=3, batch_size=3, verbose=0)
-    assert gradcheck(model, X, y, loss="mse", training=training).worst < TOLERANCE
+    assert gradcheck(model, X, y, loss="mse").worst < TOLERANCE
+
+
+def test_gradcheck_refuses_the_inference_pass(rng):
+    X, y = regression_data(rng)
+    model = Sequential([Dense(3)], seed=0)
+    with pytest.raises(ValueError, match="training must be True: gradients are those of the"):
+        gradcheck(model, X, y, training=False)
 
 
 def test_dropout_in_training_matches_finite_differences_with_a_fixed_mask(rng):

@@ -123,9 +123,9 @@ def test_a_flipped_byte_inside_an_array_fails_the_zip_checksum(saved):
 
 
 def _forget_input_dims(config: dict) -> None:
-    config["input_dim"] = None
+    config["input_shape"] = None
     for spec in config["layers"]:
-        spec["config"]["input_dim"] = None
+        spec["config"]["input_shape"] = None
 
 
 def _edit_header(path, edit) -> None:
@@ -141,7 +141,10 @@ def _edit_header(path, edit) -> None:
         (lambda h: h.update(format_version=2), "format version 2, newer than this scratchnn"),
         (lambda h: h.update(format_version="1"), "format_version must be a positive integer"),
         (lambda h: h.update(format="keras"), "format must be 'scratchnn-model', got 'keras'"),
-        (lambda h: h.update(kind="Transformer"), "kind must be 'Sequential' or 'NeuralNetwork'"),
+        (
+            lambda h: h.update(kind="Transformer"),
+            r"kind must be one of \['NeuralNetwork', 'Sequential'\], got 'Transformer'",
+        ),
         (lambda h: h.pop("model"), "header entry 'model' must be a dict"),
         (
             lambda h: h["model"]["layers"][0].update(class_name="Conv9D"),

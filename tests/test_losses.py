@@ -17,6 +17,7 @@ from scratchnn.losses import (
     MeanSquaredError,
     get_loss,
 )
+from scratchnn.training import TrainingStep
 
 PRED = np.array([[0.2, -1.0], [1.5, 0.3], [0.0, 2.0]])
 TRUE = np.array([[0.0, -0.5], [1.0, 1.0], [0.5, 1.0]])
@@ -63,14 +64,13 @@ def test_fused_softmax_gradient_is_p_minus_y_over_n():
 @pytest.mark.parametrize("split_softmax", [False, True])
 def test_softmax_model_with_huge_logits_stays_finite(split_softmax):
     head = [Dense(3), Softmax()] if split_softmax else [Dense(3, "softmax")]
-    model = Sequential([Dense(4, input_dim=2), *head], seed=0)
+    model = Sequential([Dense(4, input_dim=2), *head], seed=0, input_gradient=True)
     model.params[...] *= 1e4  # logits of order 1e8: probabilities of exactly 0 and 1
     X = np.array([[1.0, -1.0], [3.0, 2.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        value, _, grad_input = model._loss_and_gradients(
-            X.astype(np.float32), np.array([0, 1]), get_loss("categorical_crossentropy")
-        )
+        step = TrainingStep(model, get_loss("categorical_crossentropy"))
+        value, _, _, grad_input = step.loss_and_gradients(X.astype(np.float32), np.array([0, 1]))
     assert math.isfinite(value) and np.all(np.isfinite(grad_input))
     assert np.all(np.isfinite(model.grads))
 
@@ -78,10 +78,13 @@ def test_softmax_model_with_huge_logits_stays_finite(split_softmax):
 def test_fused_and_unfused_heads_give_the_same_gradients():
     rng = np.random.default_rng(0)
     X, labels = rng.normal(size=(5, 3)), rng.integers(0, 4, size=5)
-    fused = Sequential([Dense(6, "tanh"), Dense(4, "softmax")], seed=1, dtype="float64")
-    logits_model = Sequential([Dense(6, "tanh"), Dense(4)], seed=1, dtype="float64")
-    fused._loss_and_gradients(X, labels, get_loss("categorical_crossentropy"))
-    logits_model._loss_and_gradients(X, labels, CategoricalCrossEntropy(from_logits=True))
+    fused = Sequential(
+        [Dense(6, "tanh", input_dim=3), Dense(4, "softmax")], seed=1, dtype="float64"
+    )
+    logits_model = Sequential([Dense(6, "tanh", input_dim=3), Dense(4)], seed=1, dtype="float64")
+    TrainingStep(fused, get_loss("categorical_crossentropy")).loss_and_gradients(X, labels)
+    logits_loss = CategoricalCrossEntropy(from_logits=True)
+    TrainingStep(logits_model, logits_loss).loss_and_gradients(X, labels)
     np.testing.assert_allclose(fused.grads, logits_model.grads, rtol=1e-12)
 
 

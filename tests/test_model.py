@@ -111,7 +111,9 @@ def test_input_size_is_inferred_on_first_use():
 
 
 def test_low_level_forward_backward_loop_trains():
-    model = Sequential([Dense(8, "tanh", input_dim=2), Dense(1)], seed=0, dtype="float64")
+    model = Sequential(
+        [Dense(8, "tanh", input_dim=2), Dense(1)], seed=0, dtype="float64", input_gradient=True
+    )
     optimizer = SGD(0.1)
     X = XOR_X.astype(float)
     y = XOR_Y[:, None].astype(float)
@@ -306,8 +308,11 @@ def test_early_stopping_restores_batchnorm_statistics_with_the_weights():
 
 
 def test_low_level_calls_name_wrong_shapes():
-    model = Sequential([Dense(3, input_dim=2), Dropout(0.5)], seed=0)
+    model = Sequential([Dense(3, input_dim=2), Dropout(0.5)], seed=0, input_gradient=True)
     with pytest.raises(ValueError, match="backward needs a forward pass first"):
+        model.backward(np.ones((4, 3)))
+    model.forward(np.ones((4, 2)))  # inference records nothing to go back through
+    with pytest.raises(ValueError, match=r"forward\(X, training=True\) before it"):
         model.backward(np.ones((4, 3)))
     with pytest.raises(ValueError, match=r"X must have shape \(batch, 2\), got \(4,\)"):
         model.forward(np.ones(4))

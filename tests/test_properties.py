@@ -17,7 +17,9 @@ sizes = st.integers(min_value=1, max_value=7)
 def test_forward_and_backward_shapes_follow_the_layer_widths(
     batch, features, hidden, outputs, seed
 ):
-    model = Sequential([Dense(hidden, "tanh"), Dense(outputs)], seed=seed, dtype="float64")
+    model = Sequential(
+        [Dense(hidden, "tanh"), Dense(outputs)], seed=seed, dtype="float64", input_gradient=True
+    )
     X = np.random.default_rng(seed).normal(size=(batch, features))
     out = model.forward(X, training=True)
     grad_input = model.backward(np.ones_like(out))

@@ -4,6 +4,7 @@ Every forward and backward pass is written by hand and checked against finite di
 """
 
 from . import activations, callbacks, initializers, layers, losses, metrics, optimizers, schedules
+from ._version import __version__
 from .callbacks import Callback, EarlyStopping, History
 from .checkpoint import ModelCheckpoint
 from .gradcheck import GradcheckReport, gradcheck
@@ -23,13 +24,13 @@ from .layers import (
     Tanh,
 )
 from .model import Sequential
+from .network import Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
 from .training import DivergenceWarning
 from .tutorial import NeuralNetwork
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "ELU",
     "GELU",
     "SGD",
@@ -48,6 +49,7 @@ __all__ = [
     "LeakyReLU",
     "ModelCheckpoint",
     "ModelFileError",
+    "Network",
     "NeuralNetwork",
     "RMSprop",
     "ReLU",

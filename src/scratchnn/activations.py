@@ -193,16 +193,16 @@ class Softplus(Activation):
 
 def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Row-wise softmax ``exp(z_i - max z) / sum_j exp(z_j - max z)``; rows sum to one."""
-    shifted = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    shifted = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
     np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
+    shifted /= shifted.sum(axis=-1, keepdims=True)
     return shifted
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise ``log softmax(z) = z - max z - log sum exp(z - max z)`` (log-sum-exp form)."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 class Softmax(Activation):
@@ -218,7 +218,7 @@ class Softmax(Activation):
         return softmax(z, out)
 
     def backward(self, grad_a, z, a, out=None):
-        return a * (grad_a - np.sum(grad_a * a, axis=1, keepdims=True))
+        return a * (grad_a - np.sum(grad_a * a, axis=-1, keepdims=True))
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

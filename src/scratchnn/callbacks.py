@@ -19,9 +19,14 @@ class Callback:
     """Base class: every hook does nothing."""
 
     model: Any = None
+    params: dict[str, Any] = {}  # replaced per fit by set_params
 
     def set_model(self, model: Any) -> None:
         self.model = model
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """What this fit does: ``epochs``, ``steps`` (batches per epoch), ``batch_size``, ..."""
+        self.params = params
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
 
@@ -84,7 +89,7 @@ class EarlyStopping(Callback):
     def on_train_begin(self, logs=None) -> None:
         self.best = np.inf if self.mode == "min" else -np.inf
         self.best_epoch = -1
-        self.best_weights: np.ndarray | None = None
+        self.best_weights: dict[str, Any] | None = None
         self.wait = 0
         self.stopped_epoch: int | None = None
 
@@ -104,12 +109,8 @@ class EarlyStopping(Callback):
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = self.model.get_flat_weights()
-                # Batch-norm running statistics belong to the best model as much as its weights.
-                self.best_states = [
-                    {key: value.copy() for key, value in layer.state.items()}
-                    for layer in self.model.layers
-                ]
+                # Weights and batch-norm statistics; the generator runs on (rng None).
+                self.best_weights = dict(self.model.get_state(), rng=None)
             return
         self.wait += 1
         if self.wait > self.patience:
@@ -118,10 +119,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None) -> None:
         if self.restore_best_weights and self.best_weights is not None:
-            self.model.set_flat_weights(self.best_weights)
-            for layer, saved in zip(self.model.layers, self.best_states, strict=True):
-                for key, value in saved.items():
-                    layer.state[key][...] = value
+            self.model.set_state(self.best_weights)
 
 
 class ProgressLogger(Callback):
@@ -150,7 +148,7 @@ class ProgressLogger(Callback):
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=self.model._n_batches,
+                total=self.params.get("steps"),
                 desc=f"epoch {epoch + 1}/{self.epochs}",
                 file=self.stream,
                 leave=False,

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,21 +25,19 @@ from .io import (
     check_optimizer_arrays,
     optimizer_payload,
     read_model_file,
-    restore_sequential,
+    restore_network,
     write_model_file,
 )
-
-if TYPE_CHECKING:
-    from .losses import Loss
-    from .model import Sequential
-    from .optimizers import Optimizer
+from .losses import Loss
+from .network import Network
+from .optimizers import Optimizer
 
 
 @dataclass
 class Checkpoint:
     """A checkpoint read back: the model it saved and the state of the fit loop."""
 
-    model: Sequential
+    model: Network
     optimizer: Optimizer
     epoch: int
     loss: dict[str, Any]
@@ -48,7 +47,13 @@ class Checkpoint:
     fit_settings: dict[str, Any] = field(default_factory=dict)  # batch_size, shuffle
 
 
-def save_checkpoint(model: Sequential, path: str | os.PathLike, epoch: int) -> None:
+def save_checkpoint(
+    model: Any,
+    path: str | os.PathLike,
+    epoch: int,
+    history: History | None = None,
+    fit_settings: dict[str, Any] | None = None,
+) -> None:
     """Save ``model`` mid-``fit`` with its optimizer, history and ``epoch`` epochs completed."""
     if model.optimizer is None or model.loss is None:
         raise ValueError("model must be in a fit (it has no optimizer or loss yet) to checkpoint")
@@ -56,7 +61,6 @@ def save_checkpoint(model: Sequential, path: str | os.PathLike, epoch: int) -> N
     optimizer_header, optimizer_arrays = optimizer_payload(model.optimizer)
     header["optimizer"] = optimizer_header
     arrays.update(optimizer_arrays)
-    history: History | None = getattr(model, "history", None)
     header["checkpoint"] = {
         "epoch": int(epoch),
         "loss": model.loss.get_config(),
@@ -65,7 +69,7 @@ def save_checkpoint(model: Sequential, path: str | os.PathLike, epoch: int) -> N
         if history is None
         else {key: [float(v) for v in values] for key, values in history.history.items()},
         "history_epochs": [] if history is None else [int(e) for e in history.epoch],
-        "fit_settings": dict(getattr(model, "_fit_settings", {})),
+        "fit_settings": dict(fit_settings or {}),
     }
     write_model_file(path, header, arrays)
 
@@ -79,7 +83,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise ModelFileError(
             f"{path!r} is a model file, not a checkpoint: it has no training state"
         )
-    model = restore_sequential(header, arrays, path)
+    model = restore_network(header, arrays, path)
     optimizer = check_optimizer_arrays(header, arrays, path)
     if optimizer is None:
         raise ModelFileError(f"{path!r}: a checkpoint must hold its optimizer")
@@ -101,17 +105,17 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def _architecture(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Layer classes and configs without ``input_dim`` (set only once a model is built)."""
+    """Layer classes and configs without the input shape (set only once a model is built)."""
     return [
-        (spec["class_name"], {k: v for k, v in spec["config"].items() if k != "input_dim"})
+        (spec["class_name"], {k: v for k, v in spec["config"].items() if k != "input_shape"})
         for spec in config["layers"]
     ]
 
 
 def check_resumable(
-    model: Sequential,
+    model: Network,
     checkpoint: Checkpoint,
-    n_features: int,
+    sample_shape: tuple[int, ...],
     loss: Loss,
     optimizer: Optimizer,
     settings: dict[str, Any] | None = None,
@@ -150,9 +154,15 @@ def check_resumable(
         raise ValueError(
             f"resume_from holds a different architecture: {saved!r}, got a model {model!r}"
         )
-    if saved.input_dim != n_features:
+    if saved.input_shape != tuple(sample_shape):
+        if len(saved.input_shape) == len(sample_shape) == 1:
+            raise ValueError(
+                f"X must have {saved.input_shape[0]} features like the checkpoint's model, got "
+                f"{sample_shape[0]}"
+            )
         raise ValueError(
-            f"X must have {saved.input_dim} features like the checkpoint's model, got {n_features}"
+            f"X must have samples of shape {saved.input_shape} like the checkpoint's model, got "
+            f"{tuple(sample_shape)}"
         )
     if loss.get_config() != checkpoint.loss:
         raise ValueError(
@@ -165,15 +175,9 @@ def check_resumable(
         )
 
 
-def apply_checkpoint(model: Sequential, checkpoint: Checkpoint, history: History) -> int:
+def apply_checkpoint(model: Network, checkpoint: Checkpoint, history: History) -> int:
     """Copy weights, batch-norm state, rng state and history into ``model``; return the epoch."""
-    saved = checkpoint.model
-    model.params[...] = saved.params
-    for source, target in zip(saved.layers, model.layers, strict=True):
-        for key, value in source.state.items():
-            target.state[key][...] = value
-    # The layers (dropout) draw from this same Generator object, so restoring it restores them.
-    model.rng.bit_generator.state = saved.rng.bit_generator.state
+    model.set_state(checkpoint.model.get_state())
     history.history = {key: list(values) for key, values in checkpoint.history.items()}
     history.epoch = list(checkpoint.history_epochs)
     return checkpoint.epoch
@@ -245,6 +249,18 @@ class ModelCheckpoint(Callback):
         self.best = -np.inf if mode == "max" else np.inf
         self.saved: list[str] = []
 
+    def check_before_fit(self) -> None:
+        """Refuse, before any training, a path that no save could write."""
+        path = Path(self.filepath.replace("{epoch}", "1"))
+        if not path.parent.is_dir():
+            raise ValueError(
+                f"ModelCheckpoint filepath must be in an existing folder, got {self.filepath!r}"
+            )
+        if path.is_dir():
+            raise ValueError(
+                f"ModelCheckpoint filepath must name a file, got the folder {self.filepath!r}"
+            )
+
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.best = -np.inf if self.mode == "max" else np.inf
 
@@ -264,5 +280,6 @@ class ModelCheckpoint(Callback):
                 self.best = value
         if due or improved:
             path = self.filepath.replace("{epoch}", str(epoch + 1))
-            save_checkpoint(self.model, path, epoch + 1)
+            settings = {key: self.params[key] for key in ("batch_size", "shuffle")}
+            save_checkpoint(self.model, path, epoch + 1, self.params["history"], settings)
             self.saved.append(path)

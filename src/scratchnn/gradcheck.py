@@ -18,7 +18,8 @@ import numpy as np
 
 from . import _validation as check
 from .losses import Loss, get_loss
-from .model import Sequential
+from .network import Network
+from .training import TrainingStep
 
 
 @dataclass
@@ -53,19 +54,22 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
 
 
 def gradcheck(
-    model: Sequential,
+    model: Network,
     X: Any,
     y: Any,
     loss: str | Loss = "mse",
     eps: float = 1e-6,
-    training: bool = False,
+    training: bool = True,
     check_input: bool = True,
 ) -> GradcheckReport:
     """Compare the model's analytic gradients with central differences, in float64.
 
     The model is copied to float64 first (it is not changed, except that an unbuilt model is
-    built). With ``training=True`` dropout masks and batch statistics are used; the random
-    generator is reset before every evaluation so each one sees the same mask.
+    built). Gradients are those of the training step, the one ``fit`` takes: dropout masks and
+    batch statistics are used, and the random generator and batch-norm statistics are reset
+    before every evaluation so each one sees the same mask. (Inference records nothing for a
+    backward pass, so ``training=False`` is refused.) The loss is the one ``fit`` would
+    minimise: fused with a softmax or sigmoid head where it can be, plus the layers' penalties.
 
     Examples
     --------
@@ -78,28 +82,30 @@ def gradcheck(
     >>> gradcheck(model, X, y, loss="mse").worst < 1e-6
     True
     """
-    if not isinstance(model, Sequential):
+    if not isinstance(model, Network):
         raise TypeError(f"model must be a Sequential, got {check.describe(model)}")
+    if training is not True:
+        raise ValueError(
+            f"training must be True: gradients are those of the training pass, got {training!r}"
+        )
     eps = check.check_positive_number(eps, "eps")
-    X = model._check_X(X)
+    X = model.check_inputs(X)
     y = check.check_array(y, "y", ndim=(1, 2))
     check.check_same_length(X, y)
     loss = get_loss(loss)
     if not model.built:
-        model.build(X.shape[1])
+        model.build(X.shape[1:])
     net = model.copy(dtype="float64")
+    net.layers[0].needs_input_grad = check_input
     X = X.astype(np.float64)
-    y = loss.prepare_targets(y, net.output_dim, np.float64)
-    rng_state = net.rng.bit_generator.state
-    states = [{k: v.copy() for k, v in layer.state.items()} for layer in net.layers]
+    y = loss.prepare_targets(y, net.output_shape[0], np.float64)
+    step = TrainingStep(net, loss)
+    start = net.get_state()
 
     def evaluate(inputs: np.ndarray) -> tuple[float, np.ndarray]:
-        net.rng.bit_generator.state = rng_state
-        for layer, saved in zip(net.layers, states, strict=True):
-            for key, value in saved.items():
-                layer.state[key][...] = value
-        value, _, grad_input = net._loss_and_gradients(inputs, y, loss, training=training)
-        return value, grad_input
+        net.set_state(dict(start, params=net.params))  # same mask, same statistics; these weights
+        result = step.loss_and_gradients(inputs, y)
+        return result.loss, result.input_gradient
 
     _, analytic_input = evaluate(X)
     analytic_params = net.grads.copy()

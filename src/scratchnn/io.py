@@ -14,23 +14,17 @@ The container itself (atomic writes, checked reads) is :mod:`scratchnn.archive`.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from .archive import (
-    CONFIG_KEY,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    ModelFileError,
-    read_model_file,
-    write_model_file,
-)
-
-if TYPE_CHECKING:
-    from .model import Sequential
-    from .optimizers import Optimizer
-    from .tutorial import NeuralNetwork
+from ._header import FORMAT_NAME, FORMAT_VERSION
+from ._validation import describe
+from ._version import __version__
+from .archive import CONFIG_KEY, ModelFileError, read_model_file, write_model_file
+from .network import Network
+from .optimizers import Optimizer, get_optimizer
 
 __all__ = [
     "CONFIG_KEY",
@@ -39,16 +33,43 @@ __all__ = [
     "ModelFileError",
     "load",
     "read_model_file",
+    "register_kind",
     "save",
     "write_model_file",
 ]
 
+# kind name -> (class, rebuild a bare network of that class from its config). The classes
+# register themselves (Sequential in model.py, NeuralNetwork in tutorial.py): this module knows
+# the file, not the fronts above it.
+_KINDS: dict[str, tuple[type, Callable[[dict[str, Any]], Any]]] = {}
+
+
+def register_kind(name: str, cls: type, from_config: Callable[[dict[str, Any]], Any]) -> None:
+    """Let ``save`` write ``cls`` objects as ``kind: name`` and ``load`` rebuild them.
+
+    An object of a kind other than a network provides ``_file_entries()``, returning
+    ``(network, extra header entries, extra arrays)``, and ``from_config`` for it receives
+    ``(header, arrays, network, path)``.
+    """
+    _KINDS[name] = (cls, from_config)
+
+
+def _kind_of(model: Any) -> str:
+    for name, (cls, _) in _KINDS.items():
+        if type(model) is cls:
+            return name
+    for name, (cls, _) in _KINDS.items():
+        if isinstance(model, cls):
+            return name
+    kinds = " or a ".join(cls.__name__ for cls, _ in _KINDS.values())
+    raise TypeError(f"model must be a {kinds}, got {describe(model)}")
+
 
 # -- what goes into a file ------------------------------------------------------------------------
-def model_arrays(model: Sequential) -> dict[str, np.ndarray]:
-    """The arrays of a built model by their file names (views, not copies)."""
+def model_arrays(network: Network) -> dict[str, np.ndarray]:
+    """The arrays of a built network by their file names (views, not copies)."""
     arrays = {}
-    for index, layer in enumerate(model.layers):
+    for index, layer in enumerate(network.layers):
         for name, value in layer.params.items():
             arrays[f"layers.{index}.params.{name}"] = value
         for name, value in layer.state.items():
@@ -69,56 +90,31 @@ def optimizer_payload(optimizer: Optimizer) -> tuple[dict[str, Any], dict[str, n
     return header, arrays
 
 
-def _sequential_of(model: Any) -> tuple[str, Sequential, dict[str, Any] | None]:
-    from .model import Sequential
-    from .tutorial import NeuralNetwork
-
-    if isinstance(model, NeuralNetwork):
-        wrapper = {
-            "input_dim": model.input_dim,
-            "hidden_dim": model.hidden_dim,
-            "output_dim": model.output_dim,
-            "learning_rate": model.learning_rate,
-            "seed": model.model.seed,
-            "dtype": np.dtype(model.model.dtype).name,
-        }
-        return "NeuralNetwork", model.model, wrapper
-    if isinstance(model, Sequential):
-        return "Sequential", model, None
-    from ._validation import describe
-
-    raise TypeError(f"model must be a Sequential or a NeuralNetwork, got {describe(model)}")
-
-
 def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The JSON header and arrays that describe ``model`` (a Sequential or NeuralNetwork)."""
-    kind, sequential, wrapper = _sequential_of(model)
-    if not sequential.built:
+    """The JSON header and arrays that describe ``model`` (any registered kind)."""
+    kind = _kind_of(model)
+    if isinstance(model, Network):
+        network, extra_header, extra_arrays = model, {}, {}
+        for key in ("classes", "target_scaling"):  # what Sequential keeps beside its weights
+            if getattr(model, key, None) is not None:
+                extra_header[key] = getattr(model, key)
+    else:
+        network, extra_header, extra_arrays = model._file_entries()
+    if not network.built:
         raise ValueError(
-            "model must be built before saving (fit it or call build(input_dim)), got an "
+            "model must be built before saving (fit it or call build(input_shape)), got an "
             "unbuilt model"
         )
-    arrays = dict(model_arrays(sequential))
     header: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "library_version": _library_version(),
+        "library_version": __version__,
         "kind": kind,
-        "model": sequential.get_config(),
-        "rng_state": sequential.rng.bit_generator.state,
+        "model": network.get_config(),
+        "rng_state": network.rng.bit_generator.state,
+        **extra_header,
     }
-    if wrapper is not None:
-        header["neural_network"] = wrapper
-        optimizer_header, optimizer_arrays = optimizer_payload(model.optimizer)
-        header["optimizer"] = optimizer_header
-        arrays.update(optimizer_arrays)
-    return header, arrays
-
-
-def _library_version() -> str:
-    from . import __version__
-
-    return __version__
+    return header, {**model_arrays(network), **extra_arrays}
 
 
 def save(model: Any, path: str | os.PathLike) -> None:
@@ -132,16 +128,18 @@ def save(model: Any, path: str | os.PathLike) -> None:
     write_model_file(path, header, arrays)
 
 
-def restore_sequential(header: dict[str, Any], arrays: dict, path: str) -> Sequential:
-    """Rebuild the Sequential a checked header describes and fill in its arrays and rng."""
-    from .model import Sequential
-
+def restore_network(
+    header: dict[str, Any], arrays: dict, path: str, from_config: Callable = Network.from_config
+) -> Network:
+    """Rebuild the network a checked header describes and fill in its arrays and rng."""
     try:
-        model = Sequential.from_config(header["model"])
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        model = from_config(header["model"])
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
         raise ModelFileError(f"{path!r}: the model config cannot be rebuilt: {error}") from None
     if not model.built:
-        raise ModelFileError(f"{path!r}: the model config has no input_dim: it was never built")
+        raise ModelFileError(
+            f"{path!r}: the model config has no input_shape: it was never built"
+        )
     expected = model_arrays(model)
     for name, target in expected.items():
         if name not in arrays:
@@ -168,8 +166,6 @@ def restore_sequential(header: dict[str, Any], arrays: dict, path: str) -> Seque
 
 def restore_optimizer(entry: Any, arrays: dict, path: str) -> Optimizer:
     """Rebuild an optimizer from its header entry and ``optimizer.*`` arrays."""
-    from .optimizers import get_optimizer
-
     try:
         optimizer = get_optimizer(dict(entry["config"]))
         slots = {name: arrays[f"optimizer.{name}"] for name in optimizer.slot_names}
@@ -188,7 +184,7 @@ def restore_optimizer(entry: Any, arrays: dict, path: str) -> Optimizer:
     return optimizer
 
 
-def load(path: str | os.PathLike) -> Sequential | NeuralNetwork:
+def load(path: str | os.PathLike) -> Any:
     """Load a model saved by :func:`save` (or a checkpoint): a Sequential or a NeuralNetwork.
 
     Raises :class:`ModelFileError` (a ``ValueError``) for anything but a sound model file, and
@@ -196,15 +192,19 @@ def load(path: str | os.PathLike) -> Sequential | NeuralNetwork:
     """
     header, arrays = read_model_file(path)
     path = os.fspath(path)
-    if header["kind"] == "NeuralNetwork":
-        return _restore_neural_network(header, arrays, path)
-    if header["kind"] != "Sequential":
+    if header["kind"] not in _KINDS:
         raise ModelFileError(
-            f"{path!r}: kind must be 'Sequential' or 'NeuralNetwork', got {header['kind']!r}"
+            f"{path!r}: kind must be one of {sorted(_KINDS)}, got {header['kind']!r}"
         )
-    model = restore_sequential(header, arrays, path)
-    check_optimizer_arrays(header, arrays, path)
-    return model
+    cls, from_config = _KINDS[header["kind"]]
+    if issubclass(cls, Network):
+        model = restore_network(header, arrays, path, from_config)
+        check_optimizer_arrays(header, arrays, path)
+        for key in ("classes", "target_scaling"):
+            setattr(model, key, header.get(key))
+        return model
+    network = restore_network(header, arrays, path)
+    return from_config(header, arrays, network, path)
 
 
 def check_optimizer_arrays(header: dict, arrays: dict, path: str) -> Optimizer | None:
@@ -221,20 +221,3 @@ def check_optimizer_arrays(header: dict, arrays: dict, path: str) -> Optimizer |
     if stray:
         raise ModelFileError(f"{path!r} holds arrays this model has no place for: {stray}")
     return optimizer
-
-
-def _restore_neural_network(header: dict, arrays: dict, path: str) -> NeuralNetwork:
-    from .tutorial import NeuralNetwork
-
-    model = restore_sequential(header, arrays, path)
-    try:
-        wrapper = NeuralNetwork(**header["neural_network"])
-    except (ValueError, TypeError, KeyError) as error:
-        raise ModelFileError(f"{path!r}: the NeuralNetwork entry is invalid: {error}") from None
-    if wrapper.model.get_config() != model.get_config():
-        raise ModelFileError(f"{path!r}: the NeuralNetwork entry does not match its layers")
-    wrapper.model = model
-    if "optimizer" not in header:
-        raise ModelFileError(f"{path!r}: a NeuralNetwork file must hold its optimizer")
-    wrapper.optimizer = check_optimizer_arrays(header, arrays, path)
-    return wrapper

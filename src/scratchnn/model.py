@@ -1,38 +1,35 @@
-"""``Sequential``: a stack of layers with ``fit``, ``predict``, ``evaluate`` and ``summary``."""
+"""``Sequential``: a :class:`~scratchnn.network.Network` with ``fit``, ``evaluate`` and ``save``.
+
+``fit`` checks every argument here, at the boundary, before any state changes; the training
+itself is :func:`scratchnn.training.run_epochs` driving a :class:`~scratchnn.training.TrainingStep`.
+"""
 
 from __future__ import annotations
 
-import copy
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import _validation as check
-from .callbacks import Callback, History
-from .layers.base import Layer, get_layer_class
-from .layers.dense import Dense
+from . import io
+from .callbacks import Callback, History, ProgressLogger
+from .checkpoint import Checkpoint, apply_checkpoint, check_resumable, read_checkpoint
 from .losses import Loss, get_loss
-from .optimizers import Optimizer
+from .metrics import Metric, get_metric
+from .network import Network
+from .optimizers import Optimizer, get_optimizer
+from .training import TrainingStep, evaluate_loss_and_metrics, run_epochs
 
 
-class Sequential:
-    """A feed-forward network: the output of each layer is the input of the next.
+class Sequential(Network):
+    """A feed-forward network you can train: ``fit``, ``predict``, ``evaluate``, ``save``.
 
-    All trainable parameters live in one flat array ``params`` (gradients in ``grads``); each
-    layer's ``W``, ``b``, ... are views into it. One seed (``seed=``) drives every random draw:
-    initialisation, shuffling and dropout, so the same seed and data give the same weights.
-
-    Parameters
-    ----------
-    layers : sequence of Layer
-        The layers, input first. The first layer's ``input_dim`` may be left out: it is then
-        taken from the first data seen.
-    seed : int, optional
-        Seed of the model's ``numpy.random.Generator``; ``None`` draws a fresh one.
-    dtype : {"float32", "float64"}
-        Precision of parameters and computation.
+    See :class:`~scratchnn.network.Network` for the parameters (``layers``, ``seed``, ``dtype``,
+    ``input_gradient``): all trainable parameters live in one flat array ``params``, one seed
+    drives every random draw, and inference may run from many threads at once.
 
     Examples
     --------
@@ -49,179 +46,19 @@ class Sequential:
     """
 
     def __init__(
-        self, layers: Sequence[Layer], seed: int | None = None, dtype: str = "float32"
+        self,
+        layers: Sequence[Any],
+        seed: int | None = None,
+        dtype: str = "float32",
+        input_gradient: bool = False,
     ) -> None:
-        if isinstance(layers, Layer) or not isinstance(layers, Iterable):
-            raise TypeError(f"layers must be a list of layers, got {check.describe(layers)}")
-        layers = list(layers)
-        if not layers:
-            raise ValueError("layers must hold at least one layer, got an empty list")
-        for index, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(
-                    f"layers[{index}] must be a scratchnn layer, got {check.describe(layer)}"
-                )
-        if seed is not None:
-            check.check_non_negative_int(seed, "seed")
-        self.layers = layers
-        self.seed = seed
-        self.dtype = check.check_dtype(dtype)
-        self.rng = np.random.default_rng(seed)
-        self.built = False
+        super().__init__(layers, seed=seed, dtype=dtype, input_gradient=input_gradient)
         self.loss: Loss | None = None
         self.optimizer: Optimizer | None = None
         self.metric_names: list[str] = []
         self.stop_training = False
-        if layers[0].input_dim is not None:
-            self.build(layers[0].input_dim)
-
-    # -- building -----------------------------------------------------------------------------
-    def _output_dim_for(self, input_dim: int) -> int:
-        dim = input_dim
-        for layer in self.layers:
-            dim = layer.output_dim(dim)
-        return dim
-
-    def build(self, input_dim: int) -> None:
-        """Create every layer's parameters and gather them into one flat buffer."""
-        input_dim = check.check_positive_int(input_dim, "input_dim")
-        dim = input_dim
-        for layer in self.layers:
-            layer.build(dim, self.rng, self.dtype)
-            dim = layer.output_dim(dim)
-        sizes = [p.size for layer in self.layers for p in layer.params.values()]
-        self.params = np.empty(sum(sizes), dtype=self.dtype)
-        self.grads = np.zeros(sum(sizes), dtype=self.dtype)
-        self._bind_layers()
-        self.input_dim, self.output_dim = input_dim, dim
-        self._regularized = [
-            layer
-            for layer in self.layers
-            if getattr(layer, "kernel_regularizer", None)
-            or getattr(layer, "bias_regularizer", None)
-        ]
-        self.built = True
-
-    def _bind_layers(self) -> None:
-        """Make each layer's parameters and gradients views into ``params`` and ``grads``."""
-        offset = 0
-        for layer in self.layers:
-            param_views, grad_views = {}, {}
-            for name, value in layer.params.items():
-                end = offset + value.size
-                param_views[name] = self.params[offset:end].reshape(value.shape)
-                grad_views[name] = self.grads[offset:end].reshape(value.shape)
-                offset = end
-            layer.bind(param_views, grad_views)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """After unpickling or deep-copying, the layers' arrays are views into ``params`` again.
-
-        Pickle stores a view as a separate copy, which would leave the optimizer updating a flat
-        buffer the layers no longer read.
-        """
-        self.__dict__.update(state)
-        if self.built:
-            # Own, writeable buffers: an unpickler may hand back read-only (memory-mapped) arrays.
-            self.params, self.grads = self.params.copy(), self.grads.copy()
-            self._bind_layers()
-
-    def _check_X(self, X: Any, name: str = "X") -> np.ndarray:
-        X = check.check_array(X, name, ndim=2, dtype=self.dtype)
-        expected = self.input_dim if self.built else self.layers[0].input_dim
-        if expected is not None and X.shape[1] != expected:
-            raise ValueError(f"{name} must have {expected} features (columns), got {X.shape[1]}")
-        return X
-
-    # -- the low-level API --------------------------------------------------------------------
-    def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        """Run every layer's ``forward``; ``training=True`` enables dropout and batch statistics.
-
-        In training mode the result may live in a work buffer that the next training-mode call
-        with the same batch size overwrites: copy it to keep it.
-        """
-        X = np.asarray(X, dtype=self.dtype)
-        # Shapes only (cheap, once per batch); fit and predict check values at their boundary.
-        if X.ndim != 2 or (self.built and X.shape[1] != self.input_dim):
-            expected = f"(batch, {self.input_dim})" if self.built else "(batch, features)"
-            raise ValueError(f"X must have shape {expected}, got {X.shape}")
-        if not self.built:
-            self.build(X.shape[1])
-        for layer in self.layers:
-            X = layer.forward(X, training)
-        self._output_shape = X.shape
-        return X
-
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        """Backpropagate ``dL/d(output)``; fills ``grads`` and returns ``dL/dX``."""
-        grad = np.asarray(grad_output, dtype=self.dtype)
-        expected = getattr(self, "_output_shape", None)
-        if grad.shape != expected:
-            if expected is None:
-                raise ValueError("backward needs a forward pass first: call forward(X) before it")
-            raise ValueError(
-                f"grad_output must have the shape of the last forward output {expected}, "
-                f"got {grad.shape}"
-            )
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return grad
-
-    def _uses_fused_head(self, loss: Loss) -> bool:
-        """True when the last layer's activation is the one ``loss`` can fuse (softmax + CCE)."""
-        activation = getattr(self.layers[-1], "activation", None)
-        return (
-            loss.fused_activation is not None
-            and not loss.from_logits
-            and activation is not None
-            and activation.name == loss.fused_activation
-        )
-
-    def _loss_and_gradients(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        loss: Loss,
-        sample_weight=None,
-        training=True,
-        input_grad=True,
-    ) -> tuple[float, np.ndarray, np.ndarray | None]:
-        """Forward, loss and backward for one batch; returns ``(loss, outputs, dL/dX)``.
-
-        ``input_grad=False`` (the fit loop) lets a first ``Dense`` layer skip ``dL/dX``, a third
-        of its matrix products; ``dL/dX`` is then ``None``.
-        """
-        outputs = self.forward(X, training)
-        fused = self._uses_fused_head(loss)
-        if fused:
-            # Stable and exact: dL/dz = (p - y) / N from the logits, skipping softmax's Jacobian.
-            logits = self.layers[-1].pre_activation
-            value, grad = loss.on_logits().value_and_grad(logits, y, sample_weight)
-        else:
-            value, grad = loss.value_and_grad(outputs, y, sample_weight)
-        last = len(self.layers) - 1
-        for index in range(last, -1, -1):
-            layer = self.layers[index]
-            backward = layer.backward_pre_activation if fused and index == last else layer.backward
-            if index == 0 and not input_grad and isinstance(layer, Dense):
-                grad = backward(grad, input_grad=False)
-            else:
-                grad = backward(grad)
-        for layer in self._regularized:
-            value += layer.regularization_penalty()
-            layer.add_regularization_gradients()
-        return value, outputs, grad
-
-    def get_flat_weights(self) -> np.ndarray:
-        """A copy of all trainable parameters as one 1-D array."""
-        return self.params.copy()
-
-    def set_flat_weights(self, flat: np.ndarray) -> None:
-        """Overwrite all trainable parameters from one 1-D array."""
-        flat = np.asarray(flat)
-        if flat.shape != self.params.shape:
-            raise ValueError(f"flat must have shape {self.params.shape}, got {flat.shape}")
-        self.params[...] = flat
+        self.classes: list[Any] | None = None  # class labels, kept by model files
+        self.target_scaling: dict[str, list[float]] | None = None  # {"mean", "scale"}, ditto
 
     # -- training -----------------------------------------------------------------------------
     def fit(
@@ -241,13 +78,14 @@ class Sequential:
         sample_weight: Any = None,
         resume_from: str | os.PathLike | None = None,
     ) -> History:
-        """Train on ``X`` ``(N, features)`` and ``y`` with mini-batch gradient descent.
+        """Train on ``X`` ``(N, ...input_shape)`` and ``y`` with mini-batch gradient descent.
 
         Returns a :class:`~scratchnn.callbacks.History` of per-epoch ``loss``, metrics and their
         ``val_`` counterparts. Everything is checked before any state changes. Training stops at
-        once, with a :class:`DivergenceWarning`, if the loss becomes NaN or infinite; the model
-        gets back the weights it had before the update that diverged (the optimizer's moments and
-        the batch-norm statistics keep that update).
+        once, with a :class:`~scratchnn.DivergenceWarning`, if the loss becomes NaN or infinite
+        (or the last update makes the model overflow); the model gets back the weights it had
+        before the update that diverged (the optimizer's moments and the batch-norm statistics
+        keep that update).
 
         ``resume_from`` names a checkpoint written by :class:`~scratchnn.ModelCheckpoint`:
         weights, batch-norm statistics, optimizer state, history and random-generator state are
@@ -256,28 +94,19 @@ class Sequential:
         ``batch_size``, ``shuffle`` and the validation data must be those of the interrupted run
         (checked); callbacks (``EarlyStopping``) start afresh.
         """
-        from .training import prepare_fit, run_fit
-
-        plan = prepare_fit(
+        if getattr(self, "_fitting", False):
+            raise RuntimeError("this model is already being trained (fit runs in another thread)")
+        plan = _plan_fit(
             self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation_data,
             validation_split, metrics, callbacks, verbose, sample_weight, resume_from,
         )  # fmt: skip
-        return run_fit(self, plan)
+        self._fitting = True
+        try:
+            return _run_fit(self, plan)
+        finally:
+            self._fitting = False
 
     # -- inference ----------------------------------------------------------------------------
-    def predict(self, X: Any, batch_size: int = 8192) -> np.ndarray:
-        """Outputs of the network for ``X`` ``(N, features)``: ``(N, outputs)``, inference mode."""
-        X = self._check_X(X)
-        batch_size = check.check_positive_int(batch_size, "batch_size")
-        if not self.built:
-            self.build(X.shape[1])
-        if len(X) <= batch_size:
-            return self.forward(X, training=False).copy()
-        out = np.empty((len(X), self.output_dim), dtype=self.dtype)
-        for start in range(0, len(X), batch_size):
-            out[start : start + batch_size] = self.forward(X[start : start + batch_size])
-        return out
-
     def evaluate(
         self,
         X: Any,
@@ -287,99 +116,251 @@ class Sequential:
         batch_size: int = 8192,
     ) -> dict[str, float]:
         """Loss and metrics on ``(X, y)`` in inference mode (defaults: those of the last fit)."""
-        from .training import evaluate_loss_and_metrics, resolve_metrics
-
         loss = self.loss if loss is None else get_loss(loss)
         if loss is None:
             raise ValueError("loss must be given: this model has not been fitted yet")
         names = self.metric_names if metrics is None else metrics
         metric_fns = resolve_metrics(names)
         batch_size = check.check_positive_int(batch_size, "batch_size")
-        X = self._check_X(X)
+        X = self.check_inputs(X)
         y = check.check_array(y, "y", ndim=(1, 2))
         check.check_same_length(X, y)
-        if not self.built:
-            self.build(X.shape[1])
-        y = loss.prepare_targets(y, self.output_dim, self.dtype)
-        return evaluate_loss_and_metrics(self, X, y, loss, metric_fns, batch_size)
+        output_shape = self.output_shape if self.built else self.output_shape_for(X.shape[1:])
+        y = _prepare_targets(loss, y, output_shape, self.dtype, "y")  # checked before building
+        self._ensure_built(X)
+        return evaluate_loss_and_metrics(TrainingStep(self, loss), X, y, metric_fns, batch_size)
 
-    # -- description --------------------------------------------------------------------------
-    def summary(self, print_fn: Any = print) -> str:
-        """Print (with ``print_fn``) and return a table of layers, output shapes and parameters."""
-        rows = [("Layer", "Output shape", "Params")]
-        dim = self.input_dim if self.built else self.layers[0].input_dim
-        for index, layer in enumerate(self.layers):
-            if dim is not None:
-                dim = layer.output_dim(dim)
-            shape = f"(None, {dim if dim is not None else '?'})"
-            count = str(layer.n_params) if layer.built else "?"
-            rows.append((f"{index}: {layer!r}", shape, count))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        rule = "-" * (sum(widths) + 4)
-        lines = [rule]
-        for i, row in enumerate(rows):
-            lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
-            if i == 0:
-                lines.append(rule)
-        lines.append(rule)
-        total = self.params.size if self.built else "? (not built yet)"
-        lines.append(f"Total params: {total}")
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+    def copy(self, dtype: str | None = None) -> Sequential:
+        """An independent copy with the same weights, state and class labels."""
+        clone = super().copy(dtype)
+        clone.classes, clone.target_scaling = self.classes, self.target_scaling
+        return clone
 
-    def get_config(self) -> dict[str, Any]:
-        """The architecture as JSON-friendly values (layers, seed, dtype)."""
-        return {
-            "layers": [
-                {"class_name": type(layer).__name__, "config": layer.get_config()}
-                for layer in self.layers
-            ],
-            "seed": self.seed,
-            "dtype": np.dtype(self.dtype).name,
-            "input_dim": self.input_dim if self.built else None,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], dtype: str | None = None) -> Sequential:
-        """Rebuild an (untrained) model from :meth:`get_config`'s output."""
-        layers = [
-            get_layer_class(spec["class_name"]).from_config(spec["config"])
-            for spec in config["layers"]
-        ]
-        model = cls(layers, seed=config.get("seed"), dtype=dtype or config.get("dtype", "float32"))
-        if not model.built and config.get("input_dim"):
-            model.build(config["input_dim"])
-        return model
-
+    # -- files --------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Save architecture, weights, batch-norm statistics and rng state to ``path``.
 
         The write is atomic; read it back with :func:`scratchnn.load`. The format is in
         ``docs/model-format.md``.
         """
-        from .io import save
+        io.save(self, path)
 
-        save(self, path)
+    def to_onnx(self, path: str | os.PathLike, opset: int | None = None) -> None:
+        """Export to an ONNX file (``pip install scratchnn[onnx]``); see ``scratchnn.export``."""
+        from .export import to_onnx  # noqa: PLC0415 - the export front sits above the model
 
-    def copy(self, dtype: str | None = None) -> Sequential:
-        """An independent copy with the same weights and state, optionally in another dtype."""
-        if not self.built:
-            raise ValueError("copy needs a built model: fit it or call build(input_dim) first")
-        # Deep copies of the layer objects, not a config round trip: a user's own layer without a
-        # JSON config can be copied (and so gradient-checked) too. Building gives fresh buffers.
-        layers = [copy.deepcopy(layer) for layer in self.layers]
-        clone = Sequential(layers, seed=self.seed, dtype=dtype or np.dtype(self.dtype).name)
-        if not clone.built:
-            clone.build(self.input_dim)
-        clone.params[...] = self.params
-        for source, target in zip(self.layers, clone.layers, strict=True):
-            for key, value in source.state.items():
-                target.state[key][...] = value
-        clone.rng.bit_generator.state = self.rng.bit_generator.state
-        return clone
+        to_onnx(self, path, opset=opset)
 
-    def __repr__(self) -> str:
-        inner = ", ".join(repr(layer) for layer in self.layers)
-        return f"Sequential([{inner}], seed={self.seed}, dtype={np.dtype(self.dtype).name!r})"
+
+io.register_kind("Sequential", Sequential, Sequential.from_config)
+
+
+def resolve_metrics(names: Any) -> list[tuple[str, Metric]]:
+    """``(name, function)`` pairs for metric names or functions (one alone is a list of one)."""
+    if isinstance(names, str) or callable(names):
+        names = [names]
+    if not isinstance(names, Iterable) or isinstance(names, Mapping):
+        raise TypeError(
+            f"metrics must be a list of metric names or functions, got {check.describe(names)}"
+        )
+    return [get_metric(name) for name in names]
+
+
+def _prepare_targets(
+    loss: Loss, y: np.ndarray, output_shape: tuple[int, ...], dtype: Any, name: str
+) -> np.ndarray:
+    """``loss.prepare_targets`` for a flat output, with messages that name the loss."""
+    if len(output_shape) != 1:
+        raise ValueError(
+            f"the model's output must be flat (batch, outputs) for a loss, got shape "
+            f"{output_shape}: end it with Flatten() and Dense layers"
+        )
+    try:
+        with np.errstate(over="ignore"):
+            prepared = loss.prepare_targets(y, output_shape[0], dtype)
+    except ValueError as error:
+        raise ValueError(f"{name} does not fit the loss {loss.name!r}: {error}") from None
+    if prepared.dtype.kind == "f" and not check.all_finite(prepared):
+        raise ValueError(
+            f"{name} holds values too large for {np.dtype(dtype).name} (largest magnitude "
+            f"{np.max(np.abs(y)):g} after conversion); scale the targets or use dtype='float64'"
+        )
+    return prepared
+
+
+@dataclass
+class _FitPlan:
+    """Everything ``fit`` was asked to do, checked and converted."""
+
+    X: Any
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+    loss: Loss
+    optimizer: Optimizer
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    validation: tuple[Any, np.ndarray] | None
+    metrics: list[tuple[str, Metric]]
+    callbacks: list[Callback]
+    verbose: int
+    resume: Checkpoint | None = None
+
+
+def _plan_fit(
+    model: Sequential,
+    X: Any,
+    y: Any,
+    loss: Any,
+    optimizer: Any,
+    epochs: Any,
+    batch_size: Any,
+    shuffle: Any,
+    validation_data: Any,
+    validation_split: Any,
+    metrics: Any,
+    callbacks: Any,
+    verbose: Any,
+    sample_weight: Any,
+    resume_from: Any,
+) -> _FitPlan:
+    """Check every argument of ``fit`` and convert the data; changes no state of ``model``."""
+    X = model.check_inputs(X)
+    y = check.check_array(y, "y", ndim=(1, 2))
+    check.check_same_length(X, y)
+    loss = get_loss(loss)
+    optimizer = get_optimizer(optimizer)
+    epochs = check.check_positive_int(epochs, "epochs")
+    batch_size = check.check_positive_int(batch_size, "batch_size")
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, got {check.describe(shuffle)}")
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {check.describe(verbose)}")
+    validation_split = check.check_number(
+        validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False
+    )
+    metric_pairs = resolve_metrics(metrics)
+    if isinstance(callbacks, (Callback, str, Mapping)) or not isinstance(callbacks, Iterable):
+        raise TypeError(
+            f"callbacks must be a list of scratchnn Callbacks, got {check.describe(callbacks)}"
+        )
+    callbacks = list(callbacks)
+    for index, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(
+                f"callbacks[{index}] must be a scratchnn Callback, got {check.describe(callback)}"
+            )
+    if sample_weight is not None:
+        sample_weight = check.check_array(sample_weight, "sample_weight", ndim=1, dtype=model.dtype)
+        check.check_same_length(X, sample_weight, "X", "sample_weight")
+        if np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be non-negative, got negative weights")
+        if not np.any(sample_weight > 0):
+            raise ValueError("sample_weight must hold at least one positive weight, got all zeros")
+
+    output_shape = model.output_shape if model.built else model.output_shape_for(X.shape[1:])
+    y = _prepare_targets(loss, y, output_shape, model.dtype, "y")
+
+    validation = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError(
+                "validation_data must be a pair (X_val, y_val), "
+                f"got {check.describe(validation_data)}"
+            )
+        X_val = model.check_inputs(validation_data[0], "validation_data[0]")
+        if X_val.shape[1:] != X.shape[1:]:
+            if X.ndim == X_val.ndim == 2:
+                raise ValueError(
+                    f"validation_data[0] must have {X.shape[1]} features like X, got "
+                    f"{X_val.shape[1]}"
+                )
+            raise ValueError(
+                f"validation_data[0] must have samples of shape {X.shape[1:]} like X, got "
+                f"{X_val.shape[1:]}"
+            )
+        y_val = check.check_array(validation_data[1], "validation_data[1]", ndim=(1, 2))
+        check.check_same_length(X_val, y_val, "validation_data[0]", "validation_data[1]")
+        validation = (
+            X_val,
+            _prepare_targets(loss, y_val, output_shape, model.dtype, "validation_data[1]"),
+        )
+    elif validation_split > 0:
+        n_train = int(len(X) * (1.0 - validation_split))
+        if n_train < 1 or n_train == len(X):
+            raise ValueError(
+                f"validation_split={validation_split:g} leaves no sample for training or "
+                f"validation out of {len(X)}"
+            )
+        # As in Keras, the last samples (before any shuffling) are held out: views, no copies.
+        validation = (X[n_train:], y[n_train:])
+        X, y = X[:n_train], y[:n_train]
+        if sample_weight is not None:
+            sample_weight = sample_weight[:n_train]
+
+    logged = ["loss", *(name for name, _ in metric_pairs)]
+    if validation is not None:
+        logged += [f"val_{name}" for name in logged]
+    for index, callback in enumerate(callbacks):
+        monitor = getattr(callback, "monitor", None)
+        if monitor is not None and monitor not in logged:
+            raise ValueError(
+                f"callbacks[{index}] monitors {monitor!r}, which this fit does not log "
+                f"(it logs {logged}); pass validation data or pick another monitor"
+            )
+        check_paths = getattr(callback, "check_before_fit", None)
+        if check_paths is not None:
+            check_paths()
+
+    resume = None
+    if resume_from is not None:
+        resume = read_checkpoint(resume_from)
+        settings = {
+            "batch_size": batch_size,
+            "shuffle": shuffle,
+            "metrics": [name for name, _ in metric_pairs],
+            "logged": logged,
+        }
+        check_resumable(model, resume, X.shape[1:], loss, optimizer, settings)
+        optimizer = resume.optimizer  # carries the moments and the update count
+    return _FitPlan(
+        X, y, sample_weight, loss, optimizer, epochs, batch_size, shuffle, validation,
+        metric_pairs, callbacks, verbose, resume,
+    )  # fmt: skip
+
+
+def _run_fit(model: Sequential, plan: _FitPlan) -> History:
+    """Train ``model`` as ``plan`` says; returns the history."""
+    model._ensure_built(plan.X)
+    history = History()
+    start_epoch = 0
+    if plan.resume is not None:
+        start_epoch = apply_checkpoint(model, plan.resume, history)
+    model.loss, model.optimizer = plan.loss, plan.optimizer
+    model.metric_names = [name for name, _ in plan.metrics]
+    step = TrainingStep(model, plan.loss, plan.optimizer)
+    callbacks: list[Callback] = [history, *plan.callbacks]
+    if plan.verbose:
+        callbacks.append(ProgressLogger(plan.verbose, plan.epochs))
+    params = {
+        "epochs": plan.epochs,
+        "steps": -(-len(plan.X) // plan.batch_size),
+        "batch_size": plan.batch_size,
+        "shuffle": plan.shuffle,
+        "history": history,  # what a ModelCheckpoint saves with the model
+    }
+    for callback in callbacks:
+        callback.set_model(model)
+        callback.set_params(params)
+
+    def validate(logs: dict[str, float]) -> None:
+        X_val, y_val = plan.validation
+        logs.update(evaluate_loss_and_metrics(step, X_val, y_val, plan.metrics, prefix="val_"))
+
+    run_epochs(
+        step, plan.X, plan.y, plan.sample_weight, epochs=plan.epochs,
+        batch_size=plan.batch_size, shuffle=plan.shuffle, history=history,
+        callbacks=callbacks, start_epoch=start_epoch, metrics=plan.metrics,
+        end_of_epoch=None if plan.validation is None else validate,
+    )  # fmt: skip
+    return history

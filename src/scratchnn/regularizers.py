@@ -28,12 +28,15 @@ class Regularizer:
             total += self.l2 * float(np.vdot(weights, weights))
         return total
 
-    def add_gradient(self, weights: np.ndarray, grad: np.ndarray) -> None:
-        """Add ``l1 sign(W) + 2 l2 W`` to ``grad`` in place."""
+    def add_gradient(self, weights: np.ndarray, grad: np.ndarray, divisor: float = 1.0) -> None:
+        """Add ``(l1 sign(W) + 2 l2 W) / divisor`` to ``grad`` in place.
+
+        ``divisor`` serves a penalty averaged over a batch's weight (scikit-learn's ``alpha``).
+        """
         if self.l1:
-            grad += self.l1 * np.sign(weights)
+            grad += (self.l1 / divisor) * np.sign(weights)
         if self.l2:
-            grad += (2.0 * self.l2) * weights
+            grad += (2.0 * self.l2 / divisor) * weights
 
     def get_config(self) -> dict[str, Any]:
         return {"l1": self.l1, "l2": self.l2}

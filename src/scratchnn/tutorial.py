@@ -25,24 +25,29 @@ from typing import Any
 import numpy as np
 
 from . import _validation as check
+from . import io
+from .archive import ModelFileError
 from .initializers import VarianceScaling
 from .layers import Dense
 from .losses import BinaryCrossEntropy
 from .model import Sequential
 from .optimizers import SGD, Optimizer, get_optimizer
+from .training import TrainingStep
+
+# Cross-entropy on the sigmoid output: the training step fuses it into dL/dz2 = (output - y) / N,
+# the gradient that does not vanish when the output saturates.
+_LOSS = BinaryCrossEntropy()
 
 
-def _gradient_step(model: Sequential, optimizer: Optimizer, y: np.ndarray, output: np.ndarray):
-    """Backpropagate ``dL/dz2 = (output - y) / N`` through both layers, then update."""
-    grad_hidden = model.layers[1].backward_pre_activation((output - y) / len(y))
-    model.layers[0].backward(grad_hidden)
-    optimizer.step(model.params, model.grads)
+def _gradient_step(step: TrainingStep, X: np.ndarray, y: np.ndarray) -> None:
+    """One full-batch step: forward, the fused cross-entropy gradient, backward, update."""
+    step.loss_and_gradients(X, y)
+    step.optimizer.step(step.network.params, step.network.grads)
 
 
 def _cross_entropy(model: Sequential, X: np.ndarray, y: np.ndarray) -> float:
     """Mean binary cross-entropy of ``model`` on ``(X, y)``, computed from the logits."""
-    model.forward(X)
-    return BinaryCrossEntropy(from_logits=True)(model.layers[1].pre_activation, y)
+    return BinaryCrossEntropy(from_logits=True)(model.logits(X), y)
 
 
 class NeuralNetwork:
@@ -131,7 +136,7 @@ class NeuralNetwork:
         return self.model.layers[1].params["b"]
 
     def _check_X(self, X: Any) -> np.ndarray:
-        return self.model._check_X(X)
+        return self.model.check_inputs(X)
 
     def _check_y(self, y: Any, n: int) -> np.ndarray:
         y = check.check_array(y, "y", ndim=(1, 2), dtype=self.model.dtype)
@@ -145,25 +150,22 @@ class NeuralNetwork:
 
     def forward(self, X: Any) -> np.ndarray:
         """Outputs for ``X`` ``(N, input_dim)``; also sets ``hidden_layer`` ``(N, hidden_dim)``."""
-        output = self.model.forward(self._check_X(X))
-        self.hidden_layer = self.model.layers[0].output
-        return output
+        X = self._check_X(X).astype(self.model.dtype, copy=False)
+        hidden, output = self.model.layers
+        self.hidden_layer = hidden.forward(X)
+        return output.forward(self.hidden_layer)
 
     def backward(self, X: Any, y: Any, output: np.ndarray) -> None:
-        """One gradient-descent step from the last ``forward(X)`` whose result is ``output``.
+        """One gradient-descent step on ``(X, y)``, as the tutorial's ``backward`` does.
 
         As in the tutorial, this both computes the gradients and updates the weights.
         ``dL/dz2 = (output - y) / N`` (cross-entropy through the sigmoid), then the chain rule
-        back to ``W1, b1``; the optimizer applies the step.
+        back to ``W1, b1``; the optimizer applies the step. The step runs its own forward pass,
+        so ``output`` is accepted for the tutorial's signature and not needed.
         """
         X = self._check_X(X)
         y = self._check_y(y, len(X))
-        if output is not getattr(self.model.layers[1], "output", None):
-            output = self.forward(X)  # gradients need the caches of this very forward pass
-        self._step(y, output)
-
-    def _step(self, y: np.ndarray, output: np.ndarray) -> None:
-        _gradient_step(self.model, self.optimizer, y, output)
+        _gradient_step(TrainingStep(self.model, _LOSS, self.optimizer), X, y)
 
     def train(self, X: Any, y: Any, epochs: int) -> None:
         """Full-batch training: ``epochs`` rounds of ``forward`` then ``backward``.
@@ -176,19 +178,22 @@ class NeuralNetwork:
         X = self._check_X(X)
         y = self._check_y(y, len(X))
         epochs = check.check_positive_int(epochs, "epochs")
+        X = X.astype(self.model.dtype, copy=False)
         twin = self.model.copy()
         twin.build(self.input_dim)  # fresh weights from the same seeded generator
         twin_optimizer = get_optimizer(self.optimizer.get_config())
-        runs = ((self.model, self.optimizer), (twin, twin_optimizer))
+        steps = (
+            TrainingStep(self.model, _LOSS, self.optimizer),
+            TrainingStep(twin, _LOSS, twin_optimizer),
+        )
         for _ in range(epochs):  # the checks above hold for every epoch: skip them inside
-            for model, optimizer in runs:
-                _gradient_step(model, optimizer, y, model.forward(X))
+            for step in steps:
+                _gradient_step(step, X, y)
         if _cross_entropy(twin, X, y) < _cross_entropy(self.model, X, y):
             self.model.params[...] = twin.params
             self.optimizer.set_state(twin_optimizer.get_state())
         self.model.rng.bit_generator.state = twin.rng.bit_generator.state
-        self.hidden_layer = None
-        self.forward(X)  # leave hidden_layer and the caches as after the tutorial's last step
+        self.forward(X)  # leave hidden_layer as after the tutorial's last step
 
     def predict(self, X: Any) -> np.ndarray:
         """Class predictions ``output > 0.5`` as integers."""
@@ -196,12 +201,42 @@ class NeuralNetwork:
 
     def save(self, path: str | os.PathLike) -> None:
         """Save weights, optimizer state and rng to ``path``; read back with ``scratchnn.load``."""
-        from .io import save
+        io.save(self, path)
 
-        save(self, path)
+    def _file_entries(self) -> tuple[Sequential, dict[str, Any], dict[str, np.ndarray]]:
+        """What a model file holds: the network, this wrapper's settings and the optimizer."""
+        optimizer_header, optimizer_arrays = io.optimizer_payload(self.optimizer)
+        wrapper = {
+            "input_dim": self.input_dim,
+            "hidden_dim": self.hidden_dim,
+            "output_dim": self.output_dim,
+            "learning_rate": self.learning_rate,
+            "seed": self.model.seed,
+            "dtype": np.dtype(self.model.dtype).name,
+        }
+        header = {"neural_network": wrapper, "optimizer": optimizer_header}
+        return self.model, header, optimizer_arrays
+
+    @classmethod
+    def _from_file(cls, header: dict, arrays: dict, network: Any, path: str) -> NeuralNetwork:
+        """Rebuild a NeuralNetwork from a checked file (see :func:`scratchnn.io.register_kind`)."""
+        try:
+            wrapper = cls(**header["neural_network"])
+        except (ValueError, TypeError, KeyError) as error:
+            raise ModelFileError(f"{path!r}: the NeuralNetwork entry is invalid: {error}") from None
+        if wrapper.model.get_config() != network.get_config():
+            raise ModelFileError(f"{path!r}: the NeuralNetwork entry does not match its layers")
+        wrapper.model.set_state(network.get_state())
+        if "optimizer" not in header:
+            raise ModelFileError(f"{path!r}: a NeuralNetwork file must hold its optimizer")
+        wrapper.optimizer = io.check_optimizer_arrays(header, arrays, path)
+        return wrapper
 
     def __repr__(self) -> str:
         return (
             f"NeuralNetwork(input_dim={self.input_dim}, hidden_dim={self.hidden_dim}, "
             f"output_dim={self.output_dim}, learning_rate={self.learning_rate})"
         )
+
+
+io.register_kind("NeuralNetwork", NeuralNetwork, NeuralNetwork._from_file)

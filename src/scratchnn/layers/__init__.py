@@ -1,6 +1,6 @@
 """Layers: each one class with ``forward`` and, right below it, ``backward``."""
 
-from .activation import (
+from .activation_layers import (
     ELU,
     GELU,
     ActivationLayer,
@@ -12,22 +12,34 @@ from .activation import (
     Softplus,
     Tanh,
 )
-from .base import LAYERS, Layer, get_layer_class
+from .base import LAYERS, Layer, as_shape, format_shape, get_layer_class
+from .batch_norm import BatchNorm
+from .conv import Conv2D
 from .dense import Dense
-from .regularization import BatchNorm, Dropout
+from .dropout import Dropout
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .reshape import Flatten, Reshape
 
 __all__ = [
+    "as_shape",
+    "format_shape",
     "ELU",
     "GELU",
     "LAYERS",
     "ActivationLayer",
+    "AvgPool2D",
     "BatchNorm",
+    "Conv2D",
     "Dense",
     "Dropout",
+    "Flatten",
+    "GlobalAvgPool2D",
     "Layer",
     "LeakyReLU",
+    "MaxPool2D",
     "Linear",
     "ReLU",
+    "Reshape",
     "Sigmoid",
     "Softmax",
     "Softplus",

@@ -1,87 +1,156 @@
 """The layer contract every layer follows.
 
-* ``build(input_dim, rng, dtype)`` creates the parameters once the input width is known;
-* ``forward(x, training=False) -> y`` caches what ``backward`` needs;
-* ``backward(grad_y) -> grad_x`` returns the gradient with respect to the input and *overwrites*
-  the gradients of the parameters in ``grads``;
+Shapes are tuples *without* the batch axis: ``(784,)`` for a table of 784 features,
+``(28, 28, 1)`` for a 28x28 grey image (channels last, as in Keras).
+
+* ``output_shape(input_shape) -> tuple``: the shape of the output for that input;
+* ``build(input_shape, rng, dtype)`` creates the parameters once the input shape is known;
+* ``forward(x, training=False) -> y``. In inference (``training=False``) it writes nothing on
+  the layer, so one model can answer ``predict`` from many threads at once. In training it
+  records in ``self._cache`` what ``backward`` needs;
+* ``backward(grad_y) -> grad_x`` uses the record of the latest training forward, *overwrites*
+  the gradients of the parameters in ``grads`` and returns ``dL/dx`` (``None`` when
+  ``needs_input_grad`` is False: the first layer of a model, whose input gradient nobody uses);
 * ``params`` and ``grads`` map a parameter name (``"W"``, ``"b"``, ...) to its array. Inside a
   :class:`~scratchnn.Sequential` these arrays are views into one flat buffer, so an optimizer
   updates every parameter of the model in one vectorised pass;
 * ``state`` holds non-trainable arrays (batch-norm running statistics) that a model file keeps;
 * ``get_config()`` returns the constructor arguments, so a layer can be rebuilt from JSON.
+
+Why the training record lives on the layer: a training step is the only writer of a model (a
+model refuses a second ``fit`` while one runs), so the step owns these records; keeping them on
+the layer lets ``Dense`` reuse its per-batch work buffers from step to step, which a record
+allocated per call could not, and keeps ``backward(grad)`` the one-argument method every layer
+(and every user's layer) already has.
+
+A layer whose output ends in an activation that a loss can fuse (softmax or sigmoid before
+cross-entropy) names it in ``output_activation`` and offers ``forward_logits`` and
+``backward_logits``, the same passes without that activation. The training step picks them when
+fit starts; nothing else needs to know.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, describe, lookup
 
 LAYERS: dict[str, type[Layer]] = {}
 
-# What ``forward`` caches for ``backward``: left out when a layer is copied or pickled.
+# What ``forward`` records for ``backward`` (and the attribute names older user layers use):
+# left out when a layer is copied or pickled.
 CACHE_ATTRIBUTES = frozenset(
-    {"input", "pre_activation", "output", "mask", "x_hat", "inv_std", "training"}
+    {"_cache", "input", "pre_activation", "output", "mask", "x_hat", "inv_std", "training"}
 )
+
+
+def as_shape(value: Any, name: str = "input_shape") -> tuple[int, ...]:
+    """``value`` (an int or a sequence of positive ints) as a shape tuple, checked."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (check_positive_int(value, name),)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
+        raise TypeError(
+            f"{name} must be a positive int or a tuple of them, got {describe(value)}"
+        )
+    if len(value) == 0:
+        raise ValueError(f"{name} must have at least one axis, got {tuple(value)!r}")
+    return tuple(check_positive_int(v, f"{name}[{i}]") for i, v in enumerate(value))
+
+
+def format_shape(shape: tuple[int, ...] | None) -> str:
+    """``(None, 14, 14, 8)``: a shape with its batch axis, as ``summary`` prints it."""
+    if shape is None:
+        return "(None, ?)"
+    return "(" + ", ".join(["None", *map(str, shape)]) + ")"
 
 
 class Layer:
     """Base class of all layers. Subclasses register themselves by class name."""
+
+    output_activation: str | None = None  # see the module docstring
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):  # private helpers are not layers a file can name
             LAYERS[cls.__name__] = cls
 
-    def __init__(self, input_dim: int | None = None) -> None:
-        self.input_dim = None if input_dim is None else check_positive_int(input_dim, "input_dim")
+    def __init__(self, input_dim: int | None = None, input_shape: Any = None) -> None:
+        if input_dim is not None and input_shape is not None:
+            raise ValueError(
+                f"give input_dim or input_shape, not both (got input_dim={input_dim!r} and "
+                f"input_shape={input_shape!r})"
+            )
+        if input_dim is not None:
+            input_shape = (check_positive_int(input_dim, "input_dim"),)
+        self.input_shape = None if input_shape is None else as_shape(input_shape)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
         self.built = False
         self.rng: np.random.Generator | None = None
         self.dtype: type = np.float32
+        self.needs_input_grad = True
+        self._cache: Any = None
+
+    @property
+    def input_dim(self) -> int | None:
+        """Width of a flat input (``input_shape == (width,)``); ``None`` otherwise."""
+        shape = self.input_shape
+        return shape[0] if shape is not None and len(shape) == 1 else None
 
     def __getstate__(self) -> dict[str, Any]:
-        """Everything but the batch caches of the last forward pass (copies stay small)."""
+        """Everything but the training record and ownership (copies start afresh)."""
         state = {k: v for k, v in self.__dict__.items() if k not in CACHE_ATTRIBUTES}
+        state.pop("_owned", None)
         if "_buffers" in state:  # reusable work arrays (Dense): the copy starts with none
             state["_buffers"] = {}
         return state
 
     # -- construction -------------------------------------------------------------------------
-    def output_dim(self, input_dim: int) -> int:
-        """Width of the output for an input of width ``input_dim`` (same width by default)."""
-        return input_dim
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of the output (no batch axis) for inputs of ``input_shape``; same by default.
 
-    def init_params(self, input_dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        A layer written for flat inputs may instead override ``output_dim(input_dim)``.
+        """
+        output_dim = getattr(self, "output_dim", None)
+        if output_dim is not None and len(input_shape) == 1:
+            return (output_dim(input_shape[0]),)
+        return tuple(input_shape)
+
+    def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
         """Return the initial trainable parameters (none by default)."""
         return {}
 
-    def init_state(self, input_dim: int) -> dict[str, np.ndarray]:
+    def init_state(self, input_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         """Return the initial non-trainable state arrays (none by default)."""
         return {}
 
     def build(
         self,
-        input_dim: int,
+        input_shape: Any,
         rng: np.random.Generator | None = None,
         dtype: type = np.float32,
     ) -> None:
-        """Create parameters for inputs of width ``input_dim``, drawing from ``rng``."""
-        if self.input_dim is not None and self.input_dim != input_dim:
+        """Create parameters for inputs of ``input_shape`` (an int is a flat width)."""
+        input_shape = as_shape(input_shape)
+        if self.input_shape is not None and self.input_shape != input_shape:
             raise ValueError(
-                f"{type(self).__name__} expects input_dim={self.input_dim}, got inputs with "
-                f"{input_dim} features"
+                f"{type(self).__name__} expects inputs of shape {self.input_shape}, got inputs "
+                f"of shape {input_shape}"
             )
-        self.input_dim = input_dim
+        self.output_shape(input_shape)  # a layer that cannot take this shape says so now
+        self.input_shape = input_shape
         self.rng = rng if rng is not None else np.random.default_rng()
         self.dtype = dtype
-        self.params = {k: v.astype(dtype) for k, v in self.init_params(input_dim, self.rng).items()}
+        params = self.init_params(input_shape, self.rng)
+        self.params = {k: np.asarray(v).astype(dtype) for k, v in params.items()}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.state = {k: v.astype(dtype) for k, v in self.init_state(input_dim).items()}
+        state = self.init_state(input_shape)
+        self.state = {k: np.asarray(v).astype(dtype) for k, v in state.items()}
+        self._cache = None
         self.built = True
 
     def bind(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
@@ -100,32 +169,49 @@ class Layer:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
 
-    def regularization_penalty(self) -> float:
-        """Penalty this layer adds to the loss (L1/L2 on weights); zero by default."""
-        return 0.0
+    def forward_logits(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``forward`` without ``output_activation`` (only layers that name one have it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no activation to split off")
 
-    def add_regularization_gradients(self) -> None:
-        """Add the penalty's gradient to ``grads`` in place; nothing by default."""
+    def backward_logits(self, grad_logits: np.ndarray) -> np.ndarray | None:
+        """``backward`` from ``dL/d(logits)``, after :meth:`forward_logits`."""
+        raise NotImplementedError(f"{type(self).__name__} has no activation to split off")
+
+    def _recorded(self) -> Any:
+        """The record of the latest training forward; a clear error when there is none."""
+        if self._cache is None:
+            raise ValueError(
+                f"{type(self).__name__}.backward needs a training forward first: call "
+                "forward(x, training=True) before backward (inference records nothing)"
+            )
+        return self._cache
+
+    def penalties(self) -> list[tuple[str, Any]]:
+        """``(parameter name, Regularizer)`` pairs this layer adds to the loss; none by default."""
+        return []
+
+    kernel_names: tuple[str, ...] = ()  # the weight matrices a global weight penalty acts on
 
     # -- description --------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON-friendly values."""
-        return {"input_dim": self.input_dim}
+        return {"input_shape": None if self.input_shape is None else list(self.input_shape)}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
         return cls(**config)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if v is not None)
+        config = self.get_config()
+        if config.get("input_shape") is not None:
+            config["input_shape"] = tuple(config["input_shape"])
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items() if v is not None)
         return f"{type(self).__name__}({args})"
 
 
 def get_layer_class(name: str) -> type[Layer]:
     """Return the registered layer class called ``name``."""
-    from .._validation import lookup
-
     return lookup(name, {k.lower(): v for k, v in LAYERS.items()}, "layer")

@@ -10,7 +10,7 @@ from .._validation import check_positive_int
 from ..activations import Activation, get_activation
 from ..initializers import default_initializer, get_initializer, initializer_config
 from ..regularizers import Regularizer, get_regularizer
-from .base import Layer
+from .base import Layer, format_shape
 
 
 def _named_or_object(spec: Any) -> Any:
@@ -38,6 +38,8 @@ class Dense(Layer):
         Applied after the affine map (``"relu"``, ``"sigmoid"``, ...); ``None`` is linear.
     input_dim : int, optional
         Width of the input; inferred from the first batch when not given.
+    input_shape : tuple of int, optional
+        ``(input_dim,)``; the form every layer takes.
     use_bias : bool
         Whether to add ``b``.
     kernel_initializer, bias_initializer : str or callable
@@ -49,8 +51,8 @@ class Dense(Layer):
     --------
     >>> import numpy as np
     >>> from scratchnn.layers import Dense
-    >>> layer = Dense(3, activation="relu", input_dim=2)
-    >>> layer.build(2, np.random.default_rng(0))
+    >>> layer = Dense(3, activation="relu")
+    >>> layer.build((2,), np.random.default_rng(0))
     >>> layer.forward(np.ones((4, 2), dtype=np.float32)).shape
     (4, 3)
     """
@@ -65,8 +67,9 @@ class Dense(Layer):
         bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
+        input_shape: Any = None,
     ) -> None:
-        super().__init__(input_dim)
+        super().__init__(input_dim, input_shape)
         self.units = check_positive_int(units, "units")
         self.activation = get_activation(activation)
         if not isinstance(use_bias, bool):
@@ -79,78 +82,93 @@ class Dense(Layer):
         self.kernel_regularizer: Regularizer | None = get_regularizer(kernel_regularizer)
         self.bias_regularizer: Regularizer | None = get_regularizer(bias_regularizer)
         self._buffers: dict[tuple[str, int], np.ndarray] = {}
-        self._training = False
 
-    def output_dim(self, input_dim: int) -> int:
-        return self.units
+    @property
+    def output_activation(self) -> str:
+        return self.activation.name
 
-    def init_params(self, input_dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        params = {"W": get_initializer(self.kernel_initializer)((input_dim, self.units), rng)}
+    kernel_names = ("W",)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 1:
+            raise ValueError(
+                f"Dense takes flat inputs (batch, features), got inputs of shape "
+                f"{format_shape(tuple(input_shape))}: put a Flatten() layer before it"
+            )
+        return (self.units,)
+
+    def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
+        params = {"W": get_initializer(self.kernel_initializer)((input_shape[0], self.units), rng)}
         if self.use_bias:
             params["b"] = get_initializer(self.bias_initializer)((self.units,), rng)
         return params
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        """``z = x W + b``, ``a = f(z)``; caches ``x``, ``z`` and ``a`` for ``backward``.
+        """``z = x W + b``, ``a = f(z)``; in training records ``x``, ``z`` and ``a``.
 
         In training mode ``z`` and ``a`` live in buffers kept per batch size and reused by the
         next training pass of that size (no per-batch allocation); copy ``a`` to keep it.
+        Inference allocates its own arrays and writes nothing on the layer.
         """
-        self.input = x
-        self._training = training
-        rows = x.shape[0]
-        z = self._workspace("z", rows) if training else None
-        self.pre_activation = np.matmul(x, self.params["W"], out=z)
-        if self.use_bias:
-            self.pre_activation += self.params["b"]  # in place: no second (batch, units) array
-        a = self._workspace("a", rows) if training else None
-        self.output = self.activation.forward(self.pre_activation, out=a)
-        return self.output
+        z = self._affine(x, training)
+        # Inference owns its fresh z, so the activation may overwrite it: one array fewer.
+        a = self.activation.forward(z, out=self._workspace("a", len(x)) if training else z)
+        if training:
+            self._cache = (x, z, a)
+        return a
 
-    def backward(self, grad_output: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None`` when ``input_grad=False``)."""
-        out = self._workspace("grad_z", grad_output.shape[0]) if self._training else None
-        grad_z = self.activation.backward(grad_output, self.pre_activation, self.output, out=out)
-        return self.backward_pre_activation(grad_z, input_grad)
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
+        """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None``: see ``needs_input_grad``)."""
+        _, z, a = self._recorded()
+        grad_z = self.activation.backward(
+            grad_output, z, a, out=self._workspace("grad_z", len(grad_output))
+        )
+        return self.backward_logits(grad_z)
 
-    def backward_pre_activation(
-        self, grad_z: np.ndarray, input_grad: bool = True
-    ) -> np.ndarray | None:
-        """Backward from ``dL/dz`` (used when the loss fuses the final activation's gradient).
+    def forward_logits(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """``z = x W + b`` alone: the input of the activation a fused loss takes over."""
+        z = self._affine(x, training)
+        if training:
+            self._cache = (x, z, None)
+        return z
 
-        ``input_grad=False`` skips ``dL/dx = delta W^T``, which the first layer of a network does
-        not need: that saves a third of its matrix products.
+    def backward_logits(self, grad_logits: np.ndarray) -> np.ndarray | None:
+        """Backward from ``delta = dL/dz``: the three products of the class docstring.
+
+        The first layer of a model (``needs_input_grad`` False) skips ``dL/dx = delta W^T``, a
+        third of its matrix products.
         """
-        np.matmul(self.input.T, grad_z, out=self.grads["W"])
+        x = self._recorded()[0]
+        np.matmul(x.T, grad_logits, out=self.grads["W"])
         if self.use_bias:
-            np.add.reduce(grad_z, axis=0, out=self.grads["b"])  # np.sum's wrapper costs ~2 us
-        if not input_grad:
+            np.add.reduce(grad_logits, axis=0, out=self.grads["b"])  # np.sum's wrapper costs ~2 us
+        if not self.needs_input_grad:
             return None
-        return grad_z @ self.params["W"].T  # a new array: callers such as gradcheck keep it
+        return grad_logits @ self.params["W"].T  # a new array: callers such as gradcheck keep it
+
+    def _affine(self, x: np.ndarray, training: bool) -> np.ndarray:
+        z = np.matmul(x, self.params["W"], out=self._workspace("z", len(x)) if training else None)
+        if self.use_bias:
+            z += self.params["b"]  # in place: no second (batch, units) array
+        return z
 
     def _workspace(self, name: str, rows: int) -> np.ndarray:
-        """A ``(rows, units)`` buffer reused across batches of the same size."""
+        """A ``(rows, units)`` buffer reused across training batches of the same size."""
         key = (name, rows)
         buffer = self._buffers.get(key)
         if buffer is None or buffer.dtype != self.params["W"].dtype:
-            if len(self._buffers) > 16:  # many batch sizes seen (e.g. predict chunks): start over
+            if len(self._buffers) > 16:  # many batch sizes seen: start over
                 self._buffers.clear()
             buffer = self._buffers[key] = np.empty((rows, self.units), self.params["W"].dtype)
         return buffer
 
-    def regularization_penalty(self) -> float:
-        total = 0.0
+    def penalties(self) -> list[tuple[str, Regularizer]]:
+        pairs = []
         if self.kernel_regularizer is not None:
-            total += self.kernel_regularizer.penalty(self.params["W"])
+            pairs.append(("W", self.kernel_regularizer))
         if self.bias_regularizer is not None and self.use_bias:
-            total += self.bias_regularizer.penalty(self.params["b"])
-        return total
-
-    def add_regularization_gradients(self) -> None:
-        if self.kernel_regularizer is not None:
-            self.kernel_regularizer.add_gradient(self.params["W"], self.grads["W"])
-        if self.bias_regularizer is not None and self.use_bias:
-            self.bias_regularizer.add_gradient(self.params["b"], self.grads["b"])
+            pairs.append(("b", self.bias_regularizer))
+        return pairs
 
     def get_config(self) -> dict[str, Any]:
         def regularizer_config(reg: Regularizer | None) -> dict | None:
@@ -159,7 +177,7 @@ class Dense(Layer):
         return {
             "units": self.units,
             "activation": self.activation.get_config(),
-            "input_dim": self.input_dim,
+            **super().get_config(),
             "use_bias": self.use_bias,
             "kernel_initializer": initializer_config(self.kernel_initializer),
             "bias_initializer": initializer_config(self.bias_initializer),
@@ -169,4 +187,5 @@ class Dense(Layer):
 
     def __repr__(self) -> str:
         act = self.activation.name
-        return f"Dense({self.units}, activation={act!r}, input_dim={self.input_dim})"
+        shape = "" if self.input_shape is None else f", input_shape={self.input_shape}"
+        return f"Dense({self.units}, activation={act!r}{shape})"

@@ -14,7 +14,7 @@ from ._figure import _blocks, _check_built, _figure, _finish
 def layer_activations(model: Any, X: Any) -> list[np.ndarray]:
     """Outputs of each block (a weight layer and the layers after it) for ``X``, inference mode."""
     _check_built(model)
-    X = model._check_X(X)
+    X = model.check_inputs(X).astype(model.dtype, copy=False)
     outputs, blocks = [], _blocks(model)
     ends = {id(block[-1]) for block in blocks}
     for layer in model.layers:

@@ -21,7 +21,6 @@ from .engine import (
     SCHEDULES,
     STOCHASTIC_SOLVERS,
     TrainingState,
-    _restore,
     build_network,
     fit_lbfgs,
     fit_stochastic,
@@ -315,7 +314,7 @@ class _BaseNeuralNet(BaseEstimator):
         )  # fmt: skip
         self.n_iter_ += len(self._state.loss_curve) - epochs_before
         if validation is not None and self._state.best_snapshot is not None:
-            _restore(self.model_, self._state.best_snapshot)
+            self.model_.set_state(self._state.best_snapshot)
         if not converged and not incremental:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({settings['max_iter']}) reached "
@@ -354,21 +353,7 @@ class _BaseNeuralNet(BaseEstimator):
 
     def _forward_logits(self, X: np.ndarray) -> np.ndarray:
         """The last layer's pre-activations (float64) for an already checked ``X``."""
-        model, head = self.model_, self.model_.layers[-1]
-        logits = np.empty((len(X), model.output_dim), dtype=np.float64)
-        for start in range(0, len(X), 8192):
-            model.forward(X[start : start + 8192], training=False)
-            logits[start : start + 8192] = head.pre_activation
-        return logits
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickle a clean copy of the network: the live one caches the last batch it saw.
-        state = super().__getstate__()
-        if "model_" in state:
-            model = state["model_"]
-            state["model_"] = model.copy()
-            state["model_"].loss = model.loss
-        return state
+        return self.model_.logits(X).astype(np.float64, copy=False)
 
     # Subclass hooks: _encode_targets, _check_weighted_targets, _n_outputs, _output_activation,
     # _make_loss, _stratify_labels, _score_arrays.

@@ -11,18 +11,17 @@ over a batch (the whole training set for L-BFGS), with ``w_n = 1`` without sampl
 
 from __future__ import annotations
 
-import math
-import warnings
 from typing import Any
 
 import numpy as np
 
+from ..callbacks import Callback, History
 from ..layers import ActivationLayer, BatchNorm, Dense, Dropout
 from ..losses import Loss, MeanSquaredError
 from ..model import Sequential
 from ..optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from ..schedules import CosineDecay, ExponentialDecay, Schedule, StepDecay
-from ..training import DivergenceWarning
+from ..training import QUIET, TrainingStep, run_epochs
 
 STOCHASTIC_SOLVERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "adaptive", "cosine", "exponential", "step")
@@ -67,32 +66,6 @@ def build_network(
     return model
 
 
-class WeightPenalty:
-    """MLP's L2 term ``alpha / (2 s) * sum ||W||^2`` on the Dense kernels (biases are free).
-
-    ``s`` is the batch's total sample weight; :meth:`add` adds ``alpha / s * W`` to each kernel's
-    gradient in place and returns the penalty's value.
-    """
-
-    def __init__(self, model: Sequential, alpha: float) -> None:
-        self.alpha = alpha
-        self.kernels = [
-            (layer.params["W"], layer.grads["W"])
-            for layer in model.layers
-            if isinstance(layer, Dense)
-        ]
-
-    def add(self, weight_sum: float) -> float:
-        if not self.alpha:
-            return 0.0
-        coef = self.alpha / weight_sum
-        total = 0.0
-        for kernel, grad in self.kernels:
-            total += float(np.vdot(kernel, kernel))
-            grad += grad.dtype.type(coef) * kernel
-        return 0.5 * coef * total
-
-
 def make_schedule(
     learning_rate: str, learning_rate_init: float, total_steps: int
 ) -> float | Schedule:
@@ -127,20 +100,6 @@ def make_optimizer(learning_rate: float | Schedule, settings: dict[str, Any]) ->
     return Adagrad(learning_rate)
 
 
-def _snapshot(model: Sequential) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Weights and batch-norm statistics, to restore the best epoch after early stopping."""
-    states = [value.copy() for layer in model.layers for value in layer.state.values()]
-    return model.params.copy(), states
-
-
-def _restore(model: Sequential, snapshot: tuple[np.ndarray, list[np.ndarray]]) -> None:
-    params, states = snapshot
-    model.params[...] = params
-    targets = [value for layer in model.layers for value in layer.state.values()]
-    for target, value in zip(targets, states, strict=True):
-        target[...] = value
-
-
 class TrainingState:
     """What the epoch loop keeps between ``fit`` epochs and ``partial_fit`` calls."""
 
@@ -150,7 +109,43 @@ class TrainingState:
         self.best_loss = np.inf
         self.best_validation_score = -np.inf
         self.no_improvement_count = 0
-        self.best_snapshot: tuple[np.ndarray, list[np.ndarray]] | None = None
+        self.best_snapshot: dict[str, Any] | None = None
+
+
+class _MLPStopping(Callback):
+    """MLPClassifier's stopping rule as a callback of the shared epoch loop.
+
+    With ``validation_score`` (a function of the model giving the held-out score), training
+    stops once the score has not beaten its best by ``tol`` for more than ``n_iter_no_change``
+    epochs, and the best epoch's weights are restored by the caller; without it, the same rule
+    applies to the training loss. With ``adaptive`` a plateau divides the learning rate by 5
+    instead, until it falls below 1e-6.
+    """
+
+    def __init__(
+        self, state, optimizer, tol, n_iter_no_change, adaptive, validation_score, verbose
+    ) -> None:
+        self.state, self.optimizer, self.tol = state, optimizer, tol
+        self.n_iter_no_change, self.adaptive = n_iter_no_change, adaptive
+        self.validation_score, self.verbose = validation_score, verbose
+        self.converged = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        state = self.state
+        state.loss_curve.append(logs["loss"])
+        if not _plateaued(
+            self.model, state, self.tol, self.n_iter_no_change, self.validation_score, self.verbose
+        ):
+            return
+        lr = self.optimizer.learning_rate
+        if self.adaptive and isinstance(lr, float) and lr > 1e-6:
+            self.optimizer.learning_rate = lr / 5.0
+            state.no_improvement_count = 0
+            if self.verbose:
+                print(f"Setting learning rate to {lr / 5.0:f}")
+            return
+        self.converged = True
+        self.model.stop_training = True
 
 
 def fit_stochastic(
@@ -172,66 +167,21 @@ def fit_stochastic(
     validation_score: Any = None,
     verbose: bool = False,
 ) -> bool:
-    """Train for up to ``epochs`` epochs; returns True when it stopped on its own (converged).
+    """Train for up to ``epochs`` epochs in the shared loop; True when it stopped on its own.
 
-    Stopping follows MLPClassifier: with ``validation_score`` (a function of the model giving
-    the held-out score), training stops once the score has not beaten its best by ``tol`` for
-    more than ``n_iter_no_change`` epochs, and the best epoch's weights are restored by the
-    caller; without it, the same rule applies to the training loss. With ``adaptive`` a plateau
-    divides the learning rate by 5 instead, until it falls below 1e-6.
+    The objective is MLP's (``sum w l / sum w`` per batch plus ``alpha / (2 sum w) ||W||^2``);
+    a diverging loss stops training with the core's divergence rule.
     """
-    penalty = WeightPenalty(model, alpha)
-    n = len(X)
-    weight_total = float(n if sample_weight is None else sample_weight.sum())
-    for _ in range(epochs):
-        start_params = model.params.copy()
-        if shuffle:
-            # One gather per epoch, then contiguous slices: cheaper than a gather per batch.
-            order = model.rng.permutation(n)
-            X_epoch, y_epoch = X[order], y[order]
-            w_epoch = None if sample_weight is None else sample_weight[order]
-        else:
-            X_epoch, y_epoch, w_epoch = X, y, sample_weight
-        total = 0.0
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for start in range(0, n, batch_size):
-                stop = min(start + batch_size, n)
-                if w_epoch is None:
-                    weights, weight_sum = None, float(stop - start)
-                else:
-                    batch_weights = w_epoch[start:stop]
-                    weight_sum = float(batch_weights.sum())
-                    if weight_sum == 0.0:
-                        continue  # nothing to learn from this batch
-                    # The core loss averages over N; this rescaling makes it sum w l / sum w.
-                    weights = batch_weights * ((stop - start) / weight_sum)
-                value, _, _ = model._loss_and_gradients(
-                    X_epoch[start:stop], y_epoch[start:stop], loss, weights
-                )
-                value += penalty.add(weight_sum)
-                if not math.isfinite(value):
-                    model.params[...] = start_params
-                    warnings.warn(
-                        f"the loss became {value} in epoch {len(state.loss_curve) + 1}: training "
-                        "stopped and the model keeps its last finite weights (try a smaller "
-                        "learning_rate_init)",
-                        DivergenceWarning,
-                        stacklevel=4,
-                    )
-                    return True
-                optimizer.step(model.params, model.grads)
-                total += value * weight_sum
-        state.loss_curve.append(total / weight_total)
-        if _plateaued(model, state, tol, n_iter_no_change, validation_score, verbose):
-            lr = optimizer.learning_rate
-            if adaptive and isinstance(lr, float) and lr > 1e-6:
-                optimizer.learning_rate = lr / 5.0
-                state.no_improvement_count = 0
-                if verbose:
-                    print(f"Setting learning rate to {lr / 5.0:f}")
-                continue
-            return True
-    return False
+    step = TrainingStep(model, loss, optimizer, weight_decay=alpha, normalize_weights=True)
+    stopping = _MLPStopping(state, optimizer, tol, n_iter_no_change, adaptive, validation_score,
+                            verbose)  # fmt: skip
+    stopping.set_model(model)
+    history = History()
+    run_epochs(
+        step, X, y, sample_weight, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+        history=history, callbacks=[stopping],
+    )  # fmt: skip
+    return stopping.converged or history.stop_reason is not None  # a divergence warned already
 
 
 def _plateaued(
@@ -252,7 +202,7 @@ def _plateaued(
             state.no_improvement_count = 0
         if score > state.best_validation_score:
             state.best_validation_score = score
-            state.best_snapshot = _snapshot(model)
+            state.best_snapshot = dict(model.get_state(), rng=None)
     else:
         last = state.loss_curve[-1]
         if last > state.best_loss - tol:
@@ -308,18 +258,13 @@ def fit_lbfgs(
     X = X.astype(np.float64, copy=False)
     if y.dtype.kind == "f":
         y = y.astype(np.float64, copy=False)
-    if sample_weight is None:
-        weights, weight_sum = None, float(len(X))
-    else:
-        weight_sum = float(sample_weight.sum())
-        weights = sample_weight.astype(np.float64) * (len(X) / weight_sum)
-    penalty = WeightPenalty(work, alpha)
+    weights = None if sample_weight is None else sample_weight.astype(np.float64)
+    step = TrainingStep(work, loss, weight_decay=alpha, normalize_weights=True)
 
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         work.params[...] = flat
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            value, _, _ = work._loss_and_gradients(X, y, loss, weights, training=True)
-        value += penalty.add(weight_sum)
+        with np.errstate(**QUIET):
+            value = step.loss_and_gradients(X, y, weights).loss
         return value, work.grads.copy()
 
     def record(intermediate_result: Any) -> None:
@@ -338,9 +283,6 @@ def fit_lbfgs(
     work.params[...] = result.x
     refresh_batch_norm(work, X)
     if work is not model:
-        model.params[...] = work.params
-        for source, target in zip(work.layers, model.layers, strict=True):
-            for key, value in source.state.items():
-                target.state[key][...] = value
+        model.set_state(dict(work.get_state(), rng=None))
     state.best_loss = min(state.best_loss, float(result.fun))
     return result.status == 0, int(result.nit), str(result.message)
