@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import functools
 import http.server
 import json
@@ -48,6 +49,7 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-extensions",
     "--hide-scrollbars",
+    "--disable-dev-shm-usage",
     # No network: no host name resolves, only the local server's address is reachable.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 )
@@ -101,7 +103,11 @@ def arithmatex_count(html: str) -> int:
 def test_every_formula_in_the_markdown_reaches_mathjax(site, page):
     # A display formula glued to its paragraph loses its backslash to Markdown and is printed
     # as "[ ... ]": it then never gets the markup MathJax looks for.
-    assert arithmatex_count(page_html(site, page)) == MATH_PAGES[page]
+    found = arithmatex_count(page_html(site, page))
+    assert found == MATH_PAGES[page], (
+        f"docs/{page}.md has {MATH_PAGES[page]} formulas, {found} reached MathJax: is a \\[ ... \\]"
+        " glued to its paragraph (no blank line before or after)?"
+    )
 
 
 EXTERNAL = re.compile(r'<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)="(?:https?:)?//')
@@ -143,21 +149,21 @@ class Chromium:
     def __init__(self, executable: str, profile: Path) -> None:
         commands_in, self._commands = os.pipe()
         self._replies, replies_out = os.pipe()
-
-        def give_pipes() -> None:  # the browser reads commands on fd 3, writes replies to fd 4
-            os.dup2(os.dup(commands_in), 3)
-            os.dup2(os.dup(replies_out), 4)
-
+        # The browser reads commands on fd 3 and writes replies to fd 4: a shell moves the pipe
+        # ends there (from numbers of 10 and up, so the two moves cannot overwrite each other; dash
+        # reads only one-digit numbers, hence bash).
+        ends = [fcntl.fcntl(end, fcntl.F_DUPFD_CLOEXEC, 10) for end in (commands_in, replies_out)]
+        command = [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+        move = f'exec "$@" 3<&{ends[0]} 4>&{ends[1]} {ends[0]}<&- {ends[1]}>&-'
         self.process = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe"],
-            pass_fds=(3, 4),
-            preexec_fn=give_pipes,
+            ["bash", "-c", move, "bash", *command, "--remote-debugging-pipe"],
+            pass_fds=ends,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        os.close(commands_in)
-        os.close(replies_out)
+        for end in (commands_in, replies_out, *ends):
+            os.close(end)
         self._next_id = 0
         self._messages: queue.Queue[dict | None] = queue.Queue()
         self._events: list[dict] = []
