@@ -192,6 +192,14 @@ def test_file_names_its_input_and_output_with_a_dynamic_batch_axis_and_metadata(
     assert proto.opset_import[0].version == 17
 
 
+def test_the_models_own_method_writes_the_same_file(tmp_path):
+    model = randomise(Sequential([Dense(3, "elu", input_dim=2), Dense(2)], seed=0))
+    model.to_onnx(tmp_path / "method.onnx", opset=15)
+    proto = onnx.load(tmp_path / "method.onnx")
+    assert proto.opset_import[0].version == 15
+    assert proto.graph == to_onnx(model, opset=15).graph
+
+
 def test_dropout_and_float64_batch_norm_use_no_extra_operators():
     model = Sequential([Dense(3, input_dim=2), Dropout(0.5), BatchNorm()], dtype="float64")
     ops = [node.op_type for node in to_onnx(model).graph.node]
