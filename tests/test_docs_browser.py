@@ -70,6 +70,18 @@ MATH_PAGES = {
 }
 
 
+DOLLAR_MATH = re.compile(r"\$\$|\$[^$\n]*\\[A-Za-z][^$\n]*\$")
+
+
+def test_math_is_written_one_way():
+    # $ and $$ are not math on this site (mkdocs.yml): such a formula would show as typed.
+    pages = sorted(DOCS.rglob("*.md"))
+    texts = {page.relative_to(DOCS).as_posix(): CODE.sub("", page.read_text()) for page in pages}
+    assert [name for name, text in texts.items() if DOLLAR_MATH.search(text)] == []
+    assert DOLLAR_MATH.search(r"the tanh form: $\frac{z}{2}$") and DOLLAR_MATH.search("$$x$$")
+    assert not DOLLAR_MATH.search("costs $5, or $6 with tax")
+
+
 def test_math_pages_are_found():
     assert {"how/dense", "how/cross-entropy", "gradcheck"} <= set(MATH_PAGES)
     assert sum(MATH_PAGES.values()) > 200
