@@ -104,6 +104,11 @@ def test_load_refuses_a_non_path_naming_the_argument(path):
         load(path)
 
 
+def test_load_refuses_a_path_with_a_nul_byte_naming_it():
+    with pytest.raises(ValueError, match="path must name a file, got 'a\\\\x00b'"):
+        load("a\0b")
+
+
 # -- ambiguous and unsupported archives -----------------------------------------------------------
 @pytest.mark.parametrize("name", ["__config__", "layers.0.params.W"])
 def test_a_member_stored_twice_is_refused(saved, name):

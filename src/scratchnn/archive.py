@@ -111,8 +111,10 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {describe(path)}")
     path = os.fspath(path)
-    if not isinstance(path, str) or "\0" in path:
+    if not isinstance(path, str):
         raise TypeError(f"path must be a str or os.PathLike naming a file, got {describe(path)}")
+    if "\0" in path:
+        raise ValueError(f"path must name a file, got {path!r}")
     with _open_regular_file(path) as handle:
         size = os.fstat(handle.fileno()).st_size
         magic = handle.read(4)
