@@ -1,6 +1,6 @@
 """The documentation site, built and opened in a real browser with no network.
 
-The site is built once per session (``mkdocs build --strict``) and served from ``127.0.0.1``;
+The site is built once per session (``mkdocs build``) and served from ``127.0.0.1``;
 headless Chromium (Debian's ``chromium`` package) opens every page that has math and is driven
 through the DevTools protocol over a pipe (no extra package). Host names do not resolve in that
 browser, and every request it makes is logged: all must go to the local server. From the rendered
@@ -89,11 +89,15 @@ def test_math_pages_are_found():
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
-    """The documentation built once per session, strictly (a warning fails the build)."""
+    """The documentation built once per session.
+
+    Not strictly: a broken link elsewhere is for ``.ci/run``'s strict build to report, and should
+    not hide how the formulas render.
+    """
     pytest.importorskip("mkdocs")
     target = tmp_path_factory.mktemp("site")
     build = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(target)],
+        [sys.executable, "-m", "mkdocs", "build", "--no-strict", "--site-dir", str(target)],
         cwd=ROOT,
         capture_output=True,
         text=True,
