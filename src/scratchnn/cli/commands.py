@@ -19,6 +19,7 @@ import numpy as np
 from .. import datasets, plot
 from ..callbacks import EarlyStopping
 from ..io import load
+from ..losses import get_loss
 from ..optimizers import get_optimizer
 from ..training import DivergenceWarning
 from .build import (
@@ -136,6 +137,7 @@ def _train(args: argparse.Namespace) -> Any:
     try:
         model = build_model(args, n_outputs, classification)
         loss = args.loss or default_loss(model)
+        get_loss(loss)  # an unknown name is a usage error
         settings = {"learning_rate": args.lr} if args.lr is not None else {}
         optimizer = get_optimizer(args.optimizer, **settings)
         model.build(X.shape[1])
