@@ -54,6 +54,9 @@ class StepResult(NamedTuple):
 class TrainingStep:
     """Loss and gradients of one batch, and the update: the whole of a training step.
 
+    Besides ``weight_decay``, each layer's own penalties (``Dense(kernel_regularizer=...)``) are
+    added to the loss and its gradients.
+
     Parameters
     ----------
     network : Network
@@ -69,8 +72,6 @@ class TrainingStep:
     normalize_weights : bool
         Average the loss as ``sum w l / sum w`` per batch (scikit-learn's MLP) instead of
         ``sum w l / N``; a batch whose weights are all zero is skipped.
-
-    Each layer's own penalties (``Dense(kernel_regularizer=...)``) are added as well.
     """
 
     def __init__(
@@ -247,8 +248,10 @@ def run_epochs(
                 history.stop_reason or f"stopped by a callback after epoch {epoch + 1}"
             )
             break
-    if rows is not None and history.stop_reason is None and not _last_update_is_finite(
-        step, X, y, rows
+    if (
+        rows is not None
+        and history.stop_reason is None
+        and not _last_update_is_finite(step, X, y, rows)
     ):
         _stop(network, history, before_update, "the last update made the model overflow")
     for callback in callbacks:
