@@ -249,3 +249,15 @@ def test_any_text_gives_arrays_or_a_clear_error(tmp_path_factory, text, target):
     else:
         assert X.ndim == 2 and X.dtype == np.float64 and np.all(np.isfinite(X))
         assert y is None or len(y) == len(X)
+
+
+def test_blank_lines_before_the_table_are_skipped_and_lines_still_counted(tmp_path):
+    X, y = load_csv(write(tmp_path, "\n\n1,2\n3,4\n"), target=-1)
+    np.testing.assert_array_equal(X, [[1], [3]])
+    path = write(tmp_path, "# made by hand\n\nx,y\n1,2\n3,4,5\n")
+    with pytest.raises(ValueError, match="line 3 has 2 fields, expected 1 like line 1"):
+        load_csv(path)
+    with pytest.raises(ValueError, match=r"line 5 has 3 fields, expected 2 like line 3"):
+        load_csv(path, skip_rows=1)
+    with pytest.raises(ValueError, match=r"line 6, column 2 \('y'\) is a missing value"):
+        load_csv(write(tmp_path, "# title\n\nx,y,t\n1,2,0\n\n3,,1\n"), skip_rows=1, target="t")

@@ -72,8 +72,23 @@ def _read_text(path: Path, encoding: str) -> str:
     return text.removeprefix("\ufeff")  # a byte-order mark is not part of the first name
 
 
-def _split_fields(text: str, path: Path, delimiter: str, skip_rows: int) -> list[list[str] | None]:
-    """Rows of stripped fields, ``None`` for a blank line; pandas checks every row's width."""
+def _start(text: str, skip_rows: int) -> tuple[int, int]:
+    """``(offset, lines)``: where the table starts once ``skip_rows`` lines and the blank lines
+    after them are skipped, and how many lines that skips."""
+    offset, skipped = 0, 0
+    while offset < len(text):
+        end = text.find("\n", offset)
+        end = len(text) if end < 0 else end + 1
+        if skipped >= skip_rows and text[offset:end].strip():
+            break
+        offset, skipped = end, skipped + 1
+    return offset, skipped
+
+
+def _split_fields(text: str, path: Path, delimiter: str, skipped: int) -> list[list[str] | None]:
+    """Rows of stripped fields, ``None`` for a blank line; pandas checks every row's width.
+
+    ``text`` starts at line ``skipped + 1`` of the file: messages count from there."""
     pandas = _pandas()
     options: dict[str, Any] = {"sep": r"\s+"} if delimiter == WHITESPACE else {"sep": delimiter}
     try:
@@ -84,20 +99,19 @@ def _split_fields(text: str, path: Path, delimiter: str, skip_rows: int) -> list
             keep_default_na=False,
             na_filter=False,
             skip_blank_lines=False,
-            skiprows=skip_rows,
             engine="c" if len(delimiter) == 1 or delimiter == WHITESPACE else "python",
             **options,
         )
     except pandas.errors.EmptyDataError:
-        raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)") from None
+        raise ValueError(f"{path}: no rows after skipping {skipped} line(s)") from None
     except pandas.errors.ParserError as error:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if found is None:
             raise ValueError(f"{path}: cannot split into fields ({error})".strip()) from None
         expected, line, got = found.groups()
         raise ValueError(
-            f"{path}: line {line} has {got} fields, expected {expected} like line "
-            f"{skip_rows + 1}; if the file starts with a title or other lines before the "
+            f"{path}: line {skipped + int(line)} has {got} fields, expected {expected} like line "
+            f"{skipped + 1}; if the file starts with a title or other lines before the "
             "table, skip them with skip_rows (--skip-rows N)"
         ) from None
     rows = [[field.strip() for field in row] for row in frame.to_numpy(dtype=object).tolist()]
@@ -253,9 +267,12 @@ def read_table(
     if not isinstance(encoding, str):
         raise TypeError(f"encoding must be a string, got {describe(encoding)}")
     text = _read_text(path, encoding)
-    split = _split_fields(text, path, delimiter, int(skip_rows))
+    offset, skipped = _start(text, int(skip_rows))
+    if offset >= len(text):
+        raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)")
+    split = _split_fields(text[offset:], path, delimiter, skipped)
     rows = [row for row in split if row is not None]
-    lines = [skip_rows + number for number, row in enumerate(split, 1) if row is not None]
+    lines = [skipped + number for number, row in enumerate(split, 1) if row is not None]
     if not rows:
         raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)")
     if header is None:
