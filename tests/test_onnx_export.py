@@ -200,6 +200,17 @@ def test_the_models_own_method_writes_the_same_file(tmp_path):
     assert proto.graph == to_onnx(model, opset=15).graph
 
 
+def test_class_labels_a_model_keeps_go_into_the_metadata(tmp_path):
+    model = Sequential([Dense(3, "softmax", input_dim=2)], seed=0)
+    if not hasattr(model, "classes"):
+        pytest.skip("this Sequential keeps no class labels")
+    model.classes = ["cat", "dog", "eel"]
+    model.save(tmp_path / "labelled.npz")
+    proto = to_onnx(load(tmp_path / "labelled.npz"))
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(metadata["classes"]) == ["cat", "dog", "eel"]
+
+
 def test_dropout_and_float64_batch_norm_use_no_extra_operators():
     model = Sequential([Dense(3, input_dim=2), Dropout(0.5), BatchNorm()], dtype="float64")
     ops = [node.op_type for node in to_onnx(model).graph.node]

@@ -147,7 +147,8 @@ def _export_target(model: Any) -> _Target:
             "model must be built before exporting (fit it or call build(input_dim)), got an "
             "unbuilt model"
         )
-    classes = getattr(model, "classes_", None)
+    # An estimator's classes_, or the labels a Sequential keeps (its model file holds them).
+    classes = getattr(model, "classes_", getattr(target.network, "classes", None))
     if classes is not None:
         target.metadata["classes"] = json.dumps(np.asarray(classes).tolist(), default=str)
     return target
