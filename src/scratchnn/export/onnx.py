@@ -4,7 +4,8 @@ The graph is built here, layer by layer, from standard operators (see
 :mod:`scratchnn.export.converters`); the ``onnx`` package only assembles and checks it. Every
 file has one input and one output, with a dynamic batch axis:
 
-* ``input``: ``(batch, n_features)`` in the model's dtype (float32 or float64);
+* ``input``: ``(batch, n_features)`` (``(batch, height, width, channels)`` for a network taking
+  images) in the model's dtype (float32 or float64);
 * ``output``: ``(batch, n_outputs)``, what ``model.predict`` returns. For a
   ``NeuralNetClassifier`` it is ``predict_proba``: ``(batch, n_classes)`` probabilities in the
   order of ``classes_`` (two columns for a binary classifier); for a ``NeuralNetRegressor``
@@ -12,7 +13,8 @@ file has one input and one output, with a dynamic batch axis:
 
 The model's metadata properties hold ``scratchnn_version``, ``scratchnn_model`` (the exported
 class), ``scratchnn_config`` (the network's architecture as JSON), ``dtype``, ``output`` (what
-the output holds) and, for classifiers, ``classes`` (the labels as a JSON list).
+the output holds) and, where the model has class labels (``classes_`` of a classifier,
+``classes`` of a Sequential), ``classes`` (the labels as a JSON list).
 """
 
 from __future__ import annotations
