@@ -268,6 +268,7 @@ def test_small_things_version_help_defaults_and_broken_pipe(tmp_path):
     helped = run("train", "--help")
     assert "(default: 200)" in helped.stdout and "(default: 0.01)" in helped.stdout
     assert "(default: relu)" in helped.stdout
+    assert "default: None" not in helped.stdout and "default: False" not in helped.stdout
     missing = run("evaluate", "nowhere.npz", cwd=tmp_path)
     one_line_error(missing, 1, "model file 'nowhere.npz' does not exist")
     out = tmp_path / "m.npz"

@@ -19,8 +19,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Help that shows each option's default."""
+class _Help(argparse.HelpFormatter):
+    """Help that shows each option's default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in text:
+            return text
+        return text + " (default: %(default)s)"
 
 
 # -- option types: argparse names the option in their errors ("argument --seed: ...") ------------
@@ -66,7 +72,7 @@ def _add_csv_options(group: argparse._ArgumentGroup) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="whether the first line (after --skip-rows) names the columns; by default a line "
-        "of numbers is data and a line with text is the header",
+        "of numbers is data, a name over a column of numbers a header, else ask",
     )
     group.add_argument(
         "--skip-rows", type=NON_NEGATIVE, default=0, metavar="N", help="lines to skip first"
