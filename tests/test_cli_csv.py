@@ -298,3 +298,28 @@ def test_hostile_specs_and_model_files_give_one_line(tmp_path):
         one_line_error(run(*command, cwd=tmp_path), 1, "junk.npz")
     debug = run("--debug", "train", "xor", "--spec", "deep.json", cwd=tmp_path)
     assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_weight_histograms_show_the_network_as_trained_not_folded(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from scratchnn import plot
+    from scratchnn.cli import main
+
+    seen = {}
+    original = plot.plot_weight_histograms
+
+    def spy(model, X=None, *args, **kwargs):
+        seen["W"], seen["X"] = model.layers[0].params["W"].astype(np.float64), np.asarray(X)
+        return original(model, X, *args, **kwargs)
+
+    monkeypatch.setattr(plot, "plot_weight_histograms", spy)
+    out = tmp_path / "m.npz"
+    argv = ["train", "wine", "--epochs", "2", "--validation-split", "0", "--quiet", "--dtype",
+            "float64", "--out", str(out), "--plots", str(tmp_path / "pictures")]  # fmt: skip
+    assert main(argv) == 0
+    X, _ = scratchnn.datasets.load_wine()
+    np.testing.assert_allclose(seen["X"].mean(axis=0), 0, atol=1e-9)  # standardised inputs
+    np.testing.assert_allclose(seen["X"].std(axis=0), 1, atol=1e-9)
+    saved = scratchnn.load(out).layers[0].params["W"]  # folded: W / std of each input
+    np.testing.assert_allclose(seen["W"], saved * X.std(axis=0)[:, None], rtol=1e-9)
+    assert (tmp_path / "pictures" / "weights.png").read_bytes()[:4] == b"\x89PNG"
