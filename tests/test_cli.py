@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import scratchnn
-from scratchnn.cli import fold_standardization
+from scratchnn.cli import fold_standardization, fold_target_scaling
 from scratchnn.datasets import make_xor
 
 
@@ -231,6 +231,17 @@ def test_fold_standardization_makes_the_model_take_raw_inputs():
     expected = model.predict((X - mean) / std)
     fold_standardization(model, mean, std)
     np.testing.assert_allclose(model.predict(X), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_fold_target_scaling_makes_the_model_give_targets_in_their_units():
+    model = scratchnn.Sequential([scratchnn.Dense(3, "tanh"), scratchnn.Dense(2)], seed=0,
+                                 dtype="float64")  # fmt: skip
+    model.build(4)
+    X = np.random.default_rng(2).normal(size=(10, 4))
+    mean, scale = np.array([150.0, -2.0]), np.array([77.0, 0.5])
+    expected = model.predict(X) * scale + mean  # what undoing (y - mean) / scale gives
+    fold_target_scaling(model, mean, scale)
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-12)
 
 
 def _write_idx(path, magic_type: int, array: np.ndarray) -> None:
