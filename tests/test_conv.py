@@ -333,6 +333,7 @@ POOL_CASES = [
     (3, 1, "same", (4, 5, 1)),
     ((2, 3), (1, 2), "same", (5, 6, 2)),
     (3, None, "same", (7, 8, 1)),
+    ((1, 2), None, "valid", (3, 5, 2)),
 ]
 
 
@@ -384,6 +385,24 @@ def test_max_pooling_ties_send_the_gradient_to_one_winner_the_first_in_row_major
     layer.forward(x, training=True)
     grad = layer.backward(np.array([[[[3.0], [5.0]]]]))[0, :, :, 0]
     np.testing.assert_array_equal(grad, [[3.0, 0.0, 0.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize(
+    "pool_size,strides,input_shape,expected_winners",
+    [
+        (3, None, (3, 3), [(0, 0)]),  # one 3x3 block of ties
+        (2, 1, (3, 3), [(0, 0), (0, 1), (1, 0), (1, 1)]),  # overlapping: each window's first
+    ],
+)
+def test_max_pooling_ties_pick_each_windows_first_pixel(
+    pool_size, strides, input_shape, expected_winners
+):
+    layer = MaxPool2D(pool_size, strides)
+    x = np.zeros((1, *input_shape, 1))  # all tied, as after a ReLU that zeroed everything
+    y = layer.forward(x, training=True)
+    grad = layer.backward(np.ones_like(y))[0, :, :, 0]
+    assert sorted(zip(*np.nonzero(grad), strict=True)) == expected_winners
+    assert grad.sum() == y.size
 
 
 def test_overlapping_max_windows_add_their_gradients_on_a_shared_maximum():

