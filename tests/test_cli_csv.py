@@ -96,6 +96,12 @@ def test_sklearn_diabetes_regression_with_defaults(tmp_path):
         1 - np.sum((predicted - y) ** 2) / np.sum((y - y.mean()) ** 2), abs=1e-3
     )
     assert r2 >= 0.4
+    (tmp_path / "named.csv").write_text(
+        "".join(f"{i},{i % 3},1,2,3,4,5,6,7,8,low\n" for i in range(5))
+    )
+    wrong = run("evaluate", str(out), "--csv", str(tmp_path / "named.csv"), "--target", "-1")
+    one_line_error(wrong, 1, "d.npz predicts numbers (regression), but the targets are text")
+    assert wrong.stdout == ""
 
 
 def test_bundled_diabetes_with_defaults_reaches_r2_04(tmp_path):

@@ -283,13 +283,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model, classes = _load_model(args.model)
     data = load_data(args)
     loss = args.loss or default_loss(model)
-    print(f"{data.name}: {len(data.X)} samples")
     if not is_classifier(model):
-        print(_format(model.evaluate(data.X, data.y, loss=loss, metrics=["mae", "r2"])))
+        if data.y.dtype == object:
+            raise ValueError(
+                f"{args.model} predicts numbers (regression), but the targets are text "
+                f"({data.y[0]!r}, ...): is it the same target column as in train?"
+            )
+        numbers = model.evaluate(data.X, data.y, loss=loss, metrics=["mae", "r2"])
+        print(f"{data.name}: {len(data.X)} samples")
+        print(_format(numbers))
         return 0
     n_classes = max(2, model.output_dim)
     y = class_indices(data.y, classes, n_classes)
-    print(_format(model.evaluate(data.X, y, loss=loss, metrics=["accuracy"])))
+    numbers = model.evaluate(data.X, y, loss=loss, metrics=["accuracy"])
+    print(f"{data.name}: {len(data.X)} samples")
+    print(_format(numbers))
     counts = plot.confusion_matrix(y, _predicted(model, data.X, n_classes), n_classes=n_classes)
     names = [str(c) for c in classes] if classes else [str(k) for k in range(n_classes)]
     width = max(5, *(len(name) for name in names), len(str(counts.max())))
