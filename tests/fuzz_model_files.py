@@ -9,6 +9,7 @@ recorded with its input, exception and the line that raised it.
 ``tests/test_file_fuzzing.py`` runs a few thousand seeded cases; for a long run::
 
     python -m tests.fuzz_model_files --cases 100000 --seed 1
+    python -m tests.fuzz_model_files --sweep     # every single header change, exhaustively
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ class Sample:
     header: dict[str, Any]
 
 
-def make_corpus(folder: Path) -> list[Sample]:
-    """A saved model and a checkpoint, each from a small Sequential fitted for one epoch."""
+def make_corpus(folder: Path, tutorial: bool = False) -> list[Sample]:
+    """A saved model and a checkpoint, each from a small Sequential fitted for one epoch.
+
+    ``tutorial`` adds a saved :class:`scratchnn.NeuralNetwork` (its header has more entries).
+    """
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 4))
     y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
@@ -67,8 +71,14 @@ def make_corpus(folder: Path) -> list[Sample]:
     fitted.fit(X, y, epochs=1, **fit)
     fitted.save(folder / "model.npz")
     model().fit(X, y, epochs=1, callbacks=[ModelCheckpoint(folder / "ckpt.npz")], **fit)
+    names = ["model", "ckpt"]
+    if tutorial:
+        network = scratchnn.NeuralNetwork(4, 3, 1, seed=0)
+        network.train(X, (y > 0).astype(float).reshape(-1, 1), epochs=2)
+        network.save(folder / "tutorial.npz")
+        names.append("tutorial")
     samples = []
-    for name in ("model", "ckpt"):
+    for name in names:
         data = (folder / f"{name}.npz").read_bytes()
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             entries = {key: archive[key] for key in archive.files}
@@ -439,6 +449,24 @@ def _origin(error: BaseException) -> str:
     return f"{Path(frame.filename).name}:{frame.lineno} {frame.name}: {frame.line}"
 
 
+def try_case(path: Path, data: bytes, family: str, sample: str, what: str, report: Report) -> None:
+    """Hand ``data`` to both readers; count the outcomes, record any escape."""
+    path.write_bytes(data)
+    report.cases += 1
+    for reader_name, reader in READERS.items():
+        try:
+            reader(path)
+            outcome = "loaded"
+        except ModelFileError:
+            outcome = "refused"
+        except Exception as error:  # noqa: BLE001 - recording every escape is the point
+            outcome = "escaped"
+            message = f"{type(error).__name__}: {str(error)[:200]}"
+            escape = Escape(family, sample, what, reader_name, message, _origin(error))
+            report.escapes.append(escape)
+        report.outcomes[family, reader_name, outcome] += 1
+
+
 def run(
     cases: int,
     seed: int,
@@ -450,34 +478,41 @@ def run(
     rng = np.random.default_rng(seed)
     samples = samples or make_corpus(folder)
     families = families or list(MUTATORS)
-    path = folder / "case.npz"
     report = Report()
     for case in range(cases):
         family = families[case % len(families)]
         sample = samples[(case // len(families)) % len(samples)]
         data, description = MUTATORS[family](rng, sample)
-        path.write_bytes(data)
-        report.cases += 1
-        for reader_name, reader in READERS.items():
-            try:
-                reader(path)
-                outcome = "loaded"
-            except ModelFileError:
-                outcome = "refused"
-            except Exception as error:  # noqa: BLE001 - recording every escape is the point
-                outcome = "escaped"
-                report.escapes.append(
-                    Escape(
-                        family,
-                        sample.name,
-                        description,
-                        reader_name,
-                        f"{type(error).__name__}: {str(error)[:200]}",
-                        _origin(error),
-                    )  # fmt: skip
-                )
-            report.outcomes[family, reader_name, outcome] += 1
+        try_case(folder / "case.npz", data, family, sample.name, description, report)
     return report
+
+
+def sweep(folder: Path, samples: list[Sample] | None = None) -> Report:
+    """Every single header change: each node dropped, or replaced by each of :data:`NASTY`."""
+    samples = samples or make_corpus(folder, tutorial=True)
+    report = Report()
+    for sample in samples:
+        for target in _nodes(sample.header):
+            if not target:
+                continue
+            for value in [_DROP, *NASTY]:
+                header = json.loads(json.dumps(sample.header))
+                parent = header
+                for key in target[:-1]:
+                    parent = parent[key]
+                if value is _DROP:
+                    del parent[target[-1]]
+                else:
+                    parent[target[-1]] = value
+                data = entries_zip({**sample.entries, "__config__": header_array(header)})
+                what = (
+                    f"{'/'.join(map(str, target))} = {'(dropped)' if value is _DROP else value!r}"
+                )
+                try_case(folder / "case.npz", data, "sweep", sample.name, what[:200], report)
+    return report
+
+
+_DROP = object()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,10 +520,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--family", action="append", choices=list(MUTATORS))
+    parser.add_argument(
+        "--sweep", action="store_true", help="every single header change instead of random cases"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        report = run(args.cases, args.seed, Path(folder), args.family)
+        if args.sweep:
+            report = sweep(Path(folder))
+        else:
+            report = run(args.cases, args.seed, Path(folder), args.family)
     elapsed = time.perf_counter() - started
     print(f"{report.cases} cases in {elapsed:.1f} s, seed {args.seed}")
     for (family, reader, outcome), count in sorted(report.outcomes.items()):
