@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -153,6 +155,25 @@ def test_stacks_of_every_layer_type_run_like_predict(activation, dtype):
         dtype=dtype,
     )
     assert_matches(randomise(model, seed=4), dtype, width=7)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    widths=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    activations=st.lists(st.sampled_from(ACTIVATIONS_ALL), min_size=4, max_size=4),
+    dtype=st.sampled_from(DTYPES),
+    rows=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_any_dense_stack_exports_like_predict(widths, activations, dtype, rows, seed):
+    layers = [Dense(w, a) for w, a in zip(widths, activations, strict=False)]
+    model = randomise(Sequential(layers, seed=seed, dtype=dtype), seed=seed)
+    model.build(3)
+    model = randomise(model, seed=seed)
+    X = inputs(rows, 3, dtype, seed=seed)
+    got = run_onnx(to_onnx(model), X)
+    tol = TOLERANCE[dtype]
+    np.testing.assert_allclose(got, model.predict(X), rtol=tol, atol=tol)
 
 
 def test_large_inputs_stay_finite_and_equal_where_softplus_and_elu_would_overflow():
