@@ -163,19 +163,27 @@ class GELU(Activation):
 
     ``a = z/2 (1 + tanh(u))`` with ``u = sqrt(2/pi) (z + 0.044715 z^3)``;
     ``da/dz = (1 + tanh u)/2 + z/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 z^2)``.
+
+    ``u`` is computed from ``z`` clipped to ``[-20, 20]``: beyond that ``tanh u`` is exactly
+    ``+-1`` in float32 and float64 alike (``|u| > 300``), so nothing changes but ``z^3``, which no
+    longer overflows for large inputs.
     """
 
     name = "gelu"
     _c = float(np.sqrt(2.0 / np.pi))
     _k = 0.044715
 
+    def _tanh_u(self, z):
+        clipped = np.clip(z, -20.0, 20.0)
+        return np.tanh(self._c * (clipped + self._k * clipped**3)), clipped
+
     def forward(self, z, out=None):
-        t = np.tanh(self._c * (z + self._k * z**3))
+        t, _ = self._tanh_u(z)
         return 0.5 * z * (1.0 + t)
 
     def backward(self, grad_a, z, a, out=None):
-        t = np.tanh(self._c * (z + self._k * z**3))
-        du_dz = self._c * (1.0 + 3.0 * self._k * z * z)
+        t, clipped = self._tanh_u(z)
+        du_dz = self._c * (1.0 + 3.0 * self._k * clipped * clipped)
         return grad_a * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du_dz)
 
 

@@ -28,6 +28,28 @@ class Callback:
         """What this fit does: ``epochs``, ``steps`` (batches per epoch), ``batch_size``, ..."""
         self.params = params
 
+    def get_state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of this callback, as JSON values (nothing by default)."""
+        return {}
+
+    def state_key(self) -> str:
+        """What identifies this callback's saved state on resume: its class and settings."""
+        return type(self).__name__
+
+    def resumed_state(self) -> dict[str, Any] | None:
+        """This callback's state saved in the checkpoint a fit resumes from, if any.
+
+        Matched by :meth:`state_key` (and order, among callbacks with the same key).
+        """
+        key = self.state_key()
+        saved = self.params.get("resumed_callbacks") or []
+        mine = [c for c in self.params.get("callbacks", []) if c.state_key() == key]
+        theirs = [s["state"] for s in saved if s.get("key") == key]
+        index = next((i for i, c in enumerate(mine) if c is self), None)
+        if index is None or index >= len(theirs) or not isinstance(theirs[index], dict):
+            return None
+        return theirs[index]
+
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None: ...
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None: ...
@@ -37,6 +59,9 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None: ...
 
     def on_train_end(self, logs: dict[str, float] | None = None) -> None: ...
+
+    def after_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        """Called once every callback's ``on_epoch_end`` has run: where a checkpoint is saved."""
 
 
 class History(Callback):
@@ -92,6 +117,19 @@ class EarlyStopping(Callback):
         self.best_weights: dict[str, Any] | None = None
         self.wait = 0
         self.stopped_epoch: int | None = None
+        state = self.resumed_state()
+        if state is not None:  # patience counts on from where the interrupted run was
+            self.best = _float_or(state.get("best"), self.best)
+            self.best_epoch = int(state.get("best_epoch", -1))
+            self.wait = int(state.get("wait", 0))
+
+    def state_key(self) -> str:
+        return f"EarlyStopping(monitor={self.monitor!r})"
+
+    def get_state(self) -> dict[str, Any]:
+        """Best value, its epoch and the epochs waited since (not the best weights)."""
+        best = float(self.best) if np.isfinite(self.best) else None
+        return {"best": best, "best_epoch": int(self.best_epoch), "wait": int(self.wait)}
 
     def _improved(self, value: float) -> bool:
         if self.mode == "min":
@@ -168,3 +206,8 @@ class ProgressLogger(Callback):
         if self.verbose:
             numbers = "  ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items())
             print(f"epoch {epoch + 1}/{self.epochs}  {numbers}", file=self.stream, flush=True)
+
+
+def _float_or(value: Any, default: float) -> float:
+    """``value`` as a float, or ``default`` for ``None`` (how JSON keeps an infinite best)."""
+    return default if value is None else float(value)

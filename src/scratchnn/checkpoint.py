@@ -45,6 +45,7 @@ class Checkpoint:
     history: dict[str, list[float]] = field(default_factory=dict)
     history_epochs: list[int] = field(default_factory=list)
     fit_settings: dict[str, Any] = field(default_factory=dict)  # batch_size, shuffle
+    callbacks: list[dict[str, Any]] = field(default_factory=list)  # {"key", "state"} each
 
 
 def save_checkpoint(
@@ -53,8 +54,13 @@ def save_checkpoint(
     epoch: int,
     history: History | None = None,
     fit_settings: dict[str, Any] | None = None,
+    callbacks: list[Callback] = (),
 ) -> None:
-    """Save ``model`` mid-``fit`` with its optimizer, history and ``epoch`` epochs completed."""
+    """Save ``model`` mid-``fit`` with its optimizer, history and ``epoch`` epochs completed.
+
+    ``callbacks`` are the fit's callbacks: their :meth:`~scratchnn.Callback.get_state` is kept,
+    so a resumed run's ``EarlyStopping`` and ``ModelCheckpoint`` go on counting from there.
+    """
     if model.optimizer is None or model.loss is None:
         raise ValueError("model must be in a fit (it has no optimizer or loss yet) to checkpoint")
     header, arrays = build_payload(model)
@@ -70,6 +76,9 @@ def save_checkpoint(
         else {key: [float(v) for v in values] for key, values in history.history.items()},
         "history_epochs": [] if history is None else [int(e) for e in history.epoch],
         "fit_settings": dict(fit_settings or {}),
+        "callbacks": [
+            {"key": callback.state_key(), "state": callback.get_state()} for callback in callbacks
+        ],
     }
     write_model_file(path, header, arrays)
 
@@ -98,10 +107,31 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             {str(k): [float(v) for v in values] for k, values in entry["history"].items()},
             [int(e) for e in entry["history_epochs"]],
             dict(entry.get("fit_settings", {})),  # absent from checkpoints of version 0.1.0
+            _callback_states(entry.get("callbacks", [])),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path!r}: the checkpoint entry is malformed: {error}") from None
     return checkpoint
+
+
+def _callback_states(entries: Any) -> list[dict[str, Any]]:
+    """The saved callback states, checked: ``{"key": str, "state": {name: number or None}}``."""
+    if not isinstance(entries, list):
+        raise TypeError(f"callbacks must be a list, got {type(entries).__name__}")
+    states = []
+    for entry in entries:
+        state = entry.get("state") if isinstance(entry, dict) else None
+        if not (isinstance(entry.get("key"), str) and isinstance(state, dict)) or not all(
+            value is None
+            or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and np.isfinite(value) and abs(value) < 2**63)
+            for value in state.values()
+        ):  # fmt: skip
+            raise ValueError(
+                f"a callback entry must hold a key and finite numbers, got {entry!r}"[:200]
+            )
+        states.append({"key": entry["key"], "state": dict(state)})
+    return states
 
 
 def _architecture(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -248,6 +278,10 @@ class ModelCheckpoint(Callback):
         self.mode = mode
         self.best = -np.inf if mode == "max" else np.inf
         self.saved: list[str] = []
+        self._due = False
+
+    def state_key(self) -> str:
+        return f"ModelCheckpoint({self.filepath!r}, monitor={self.monitor!r})"
 
     def check_before_fit(self) -> None:
         """Refuse, before any training, a path that no save could write."""
@@ -263,6 +297,13 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self.best = -np.inf if self.mode == "max" else np.inf
+        state = self.resumed_state()
+        if state is not None and state.get("best") is not None:
+            self.best = float(state["best"])  # a resumed run saves only what beats this
+
+    def get_state(self) -> dict[str, Any]:
+        """The best monitored value so far (``None`` while there is none)."""
+        return {"best": float(self.best) if np.isfinite(self.best) else None}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
@@ -278,8 +319,14 @@ class ModelCheckpoint(Callback):
             improved = value > self.best if self.mode == "max" else value < self.best
             if improved:
                 self.best = value
-        if due or improved:
+        self._due = due or improved
+
+    def after_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        """Save, once every callback has counted this epoch (their states go in the file)."""
+        if self._due:
+            self._due = False
             path = self.filepath.replace("{epoch}", str(epoch + 1))
             settings = {key: self.params[key] for key in ("batch_size", "shuffle")}
-            save_checkpoint(self.model, path, epoch + 1, self.params["history"], settings)
+            save_checkpoint(self.model, path, epoch + 1, self.params["history"], settings,
+                            self.params.get("callbacks", []))  # fmt: skip
             self.saved.append(path)

@@ -38,14 +38,14 @@ def binary_accuracy(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0
 
 
 def mean_squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """``mean (y_pred - y_true)^2`` over all entries."""
-    residual = y_pred - _as_columns(y_true, y_pred)
+    """``mean (y_pred - y_true)^2`` over all entries (in float64: no overflow for float32)."""
+    residual = y_pred.astype(np.float64) - _as_columns(y_true, y_pred)
     return float(np.mean(residual * residual))
 
 
 def mean_absolute_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """``mean |y_pred - y_true|`` over all entries."""
-    return float(np.mean(np.abs(y_pred - _as_columns(y_true, y_pred))))
+    return float(np.mean(np.abs(y_pred.astype(np.float64) - _as_columns(y_true, y_pred))))
 
 
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -92,7 +92,10 @@ class Sequential(Network):
         restored from it and training continues at the epoch after it, up to ``epochs`` in all,
         ending bit-identical to an uninterrupted run. ``loss``, ``optimizer``, ``metrics``,
         ``batch_size``, ``shuffle`` and the validation data must be those of the interrupted run
-        (checked); callbacks (``EarlyStopping``) start afresh.
+        (checked). Callbacks count on from the checkpoint: ``EarlyStopping``'s patience and best
+        value and ``ModelCheckpoint``'s best value (matched by class and settings); the best
+        weights ``EarlyStopping`` had kept are not in the file, so after a resume it restores
+        the best weights seen since.
         """
         if getattr(self, "_fitting", False):
             raise RuntimeError("this model is already being trained (fit runs in another thread)")
@@ -348,6 +351,8 @@ def _run_fit(model: Sequential, plan: _FitPlan) -> History:
         "batch_size": plan.batch_size,
         "shuffle": plan.shuffle,
         "history": history,  # what a ModelCheckpoint saves with the model
+        "callbacks": plan.callbacks,  # whose states a ModelCheckpoint saves too
+        "resumed_callbacks": [] if plan.resume is None else plan.resume.callbacks,
     }
     for callback in callbacks:
         callback.set_model(model)

@@ -237,12 +237,15 @@ def run_epochs(
         if history.stop_reason is not None:
             break
         logs = {"loss": total / total_weight if total_weight else float("nan")}
-        for name, function in metrics:
-            logs[name] = function(y, seen_outputs)
+        with np.errstate(**QUIET):
+            for name, function in metrics:
+                logs[name] = function(y, seen_outputs)
         if end_of_epoch is not None:
             end_of_epoch(logs)
         for callback in callbacks:
             callback.on_epoch_end(epoch, logs)
+        for callback in callbacks:
+            callback.after_epoch_end(epoch, logs)
         if network.stop_training:
             history.stop_reason = (
                 history.stop_reason or f"stopped by a callback after epoch {epoch + 1}"
