@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 on bad usage
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as Python's shutdown complaint
+        return status
     except UsageError as error:
         if args.debug:
             traceback.print_exc()
