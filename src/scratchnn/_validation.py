@@ -7,6 +7,7 @@ expected and what came, so that bad input never reaches the math as a raw NumPy 
 from __future__ import annotations
 
 import difflib
+import inspect
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -157,3 +158,26 @@ def lookup(name: Any, registry: Mapping[str, Any], kind: str) -> Any:
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     known = ", ".join(sorted(registry))
     raise ValueError(f"unknown {kind} {name!r}{hint} (known: {known})")
+
+
+def from_settings(cls: Any, settings: Mapping[str, Any], kind: str) -> Any:
+    """``cls(**settings)``, refusing settings ``cls`` does not take with a message naming them.
+
+    ``kind`` names what is built (``"activation 'relu'"``) in the message.
+    """
+    if not isinstance(settings, Mapping) or not all(isinstance(k, str) for k in settings):
+        raise TypeError(f"{kind} settings must be a dict of names, got {describe(settings)}")
+    try:
+        inspect.signature(cls).bind(**settings)
+    except TypeError:
+        accepted = [
+            name
+            for name, parameter in inspect.signature(cls).parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        ]
+        unknown = sorted(set(settings) - set(accepted))
+        raise ValueError(
+            f"{kind} does not take the setting(s) {unknown[:5] or sorted(settings)[:5]}; it takes "
+            f"{accepted or 'none'}"
+        ) from None
+    return cls(**settings)

@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_number, lookup
+from ._validation import check_number, from_settings, lookup
+
+# The largest slope LeakyReLU and ELU take: beyond it float32 outputs overflow for inputs near 1e35.
+MAX_ALPHA = 1e3
 
 
 class Activation:
@@ -125,7 +128,7 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
 
     def __init__(self, alpha: float = 0.01) -> None:
-        self.alpha = check_number(alpha, "alpha", low=0.0)
+        self.alpha = check_number(alpha, "alpha", low=0.0, high=MAX_ALPHA)
 
     def forward(self, z, out=None):
         return np.where(z > 0, z, self.alpha * z)
@@ -146,7 +149,7 @@ class ELU(Activation):
     name = "elu"
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = check_number(alpha, "alpha", low=0.0)
+        self.alpha = check_number(alpha, "alpha", low=0.0, high=MAX_ALPHA)
 
     def forward(self, z, out=None):
         return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
@@ -242,6 +245,7 @@ def get_activation(spec: str | Activation | None) -> Activation:
         return spec
     if isinstance(spec, dict):
         config = dict(spec)
-        cls = lookup(config.pop("name", None), ACTIVATIONS, "activation")
-        return cls(**config)
+        name = config.pop("name", None)
+        cls = lookup(name, ACTIVATIONS, "activation")
+        return from_settings(cls, config, f"activation {name!r}")
     return lookup(spec, ACTIVATIONS, "activation")()

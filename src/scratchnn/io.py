@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._header import FORMAT_NAME, FORMAT_VERSION
-from ._validation import describe
+from ._validation import all_finite, describe
 from ._version import __version__
 from .archive import CONFIG_KEY, ModelFileError, read_model_file, write_model_file
 from .network import Network
@@ -137,9 +137,7 @@ def restore_network(
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
         raise ModelFileError(f"{path!r}: the model config cannot be rebuilt: {error}") from None
     if not model.built:
-        raise ModelFileError(
-            f"{path!r}: the model config has no input_shape: it was never built"
-        )
+        raise ModelFileError(f"{path!r}: the model config has no input_shape: it was never built")
     expected = model_arrays(model)
     for name, target in expected.items():
         if name not in arrays:
@@ -150,6 +148,18 @@ def restore_network(
                 f"{path!r}: array {name!r} must have shape {target.shape} and dtype "
                 f"{target.dtype} for this model, got shape {source.shape} and dtype {source.dtype}"
             )
+    for index, layer in enumerate(model.layers):
+        for kind, values in (("params", layer.params), ("state", layer.state)):
+            for name in values:
+                array = arrays[f"layers.{index}.{kind}.{name}"]
+                problem = None
+                if array.dtype.kind == "f" and not all_finite(array):
+                    problem = "it holds NaN or infinite values"
+                elif kind == "state":
+                    problem = layer.state_problem(name, array)
+                if problem:
+                    where = f"layers.{index}.{kind}.{name}"
+                    raise ModelFileError(f"{path!r}: array {where!r} cannot be loaded: {problem}")
     unused = sorted(n for n in arrays if n.startswith("layers.") and n not in expected)
     if unused:
         raise ModelFileError(f"{path!r} holds arrays this model has no place for: {unused}")

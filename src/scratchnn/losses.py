@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_number, lookup
+from ._validation import check_number, from_settings, lookup
 from .activations import log_softmax, softmax, stable_sigmoid
 
 # Probabilities are clipped to [EPS, 1 - EPS] before a log, so log(0) never happens.
@@ -283,13 +283,12 @@ class CategoricalCrossEntropy(Loss):
                     "y must hold integer class labels or one-hot rows for categorical "
                     "cross-entropy, got non-integer values"
                 )
-            labels = y.astype(np.intp)
-            if labels.min() < 0 or labels.max() >= n_outputs:
+            if y.min() < 0 or y.max() >= n_outputs:  # checked before a cast that could overflow
                 raise ValueError(
                     f"y must hold class labels in [0, {n_outputs - 1}] for a model with "
-                    f"{n_outputs} outputs, got labels from {labels.min()} to {labels.max()}"
+                    f"{n_outputs} outputs, got labels from {y.min():g} to {y.max():g}"
                 )
-            return labels
+            return y.astype(np.intp)
         if y.shape[1] != n_outputs:
             raise ValueError(
                 f"y one-hot rows must have width {n_outputs} to match the model's outputs, "
@@ -321,5 +320,6 @@ def get_loss(spec: str | dict | Loss) -> Loss:
         return spec
     if isinstance(spec, dict):
         config = dict(spec)
-        return lookup(config.pop("name", None), LOSSES, "loss")(**config)
+        name = config.pop("name", None)
+        return from_settings(lookup(name, LOSSES, "loss"), config, f"loss {name!r}")
     return lookup(spec, LOSSES, "loss")()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as check
-from . import io
+from . import export, io
 from .callbacks import Callback, History, ProgressLogger
 from .checkpoint import Checkpoint, apply_checkpoint, check_resumable, read_checkpoint
 from .losses import Loss, get_loss
@@ -148,11 +148,13 @@ class Sequential(Network):
         """
         io.save(self, path)
 
-    def to_onnx(self, path: str | os.PathLike, opset: int | None = None) -> None:
-        """Export to an ONNX file (``pip install scratchnn[onnx]``); see ``scratchnn.export``."""
-        from .export import to_onnx  # noqa: PLC0415 - the export front sits above the model
+    def to_onnx(self, path: str | os.PathLike, opset: int | None = None) -> Any:
+        """Export to an ONNX file (``pip install scratchnn[onnx]``); returns the ``ModelProto``.
 
-        to_onnx(self, path, opset=opset)
+        See :func:`scratchnn.export.to_onnx`: inputs ``input`` ``(batch, ...input_shape)``,
+        outputs ``output``, in this model's dtype.
+        """
+        return export.to_onnx(self, path, opset=opset)
 
 
 io.register_kind("Sequential", Sequential, Sequential.from_config)

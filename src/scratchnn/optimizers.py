@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_number, lookup
+from ._validation import check_number, from_settings, lookup
 from .schedules import Schedule, get_schedule
 
 
@@ -302,4 +302,4 @@ def get_optimizer(spec: str | dict | Optimizer, **overrides: Any) -> Optimizer:
     else:
         name, config = spec, {}
     config.update(overrides)
-    return lookup(name, OPTIMIZERS, "optimizer")(**config)
+    return from_settings(lookup(name, OPTIMIZERS, "optimizer"), config, f"optimizer {name!r}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_number, lookup
+from ._validation import check_number, from_settings, lookup
 
 
 class Regularizer:
@@ -70,5 +70,5 @@ def get_regularizer(spec: str | dict | Regularizer | None) -> Regularizer | None
     if isinstance(spec, dict):
         config = dict(spec)
         config.pop("name", None)  # {"name": "l2", "l2": 0.1} reads naturally; the values decide
-        return Regularizer(**config)
+        return from_settings(Regularizer, config, "regularizer")
     return lookup(spec, _BY_NAME, "regularizer")()

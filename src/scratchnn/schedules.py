@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._validation import check_number, check_positive_int, lookup
+from ._validation import check_number, check_positive_int, from_settings, lookup
 
 
 class Schedule:
@@ -83,4 +83,5 @@ def get_schedule(spec: dict | Schedule) -> Schedule:
     if isinstance(spec, Schedule):
         return spec
     config = dict(spec)
-    return lookup(config.pop("name", None), SCHEDULES, "schedule")(**config)
+    name = config.pop("name", None)
+    return from_settings(lookup(name, SCHEDULES, "schedule"), config, f"schedule {name!r}")

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as check
-from ..model import Sequential
-from ..tutorial import NeuralNetwork
+from .._version import __version__
+from ..network import Network
 from .converters import converter_for
 from .graph import OnnxGraph, import_onnx
 
@@ -43,7 +43,7 @@ INPUT_NAME, OUTPUT_NAME = "input", "output"
 class _Target:
     """What to export: the network, the head added after it, and the metadata to record."""
 
-    network: Sequential
+    network: Network
     kind: str
     head: str | None = None  # "binary_proba" or "ravel"
     metadata: dict[str, str] = field(default_factory=dict)
@@ -108,7 +108,7 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
         graph.to_proto(INPUT_NAME, ("batch", *input_shape), OUTPUT_NAME, ("batch", *shape)),
         opset_imports=[onnx.helper.make_opsetid("", opset)],
         producer_name="scratchnn",
-        producer_version=_version(),
+        producer_version=__version__,
         doc_string=(
             f"scratchnn {target.kind}: input {INPUT_NAME!r} (batch, "
             f"{', '.join(map(str, input_shape))}) {dtype} -> output {OUTPUT_NAME!r} "
@@ -118,7 +118,7 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
     onnx.helper.set_model_props(
         proto,
         {
-            "scratchnn_version": _version(),
+            "scratchnn_version": __version__,
             "scratchnn_model": target.kind,
             "scratchnn_config": json.dumps(network.get_config()),
             "dtype": dtype,
@@ -133,9 +133,11 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
 
 # -- what is exported -----------------------------------------------------------------------------
 def _export_target(model: Any) -> _Target:
-    if isinstance(model, Sequential):
+    # The fronts above (the tutorial's class, the estimators) are recognised by their module:
+    # this module sits below them (docs/architecture.md) and imports none of them.
+    if isinstance(model, Network):
         target = _Target(model, "Sequential", metadata={"output": "the network's outputs"})
-    elif isinstance(model, NeuralNetwork):
+    elif any(c.__module__ == "scratchnn.tutorial" for c in type(model).__mro__):
         target = _Target(model.model, "NeuralNetwork", metadata={"output": "the sigmoid outputs"})
     elif any(c.__module__.startswith("scratchnn.sklearn") for c in type(model).__mro__):
         target = _estimator_target(model)  # ours (or a subclass): no need to import scikit-learn
@@ -159,7 +161,7 @@ def _export_target(model: Any) -> _Target:
 def _estimator_target(estimator: Any) -> _Target:
     kind = type(estimator).__name__
     network = getattr(estimator, "model_", None)
-    if not isinstance(network, Sequential):
+    if not isinstance(network, Network):
         raise ValueError(
             f"model must be a fitted estimator, got an unfitted {kind} (call fit before exporting)"
         )
@@ -177,7 +179,7 @@ def _estimator_target(estimator: Any) -> _Target:
     return target
 
 
-def _check_network_is_prediction(network: Sequential, head: str | None, reference, kind) -> None:
+def _check_network_is_prediction(network: Network, head: str | None, reference, kind) -> None:
     """Refuse an estimator whose prediction is more than its network and the known head.
 
     A transformation this exporter does not know of (a target scaling added to the estimator
@@ -210,7 +212,7 @@ def _add_head(graph: OnnxGraph, head: str | None, tensor: str, shape: tuple) -> 
     return tensor, shape
 
 
-def _input_shape(network: Sequential) -> tuple[int, ...]:
+def _input_shape(network: Network) -> tuple[int, ...]:
     shape = getattr(network, "input_shape", None) or network.input_dim
     return tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
 
@@ -258,9 +260,3 @@ def _write_atomically(onnx: Any, proto: Any, path: str) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__

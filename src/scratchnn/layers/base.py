@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_positive_int, describe, lookup
+from .._validation import check_positive_int, describe, from_settings, lookup
 
 LAYERS: dict[str, type[Layer]] = {}
 
@@ -52,9 +52,7 @@ def as_shape(value: Any, name: str = "input_shape") -> tuple[int, ...]:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return (check_positive_int(value, name),)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
-        raise TypeError(
-            f"{name} must be a positive int or a tuple of them, got {describe(value)}"
-        )
+        raise TypeError(f"{name} must be a positive int or a tuple of them, got {describe(value)}")
     if len(value) == 0:
         raise ValueError(f"{name} must have at least one axis, got {tuple(value)!r}")
     return tuple(check_positive_int(v, f"{name}[{i}]") for i, v in enumerate(value))
@@ -195,6 +193,10 @@ class Layer:
 
     kernel_names: tuple[str, ...] = ()  # the weight matrices a global weight penalty acts on
 
+    def state_problem(self, name: str, value: np.ndarray) -> str | None:
+        """What is wrong with a loaded state array (``None``: nothing); files are checked so."""
+        return None
+
     # -- description --------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON-friendly values."""
@@ -202,7 +204,7 @@ class Layer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        return cls(**config)
+        return from_settings(cls, config, f"layer {cls.__name__}")
 
     def __repr__(self) -> str:
         config = self.get_config()

@@ -49,6 +49,11 @@ class BatchNorm(Layer):
             "running_var": np.ones(input_shape[-1]),
         }
 
+    def state_problem(self, name: str, value: np.ndarray) -> str | None:
+        if name == "running_var" and np.any(value < 0):
+            return "a variance must be non-negative"
+        return None
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         gamma, beta = self.params["gamma"], self.params["beta"]
         if not training:

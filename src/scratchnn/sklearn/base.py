@@ -228,6 +228,17 @@ class _BaseNeuralNet(BaseEstimator):
         return True
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
+        # A rejected call changes nothing: scikit-learn's validate_data sets n_features_in_
+        # (and the label encoders set classes_) before later checks may fail.
+        before = dict(self.__dict__)
+        try:
+            return self._fit_checked(X, y, sample_weight, incremental, classes)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit_checked(self, X, y, sample_weight, incremental, classes=None):
         settings = self._check_hyperparameters()
         continuing = hasattr(self, "model_") and (incremental or settings["warm_start"])
         X, y = validate_data(

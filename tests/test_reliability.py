@@ -1,0 +1,177 @@
+"""Reliability, round two: hostile numbers in files, rejected calls, memory per batch."""
+
+from __future__ import annotations
+
+import io
+import json
+import tracemalloc
+import zipfile
+
+import numpy as np
+import pytest
+
+import scratchnn
+from scratchnn import BatchNorm, Dense, ModelCheckpoint, ModelFileError, Sequential
+from scratchnn.layers import ELU, LeakyReLU
+
+
+def _saved(tmp_path, layers, dtype="float64"):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    model = Sequential(layers, seed=0, dtype=dtype)
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    return model, path
+
+
+def _rewrite_array(path, name, edit) -> None:
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    array = np.lib.format.read_array(io.BytesIO(members[f"{name}.npy"])).copy()
+    edit(array)
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array)
+    members[f"{name}.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("layers.0.params.W", np.nan, "holds NaN or infinite values"),
+        ("layers.0.params.b", np.inf, "holds NaN or infinite values"),
+        ("layers.1.state.running_mean", -np.inf, "holds NaN or infinite values"),
+        ("layers.1.state.running_var", -1.0, "a variance must be non-negative"),
+    ],
+)
+def test_hostile_numbers_in_a_well_formed_file_are_refused(tmp_path, name, value, message):
+    _, path = _saved(tmp_path, [Dense(4), BatchNorm(), Dense(1)])
+
+    def poison(array):
+        array.flat[0] = value
+
+    _rewrite_array(path, name, poison)
+    with pytest.raises(ModelFileError, match=f"{name}.*{message}"):
+        scratchnn.load(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: BatchNorm(epsilon=1e-300), r"epsilon must be in \[1e-12, 1\]"),
+        (lambda: ELU(alpha=1e300), r"alpha must be in \[0, 1000\]"),
+        (lambda: LeakyReLU(alpha=1e300), r"alpha must be in \[0, 1000\]"),
+        (
+            lambda: Dense(3, activation={"name": "relu", "x": 1}),
+            r"activation 'relu' does not "
+            r"take the setting\(s\) \['x'\]; it takes none",
+        ),  # fmt: skip
+        (lambda: Dense(3, activation={"name": "elu", "beta": 1}), r"takes \['alpha'\]"),
+    ],
+)
+def test_out_of_range_settings_are_refused_by_name(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_out_of_range_settings_in_a_file_are_a_model_file_error(tmp_path):
+    _, path = _saved(tmp_path, [Dense(4), ELU(), Dense(1)])
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    raw = np.lib.format.read_array(io.BytesIO(members["__config__.npy"]))
+    header = json.loads(raw.tobytes())
+    header["model"]["layers"][1]["config"]["alpha"] = 1e300
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
+    members["__config__.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    with pytest.raises(ModelFileError, match="alpha must be in"):
+        scratchnn.load(path)
+
+
+def test_a_huge_label_is_named_without_a_cast_warning():
+    model = Sequential([Dense(3, "softmax", input_dim=2)], seed=0)
+    X = np.zeros((3, 2))
+    with _no_warnings(), pytest.raises(ValueError, match=r"labels from 0 to 1e\+20"):
+        model.fit(X, np.array([0.0, 1.0, 1e20]), loss="categorical_crossentropy", verbose=0)
+
+
+class _no_warnings:  # noqa: N801 - used as a context manager, like a function
+    """Turn every warning into an error inside the block."""
+
+    def __enter__(self):
+        import warnings
+
+        self._context = warnings.catch_warnings()
+        self._context.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        return self._context.__exit__(*exc)
+
+
+def test_x_too_large_for_float32_is_named_without_a_cast_warning():
+    model = Sequential([Dense(1)], seed=0)
+    with _no_warnings(), pytest.raises(ValueError, match="X holds values too large for float32"):
+        model.fit(np.array([[1e39], [0.0]]), np.zeros(2), verbose=0)
+
+
+def test_evaluate_with_bad_labels_leaves_an_unbuilt_model_unbuilt():
+    model = Sequential([Dense(3, "softmax")], seed=0)
+    with pytest.raises(ValueError, match="class labels in"):
+        model.evaluate(np.zeros((2, 4)), np.array([0, 7]), loss="categorical_crossentropy")
+    assert not model.built
+
+
+def test_a_checkpoint_folder_that_does_not_exist_is_refused_before_training(tmp_path):
+    model = Sequential([Dense(1)], seed=0)
+    X, y = np.zeros((4, 2)), np.zeros(4)
+    for target, message in [
+        (tmp_path / "missing" / "run.npz", "must be in an existing folder"),
+        (tmp_path, "must name a file, got the folder"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            model.fit(X, y, epochs=2, verbose=0, callbacks=[ModelCheckpoint(target)])
+        assert not model.built  # not one epoch trained
+
+
+def test_an_estimator_refit_with_a_new_width_and_bad_labels_changes_nothing():
+    pytest.importorskip("sklearn")
+    from scratchnn.sklearn import NeuralNetClassifier
+
+    rng = np.random.default_rng(0)
+    clf = NeuralNetClassifier((4,), max_iter=3, random_state=0)
+    clf.fit(rng.normal(size=(30, 3)), rng.integers(0, 2, size=30))
+    before = dict(vars(clf))
+    with pytest.raises(ValueError):
+        clf.fit(rng.normal(size=(30, 5)), np.full(30, 0.5))  # continuous labels
+    assert clf.n_features_in_ == 3
+    assert vars(clf).keys() == before.keys()
+    assert all(vars(clf)[key] is value for key, value in before.items())
+    assert clf.predict(rng.normal(size=(2, 3))).shape == (2,)
+
+
+def test_predict_and_fit_on_float64_data_convert_one_batch_at_a_time():
+    """A float32 model on float64 data: no float32 copy of the whole set (40 MB here)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200_000, 25))  # 40 MB of float64
+    y = rng.normal(size=(200_000, 1))
+    model = Sequential([Dense(4, "relu", input_dim=25), Dense(1)], seed=0)
+    tracemalloc.start()
+    try:
+        model.predict(X, batch_size=4096)
+        _, peak_predict = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        model.fit(X, y, epochs=1, batch_size=4096, verbose=0)
+        _, peak_fit = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    outputs = 200_000 * 4  # predict's own result, float32
+    assert peak_predict < outputs + 8 * 2**20, peak_predict
+    # fit: a permutation (1.6 MB), the finiteness check, a few batches; never a copy of X.
+    assert peak_fit < 12 * 2**20, peak_fit
