@@ -42,42 +42,20 @@ from .data import (
 )
 
 DEMOS: dict[str, list[str]] = {
-    "xor": [
-        "xor",
-        "--layers",
-        "8",
-        "--activation",
-        "tanh",
-        "--epochs",
-        "400",
-        "--batch-size",
-        "4",
-        "--lr",
-        "0.05",
-        "--validation-split",
-        "0",
-        "--no-standardize",
-    ],  # fmt: skip
-    "spirals": [
-        "spirals",
-        "--n-arms",
-        "3",
-        "--n-samples",
-        "600",
-        "--layers",
-        "64,64",
-        "--epochs",
-        "300",
-        "--lr",
-        "0.01",
-        "--early-stopping",
-        "off",
-    ],  # fmt: skip
-    "digits": ["digits", "--layers", "64", "--epochs", "40", "--early-stopping", "5"],
+    "xor": (
+        "xor --layers 8 --activation tanh --epochs 400 --batch-size 4 --lr 0.05 "
+        "--validation-split 0 --no-standardize"
+    ).split(),
+    "spirals": (
+        "spirals --n-arms 3 --n-samples 600 --layers 64,64 --epochs 300 --lr 0.01 "
+        "--early-stopping off"
+    ).split(),
+    "digits": "digits --layers 64 --epochs 40 --early-stopping 5".split(),
 }
 
 
-def _load_model(path: str) -> Any:
+def _load_model(path: str) -> tuple[Any, list[Any] | None]:
+    """The model in ``path`` and its class labels (``None`` when the file keeps none)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"model file {path!r} does not exist (train --out writes one)")
     model = load(path)
