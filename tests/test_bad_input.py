@@ -305,7 +305,7 @@ CONSTRUCTOR_CASES = [
     _case(lambda: get_activation(3), TypeError, "activation must be a name or an instance, got 3",
           "activation-int"),
     _case(lambda: LeakyReLU("x"), TypeError, "alpha must be a number, got 'x'", "leaky-alpha"),
-    _case(lambda: ELU(-1), ValueError, "alpha must be in [0, inf), got -1", "elu-alpha"),
+    _case(lambda: ELU(-1), ValueError, "alpha must be in [0, 1000], got -1", "elu-alpha"),
     _case(lambda: Dropout(1.0), ValueError, "rate must be in [0, 1), got 1", "dropout-1"),
     _case(lambda: Dropout(-0.2), ValueError, "rate must be in [0, 1), got -0.2", "dropout-neg"),
     _case(lambda: BatchNorm(momentum=1.5), ValueError, "momentum must be in [0, 1], got 1.5",

@@ -18,12 +18,18 @@ from scratchnn.layers import (
     GELU,
     LAYERS,
     ActivationLayer,
+    AvgPool2D,
     BatchNorm,
+    Conv2D,
     Dense,
     Dropout,
+    Flatten,
+    GlobalAvgPool2D,
     LeakyReLU,
     Linear,
+    MaxPool2D,
     ReLU,
+    Reshape,
     Sigmoid,
     Softmax,
     Softplus,
@@ -109,9 +115,32 @@ def test_parameter_free_layers_round_trip(tmp_path, layer, dtype):
     _assert_same_model(model, _round_trip(model, tmp_path), X)
 
 
+IMAGE_LAYERS = [
+    lambda: Reshape((6, 6, 1), input_shape=(36,)),
+    lambda: Conv2D(4, 3, padding="same", activation="relu"),
+    lambda: BatchNorm(momentum=0.5),
+    lambda: MaxPool2D(2),
+    lambda: Conv2D(3, (2, 1), strides=(1, 2), kernel_regularizer="l2"),
+    lambda: AvgPool2D(2, strides=1, padding="same"),
+    lambda: GlobalAvgPool2D(),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_image_layers_round_trip_bit_identically(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 36)), rng.integers(0, 2, size=20)
+    flat = [Reshape((6, 6, 1)), Conv2D(2, 3), Flatten(), Dense(1)]
+    for layers in ([make() for make in IMAGE_LAYERS] + [Dense(1)], flat):
+        model = Sequential(layers, seed=3, dtype=dtype)
+        model.fit(X, y, loss="mse", epochs=2, batch_size=8, verbose=0)
+        _assert_same_model(model, _round_trip(model, tmp_path), X)
+
+
 def test_every_registered_layer_class_has_a_round_trip_test():
     """A new layer class fails here until it is added to the round-trip tests above."""
     tested = {type(layer).__name__ for layer in PARAMETER_FREE_LAYERS} | {"Dense", "BatchNorm"}
+    tested |= {type(make()).__name__ for make in IMAGE_LAYERS} | {"Flatten"}
     public = {name for name in LAYERS if not name.startswith("_")}
     assert public - tested == set()
 
