@@ -222,7 +222,7 @@ def mutate_header_text(rng: np.random.Generator, sample: Sample) -> tuple[bytes,
     elif kind == "deep":
         text = text[:-1] + ', "deep": ' + _deep_text(rng) + "}"
     elif kind == "huge-int":
-        text = text.replace('"format_version": 1', '"format_version": 1' + "0" * 5000)
+        text = text.replace('"format_version": 2', '"format_version": 2' + "0" * 5000)
     elif kind == "not-utf8":
         text = text.replace("relu", "r\udcffelu")
     elif kind == "big":

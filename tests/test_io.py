@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import zipfile
@@ -201,7 +202,7 @@ def test_file_is_readable_with_plain_zipfile_and_json(tmp_path):
         with archive.open("layers.0.params.W.npy") as entry:
             weights = np.lib.format.read_array(entry, allow_pickle=False)
     assert header["format"] == "scratchnn-model"
-    assert header["format_version"] == model_io.FORMAT_VERSION == 1
+    assert header["format_version"] == model_io.FORMAT_VERSION == 2
     assert header["kind"] == "Sequential"
     assert header["arrays"]["layers.1.state.running_var"] == {"shape": [3], "dtype": "float32"}
     assert names == sorted(f"{name}.npy" for name in ["__config__", *header["arrays"]])
@@ -266,3 +267,34 @@ def test_save_writes_a_temp_file_in_the_same_folder_fsyncs_and_renames(tmp_path,
     assert os.path.dirname(source) == str(tmp_path) and target == path
     assert calls[0][0] == "fsync"  # the data reached the disk before the rename
     assert not os.path.exists(source)
+
+
+def _as_version_1(config: dict) -> None:
+    """How format version 1 wrote a model config: flat widths as ``input_dim`` ints."""
+    config["input_dim"] = config.pop("input_shape")[0]
+    for spec in config["layers"]:
+        shape = spec["config"].pop("input_shape")
+        spec["config"]["input_dim"] = None if shape is None else shape[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_files_of_format_version_1_still_load(tmp_path, dtype):
+    model, X = _trained([Dense(4, "relu"), BatchNorm(), Dense(1, "sigmoid")], dtype)
+    path = tmp_path / "v1.npz"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = json.loads(np.lib.format.read_array(io.BytesIO(members["__config__.npy"])).tobytes())
+    _as_version_1(header["model"])
+    header["format_version"] = 1
+    assert "input_shape" not in json.dumps(header["model"])
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
+    members["__config__.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    loaded = load(path)
+    assert loaded.input_shape == (3,) and loaded.layers[1].input_shape == (4,)
+    np.testing.assert_array_equal(loaded.params, model.params)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

@@ -138,7 +138,7 @@ def _edit_header(path, edit) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda h: h.update(format_version=2), "format version 2, newer than this scratchnn"),
+        (lambda h: h.update(format_version=3), "format version 3, newer than this scratchnn"),
         (lambda h: h.update(format_version="1"), "format_version must be a positive integer"),
         (lambda h: h.update(format="keras"), "format must be 'scratchnn-model', got 'keras'"),
         (

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 FORMAT_NAME = "scratchnn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: shapes as input_shape (images); 1 wrote input_dim (still read)
 MAX_NDIM = 32  # numpy allows 64; no model array has more than 2
 MAX_DEPTH = 32  # nesting of the JSON; ours is 6 deep, json.loads recurses per level
 MAX_INT = 2**128  # JSON integers are unbounded; ours (seeds, PCG64's state) fit in 128 bits
