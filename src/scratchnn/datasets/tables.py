@@ -85,8 +85,11 @@ def _start(text: str, skip_rows: int) -> tuple[int, int]:
     return offset, skipped
 
 
-def _split_fields(text: str, path: Path, delimiter: str, skipped: int) -> list[list[str] | None]:
-    """Rows of stripped fields, ``None`` for a blank line; pandas checks every row's width.
+def _split_fields(
+    text: str, path: Path, delimiter: str, skipped: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The table's columns of text fields (blank lines left out) and each row's line number;
+    pandas checks every row's width.
 
     ``text`` starts at line ``skipped + 1`` of the file: messages count from there."""
     pandas = _pandas()
@@ -114,8 +117,18 @@ def _split_fields(text: str, path: Path, delimiter: str, skipped: int) -> list[l
             f"{skipped + 1}; if the file starts with a title or other lines before the "
             "table, skip them with skip_rows (--skip-rows N)"
         ) from None
-    rows = [[field.strip() for field in row] for row in frame.to_numpy(dtype=object).tolist()]
-    return [row if any(row) else None for row in rows]  # type: ignore[misc]
+    columns = [frame[name].to_numpy(dtype=object) for name in frame.columns]
+    # A blank line is one empty field (spaces at most); ",," is a line of empty fields.
+    blank = frame[frame.columns[0]].str.strip().to_numpy() == ""
+    for column in columns[1:]:
+        blank &= column == ""
+    kept = ~blank
+    lines = skipped + 1 + np.flatnonzero(kept)
+    return [column[kept] for column in columns], lines
+
+
+def _is_missing(field: str) -> bool:
+    return field.strip().lower() in MISSING
 
 
 def _is_number(field: str) -> bool:
@@ -123,7 +136,17 @@ def _is_number(field: str) -> bool:
         float(field)
     except ValueError:
         return False
-    return field.strip().lower() not in MISSING
+    return not _is_missing(field)
+
+
+def _all_numbers(fields: np.ndarray) -> bool:
+    """Whether every field that is not missing is a number (and at least one is)."""
+    try:
+        values = fields.astype(np.float64)  # fast: most columns are plain numbers
+        return len(values) > 0 and not np.all(np.isnan(values))  # all "nan": all missing
+    except ValueError:
+        values = [field for field in fields if not _is_missing(field)]
+        return bool(values) and all(_is_number(value) for value in values)
 
 
 def _resolve(column: str | int, names: list[str] | None, width: int, what: str, path: Path) -> int:
@@ -179,85 +202,83 @@ def _where(path: Path, line: int, index: int, names: list[str] | None) -> str:
 
 
 def _numeric_column(
-    fields: list[str], lines: list[int], index: int, names: list[str] | None, path: Path
+    fields: np.ndarray, lines: np.ndarray, index: int, names: list[str] | None, path: Path
 ) -> np.ndarray:
     """One feature column as float64, or the error a user can act on."""
     try:
-        values = np.array(fields, dtype=np.float64)
+        values = fields.astype(np.float64)
     except ValueError:
         values = None
     if values is not None and np.all(np.isfinite(values)):
         return values
     flag = names[index] if names else str(index)
     for field, line in zip(fields, lines, strict=True):
-        if field.lower() in MISSING:
+        if _is_missing(field):
             raise ValueError(
-                f"{_where(path, line, index, names)} is a missing value ({_show(field)}); fill it "
-                f"in, remove the line, or drop the column (drop=[{flag!r}], --drop {flag})"
+                f"{_where(path, line, index, names)} is a missing value ({_show(field.strip())}); "
+                f"fill it in, remove the line, or drop the column (drop=[{flag!r}], --drop {flag})"
             )
-    pairs = zip(fields, lines, strict=True)
-    text = [(field, line) for field, line in pairs if not _is_number(field)]
+    text = [
+        (field, line) for field, line in zip(fields, lines, strict=True) if not _is_number(field)
+    ]
     if text and len(text) == len(fields):
         raise ValueError(
-            f"{_where(path, lines[0], index, names)} holds text ({_show(fields[0])}, ...), not "
-            f"numbers; drop it (drop=[{flag!r}], --drop {flag}) or encode it as numbers first"
+            f"{_where(path, lines[0], index, names)} holds text ({_show(fields[0].strip())}, ...), "
+            f"not numbers; drop it (drop=[{flag!r}], --drop {flag}) or encode it as numbers first"
         )
     if text:
         field, line = text[0]
-        raise ValueError(f"{_where(path, line, index, names)} is not a number: {_show(field)}")
+        where = _where(path, line, index, names)
+        raise ValueError(f"{where} is not a number: {_show(field.strip())}")
     bad = int(np.flatnonzero(~np.isfinite(values))[0])
-    raise ValueError(
-        f"{_where(path, lines[bad], index, names)} is not finite: {_show(fields[bad])}"
-    )
+    where = _where(path, lines[bad], index, names)
+    raise ValueError(f"{where} is not finite: {_show(fields[bad].strip())}")
 
 
 def _target_column(
-    fields: list[str], lines: list[int], index: int, names: list[str] | None, path: Path
+    fields: np.ndarray, lines: np.ndarray, index: int, names: list[str] | None, path: Path
 ) -> np.ndarray:
     """The target: float64 when every field is a number, else the labels as text."""
+    try:
+        values = fields.astype(np.float64)
+        if np.all(np.isfinite(values)):
+            return values
+    except ValueError:
+        pass
     for field, line in zip(fields, lines, strict=True):
-        if field.lower() in MISSING:
+        if _is_missing(field):
             raise ValueError(
-                f"{_where(path, line, index, names)} is a missing target ({_show(field)}); "
-                "fill it in or remove the line"
+                f"{_where(path, line, index, names)} is a missing target "
+                f"({_show(field.strip())}); fill it in or remove the line"
             )
     if all(_is_number(field) for field in fields):
-        return _numeric_column(fields, lines, index, names, path)
-    return np.array(fields, dtype=object)
+        return _numeric_column(fields, lines, index, names, path)  # says which is not finite
+    return np.array([field.strip() for field in fields], dtype=object)
 
 
-def _has_header(rows: list[list[str]]) -> bool | None:
+def _has_header(columns: list[np.ndarray]) -> bool | None:
     """Whether the first row names the columns: yes when a column of numbers has text there;
     no when its fields over the columns of numbers are numbers; ``None`` when every column is
     text, so nothing tells."""
-    first, rest = rows[0], rows[1:]
+    first = [column[0] for column in columns]
     if all(_is_number(field) for field in first):
         return False
-    if not rest:
+    if len(columns[0]) == 1:
         return True
     numbers_below = False
-    for index, field in enumerate(first):
-        values = [row[index] for row in rest if row[index].lower() not in MISSING]
-        if values and all(_is_number(value) for value in values):
+    for field, column in zip(first, columns, strict=True):
+        if _all_numbers(column[1:]):
             if not _is_number(field):
                 return True  # a name over a column of numbers
             numbers_below = True
     return False if numbers_below else None
 
 
-def read_table(
-    path: str | os.PathLike,
-    header: bool | None = None,
-    delimiter: str = ",",
-    skip_rows: int = 0,
-    encoding: str = "utf-8",
-) -> tuple[list[list[str]], list[int], list[str] | None]:
-    """Split a CSV file into rows of text fields: ``(rows, line_numbers, names)``.
-
-    ``names`` is the header (``None`` without one); ``line_numbers[i]`` is row ``i``'s line in
-    the file, counted from 1. Blank lines are skipped. See :func:`load_csv` for the arguments.
-    """
-    path = _check_path(path)
+def _read_columns(
+    path: Path, header: bool | None, delimiter: str, skip_rows: int, encoding: str
+) -> tuple[list[np.ndarray], np.ndarray, list[str] | None]:
+    """A CSV file's ``(columns, line_numbers, names)``: columns of text fields, each row's line
+    in the file (from 1), and the header's names (``None`` without one)."""
     if header not in (None, True, False):
         raise TypeError(f"header must be True, False or None (decide), got {describe(header)}")
     if not isinstance(delimiter, str) or not delimiter or "\n" in delimiter:
@@ -270,26 +291,23 @@ def read_table(
     offset, skipped = _start(text, int(skip_rows))
     if offset >= len(text):
         raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)")
-    split = _split_fields(text[offset:], path, delimiter, skipped)
-    rows = [row for row in split if row is not None]
-    lines = [skipped + number for number, row in enumerate(split, 1) if row is not None]
-    if not rows:
+    columns, lines = _split_fields(text[offset:], path, delimiter, skipped)
+    if len(lines) == 0:
         raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)")
     if header is None:
-        header = _has_header(rows)
+        header = _has_header(columns)
         if header is None:
             raise ValueError(
                 f"{path}: cannot tell whether line {lines[0]} is a header or data (its text "
                 "sits in columns of text); say header=True or header=False (--header or "
                 "--no-header)"
             )
-    names = None
-    if header:
-        names = rows.pop(0)
-        lines.pop(0)
-        if not rows:
-            raise ValueError(f"{path}: a header but no data rows")
-    return rows, lines, names
+    if not header:
+        return columns, lines, None
+    if len(lines) == 1:
+        raise ValueError(f"{path}: a header but no data rows")
+    names = [str(column[0]).strip() for column in columns]
+    return [column[1:] for column in columns], lines[1:], names
 
 
 def load_csv(
@@ -348,19 +366,18 @@ def load_csv(
     """
     if isinstance(drop, (str, int)) or not isinstance(drop, Sequence):
         raise TypeError(f"drop must be a list of column names or indices, got {describe(drop)}")
-    rows, lines, names = read_table(path, header, delimiter, skip_rows, encoding)
-    path = Path(path)
-    width = len(rows[0]) if names is None else len(names)
+    path = _check_path(path)
+    columns, lines, names = _read_columns(path, header, delimiter, skip_rows, encoding)
+    width = len(columns)
     dropped = {_resolve(column, names, width, "drop", path) for column in drop}
-    column = None if target is None else _resolve(target, names, width, "target", path)
-    if column is not None and column in dropped:
+    target_index = None if target is None else _resolve(target, names, width, "target", path)
+    if target_index is not None and target_index in dropped:
         raise ValueError(f"{path}: target {target!r} is also in drop={list(drop)!r}")
-    kept = [i for i in range(width) if i != column and i not in dropped]
-    columns = list(zip(*rows, strict=True))
-    X = np.empty((len(rows), len(kept)), dtype=np.float64)
+    kept = [i for i in range(width) if i != target_index and i not in dropped]
+    X = np.empty((len(lines), len(kept)), dtype=np.float64)
     for position, index in enumerate(kept):
-        X[:, position] = _numeric_column(list(columns[index]), lines, index, names, path)
+        X[:, position] = _numeric_column(columns[index], lines, index, names, path)
     y = None
-    if column is not None:
-        y = _target_column(list(columns[column]), lines, column, names, path)
+    if target_index is not None:
+        y = _target_column(columns[target_index], lines, target_index, names, path)
     return X, y
