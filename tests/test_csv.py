@@ -261,3 +261,11 @@ def test_blank_lines_before_the_table_are_skipped_and_lines_still_counted(tmp_pa
         load_csv(path, skip_rows=1)
     with pytest.raises(ValueError, match=r"line 6, column 2 \('y'\) is a missing value"):
         load_csv(write(tmp_path, "# title\n\nx,y,t\n1,2,0\n\n3,,1\n"), skip_rows=1, target="t")
+
+
+def test_numbers_are_read_exactly_as_python_reads_them(tmp_path):
+    values = np.random.default_rng(3).normal(scale=1e3, size=(200, 3)) ** 3
+    text = "a,b,c\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in values)
+    X, y = load_csv(write(tmp_path, text), target="c")
+    np.testing.assert_array_equal(X, values[:, :2])  # bit for bit: repr round-trips
+    np.testing.assert_array_equal(y, values[:, 2])
