@@ -355,6 +355,7 @@ def _run_fit(model: Sequential, plan: _FitPlan) -> History:
         "history": history,  # what a ModelCheckpoint saves with the model
         "callbacks": plan.callbacks,  # whose states a ModelCheckpoint saves too
         "resumed_callbacks": [] if plan.resume is None else plan.resume.callbacks,
+        "step": step,  # its observers see each layer's training outputs (diagnostics)
     }
     for callback in callbacks:
         callback.set_model(model)

@@ -106,15 +106,27 @@ class TrainingStep:
                 for name in layer.kernel_names
             ]
         *self._body, self._head = network.layers
+        # Functions called as (index, layer, output) after each layer's training forward: how
+        # diagnostics see activations without a second pass. Empty, they cost nothing.
+        self.observers: list[Callable[[int, Any, np.ndarray], None]] = []
 
     def forward(self, X: np.ndarray, training: bool) -> np.ndarray:
         """The network's outputs, or its logits when the loss takes them."""
         X = X.astype(self.network.dtype, copy=False)  # one batch converted at a time
-        for layer in self._body:
+        observers = self.observers if training else ()
+        for index, layer in enumerate(self._body):
             X = layer.forward(X, training)
+            for observe in observers:
+                observe(index, layer, X)
         if self.fused:
-            return self._head.forward_logits(X, training)
-        return self._head.forward(X, training)
+            X = self._head.forward_logits(X, training)
+            for observe in observers:  # they see the head's output, as inference gives it
+                observe(len(self._body), self._head, self.probabilities(X))
+            return X
+        X = self._head.forward(X, training)
+        for observe in observers:
+            observe(len(self._body), self._head, X)
+        return X
 
     def loss_and_gradients(
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
@@ -203,8 +215,11 @@ def run_epochs(
     network = step.network
     batches = Batches(len(X), batch_size)
     seen_outputs = np.empty((len(X), *network.output_shape), network.dtype) if metrics else None
-    # Only callbacks that override on_batch_end are called per batch (no per-batch dict else).
+    # Only callbacks that override the batch hooks are called per batch (no per-batch dict else).
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+    begin_callbacks = [
+        cb for cb in callbacks if type(cb).on_batch_begin is not Callback.on_batch_begin
+    ]
     # The weights before the latest update: the last ones whose loss was finite if the next one
     # is not. Refilled before every step (a copy of ~1 MB for 235k parameters, ~1% of a batch).
     before_update = network.params.copy()
@@ -217,6 +232,8 @@ def run_epochs(
             callback.on_epoch_begin(epoch)
         total, total_weight = 0.0, 0.0
         for index, rows in batches.epoch(network.rng, shuffle):
+            for callback in begin_callbacks:
+                callback.on_batch_begin(index)
             batch_weights = None if sample_weight is None else sample_weight[rows]
             with np.errstate(**QUIET):
                 value, weight, outputs, _ = step.loss_and_gradients(X[rows], y[rows], batch_weights)
