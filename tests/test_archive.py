@@ -431,6 +431,14 @@ def _dead_pid() -> int:
     return child.pid
 
 
+def test_a_file_name_of_the_longest_length_saves(tmp_path):
+    path = tmp_path / ("m" * 251 + ".npz")  # 255 bytes, the most most file systems allow
+    model = _model()
+    model.save(path)
+    np.testing.assert_array_equal(load(path).params, model.params)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 def test_save_removes_dead_writers_temporaries_and_keeps_live_ones(tmp_path):
     host = _atomic._HOST
     other_host = "0000" if host != "0000" else "0001"

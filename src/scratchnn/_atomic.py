@@ -92,7 +92,8 @@ def _create_temporary(target: Path, existing: os.stat_result | None) -> tuple[Pa
     # starting from 0o600 so that no one can open the data under wider permissions meanwhile.
     mode = 0o666 if existing is None else 0o600
     for _ in range(100):
-        name = f".{target.name}.{os.getpid()}-{_HOST}-{secrets.token_hex(4)}.tmp"
+        # Cut a long name: the temporary must fit in NAME_MAX (255) like the target does.
+        name = f".{target.name[:200]}.{os.getpid()}-{_HOST}-{secrets.token_hex(4)}.tmp"
         temporary = target.parent / name
         try:
             descriptor = os.open(temporary, flags, mode)
