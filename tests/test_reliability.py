@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tracemalloc
+import warnings
 import zipfile
 
 import numpy as np
@@ -175,3 +176,22 @@ def test_predict_and_fit_on_float64_data_convert_one_batch_at_a_time():
     assert peak_predict < outputs + 8 * 2**20, peak_predict
     # fit: a permutation (1.6 MB), the finiteness check, a few batches; never a copy of X.
     assert peak_fit < 12 * 2**20, peak_fit
+
+
+def test_estimators_gather_one_batch_at_a_time_not_a_shuffled_copy():
+    pytest.importorskip("sklearn")
+    from scratchnn.sklearn import NeuralNetRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100_000, 50))  # 40 MB
+    y = X[:, 0] + rng.normal(scale=0.1, size=100_000)
+    estimator = NeuralNetRegressor((4,), max_iter=2, batch_size=2000, random_state=0, tol=0)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimator.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, peak  # a shuffled copy of X alone would be 40 MB

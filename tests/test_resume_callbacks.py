@@ -129,3 +129,58 @@ def test_hostile_callback_states_are_refused_on_read(tmp_path, entry):
             archive.writestr(name, data)
     with pytest.raises(ModelFileError):
         read_checkpoint(path)
+
+
+def _edit_header(path, edit) -> None:
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = json.loads(np.lib.format.read_array(io.BytesIO(members["__config__.npy"])).tobytes())
+    edit(header)
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
+    members["__config__.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def _add_history_entry(header):
+    for values in header["checkpoint"]["history"].values():
+        values.append(0.5)
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "message"),
+    [
+        (lambda h: h["optimizer"].update(iterations=7), ValueError, "has taken 7 steps"),
+        (_add_history_entry, ModelFileError, "one entry per completed epoch"),
+        (
+            lambda h: h["checkpoint"].update(history_epochs=[0, 5, 1]),
+            ModelFileError,
+            "one entry per completed epoch",
+        ),  # fmt: skip
+        (lambda h: h["checkpoint"].update(epoch=9), ModelFileError, "one entry per completed"),
+    ],
+)
+def test_inconsistent_checkpoints_are_refused_before_anything_changes(tmp_path, edit, error,
+                                                                      message):  # fmt: skip
+    X, y, _, _ = _data()
+    path = tmp_path / "run.npz"
+    _model().fit(X, y, epochs=3, batch_size=30, callbacks=[ModelCheckpoint(path)], verbose=0)
+    _edit_header(path, edit)
+    model = _model()
+    model.build((4,))
+    before = model.get_state()
+    with pytest.raises(error, match=message):
+        model.fit(X, y, epochs=5, batch_size=30, resume_from=path, verbose=0)
+    np.testing.assert_array_equal(model.params, before["params"])
+
+
+def test_a_checkpoint_past_the_requested_epochs_is_refused(tmp_path):
+    X, y, _, _ = _data()
+    path = tmp_path / "run.npz"
+    _model().fit(X, y, epochs=3, callbacks=[ModelCheckpoint(path)], verbose=0)
+    model = _model()
+    with pytest.raises(ValueError, match="epochs must be at least the 3 epochs resume_from has"):
+        model.fit(X, y, epochs=2, resume_from=path, verbose=0)
+    assert not model.built

@@ -111,6 +111,15 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path!r}: the checkpoint entry is malformed: {error}") from None
+    # The history holds one entry per completed epoch (older files may hold none).
+    lengths = {len(values) for values in checkpoint.history.values()}
+    if checkpoint.history_epochs or checkpoint.history:
+        if checkpoint.history_epochs != list(range(epoch)) or lengths != {epoch}:
+            raise ModelFileError(
+                f"{path!r}: the checkpoint's history must hold one entry per completed epoch "
+                f"({epoch}), got epochs {checkpoint.history_epochs[:5]}... and lengths "
+                f"{sorted(lengths)[:5]}"
+            )
     return checkpoint
 
 

@@ -327,6 +327,18 @@ def _plan_fit(
             "logged": logged,
         }
         check_resumable(model, resume, X.shape[1:], loss, optimizer, settings)
+        if resume.epoch > epochs:
+            raise ValueError(
+                f"epochs must be at least the {resume.epoch} epochs resume_from has completed, "
+                f"got {epochs}"
+            )
+        steps = resume.epoch * -(-len(X) // batch_size)
+        if resume.optimizer.iterations != steps:
+            raise ValueError(
+                f"resume_from's optimizer has taken {resume.optimizer.iterations} steps, but "
+                f"{resume.epoch} epochs of these data in batches of {batch_size} take {steps}: "
+                "resume with the data of the interrupted run"
+            )
         optimizer = resume.optimizer  # carries the moments and the update count
     return _FitPlan(
         X, y, sample_weight, loss, optimizer, epochs, batch_size, shuffle, validation,
