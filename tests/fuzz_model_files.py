@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -222,7 +223,7 @@ def mutate_header_text(rng: np.random.Generator, sample: Sample) -> tuple[bytes,
     elif kind == "deep":
         text = text[:-1] + ', "deep": ' + _deep_text(rng) + "}"
     elif kind == "huge-int":
-        text = text.replace('"format_version": 2', '"format_version": 2' + "0" * 5000)
+        text = re.sub(r'"format_version": (\d+)', r'"format_version": \g<1>' + "0" * 5000, text)
     elif kind == "not-utf8":
         text = text.replace("relu", "r\udcffelu")
     elif kind == "big":

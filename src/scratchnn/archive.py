@@ -43,8 +43,8 @@ __all__ = [
 
 CONFIG_KEY = "__config__"
 MAX_HEADER_BYTES = 16 * 2**20  # the JSON header; a 1000-layer model needs about 300 kB
-MAX_MEMBERS = 50_000  # arrays in one file (4 per layer at most)
-MAX_DIRECTORY_BYTES = 16 * 2**20  # the ZIP's central directory, read whole by zipfile
+MAX_MEMBERS = 10_000  # arrays in one file: at most 4 a layer, so 2,500 layers
+MAX_DIRECTORY_BYTES = 4 * 2**20  # the ZIP's central directory, which zipfile reads whole
 _NPY_HEADER_BYTES = 10_000  # what numpy itself allows an .npy header
 _DEFLATE_RATIO = 1032  # deflate cannot inflate more than this from one byte
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -229,31 +229,31 @@ def _check_members(infos: list[zipfile.ZipInfo], handle: BinaryIO, size: int, pa
     problems: list[str] = []
     spans = []
     for info in infos:
-        name = _short(info.filename)
-        if not info.filename.endswith(".npy"):
-            problems.append(f"member {name} is not an .npy array")
-        elif info.filename[:-4] in members:
-            problems.append(f"member {name} appears twice")
-        members.setdefault(info.filename[:-4], info)
+        name = info.filename
+        if not name.endswith(".npy"):
+            problems.append(f"member {_short(name)} is not an .npy array")
+        elif name[:-4] in members:
+            problems.append(f"member {_short(name)} appears twice")
+        members.setdefault(name[:-4], info)
         handle.seek(info.header_offset)
         local = handle.read(30)
         if len(local) < 30 or local[:4] != _ZIP_MAGIC:
-            problems.append(f"member {name} has no local header")
+            problems.append(f"member {_short(name)} has no local header")
             continue
         flags, method = struct.unpack_from("<HH", local, 6)
         if (flags | info.flag_bits) & _UNSUPPORTED_FLAGS:
-            problems.append(f"member {name} is encrypted")
+            problems.append(f"member {_short(name)} is encrypted")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            problems.append(f"member {name} uses compression method {info.compress_type}")
+            problems.append(f"member {_short(name)} uses compression method {info.compress_type}")
         elif method != info.compress_type:
-            problems.append(f"member {name} has two compression methods")
+            problems.append(f"member {_short(name)} has two compression methods")
         stored = info.compress_type == zipfile.ZIP_STORED
         if (stored and info.file_size != info.compress_size) or (
             info.file_size > _DEFLATE_RATIO * info.compress_size + 64
         ):
             problems.append(
-                f"member {name} declares {info.file_size} bytes from {info.compress_size}, more "
-                "than it can hold"
+                f"member {_short(name)} declares {info.file_size} bytes from "
+                f"{info.compress_size}, more than it can hold"
             )
         data_start = info.header_offset + 30 + sum(struct.unpack_from("<HH", local, 26))
         spans.append((info.header_offset, data_start + info.compress_size))
