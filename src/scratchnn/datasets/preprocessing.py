@@ -20,7 +20,7 @@ def train_test_split(
 
     Parameters
     ----------
-    X : array of shape (n, features)
+    X : array of shape (n, features), or (n, height, width, channels) for images
     y : array of shape (n,) or (n, outputs)
     test_size : float or int
         Fraction in ``(0, 1)`` or a count of test samples.
@@ -38,7 +38,7 @@ def train_test_split(
     >>> X_train.shape, X_test.shape
     ((8, 2), (2, 2))
     """
-    X = check.check_array(X, "X", ndim=2)
+    X = check.check_array(X, "X", ndim=(2, 3, 4, 5))
     y = check.check_array(y, "y", ndim=(1, 2))
     check.check_same_length(X, y)
     n = len(X)
