@@ -7,6 +7,7 @@ from . import activations, callbacks, initializers, layers, losses, metrics, opt
 from ._version import __version__
 from .callbacks import Callback, EarlyStopping, History
 from .checkpoint import ModelCheckpoint
+from .diagnostics import Diagnostics, diagnose
 from .gradcheck import GradcheckReport, gradcheck
 from .io import ModelFileError, load
 from .layers import (
@@ -49,6 +50,7 @@ __all__ = [
     "Conv2D",
     "Callback",
     "Dense",
+    "Diagnostics",
     "DivergenceWarning",
     "Dropout",
     "EarlyStopping",
@@ -72,6 +74,7 @@ __all__ = [
     "Tanh",
     "activations",
     "callbacks",
+    "diagnose",
     "gradcheck",
     "initializers",
     "layers",

@@ -1,0 +1,306 @@
+"""Recording the statistics from the real training passes: :class:`Diagnostics` and :func:`diagnose`.
+
+Activations come from the step's observers (each layer's training output, no second pass),
+gradients from ``layer.grads`` after the backward, updates from a copy of the weights taken
+before the step. Sums run over the sampled steps of an epoch and become one value per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import _validation as check
+from ..callbacks import Callback
+from ..losses import Loss, get_loss
+from ..network import Network
+from ..training import QUIET, TrainingStep
+from .report import Report, check_thresholds, describe_layers, find_problems
+from .statistics import ActivationSums, MeanSeries, norm
+
+
+class _EpochRecord:
+    """The sums of one epoch for every layer; :meth:`values` turns them into series values."""
+
+    def __init__(self, layers: list[Any]) -> None:
+        self.activations = [
+            ActivationSums(layer.output_activation, int(np.prod(layer_output_shape(layer))))
+            for layer in layers
+        ]
+        self.steps = MeanSeries()
+        self.sampled = 0  # sampled batches whose activations were added
+
+    def add_gradients(self, layers: list[Any]) -> None:
+        """Add the gradient norms of the latest backward (``layer.grads``)."""
+        for index, layer in enumerate(layers):
+            if not layer.grads:
+                continue
+            squares = 0.0
+            for name, grad in layer.grads.items():
+                value = norm(grad)
+                squares += value * value
+                self.steps.add(f"layer{index}/grad_norm/{name}", value)
+            self.steps.add(f"layer{index}/grad_norm", math.sqrt(squares))
+
+    def add_updates(self, layers: list[Any], before: list[dict[str, np.ndarray]]) -> None:
+        """Add ``||P - P_before|| / ||P_before||`` per array (``before`` is then overwritten)."""
+        for index, (layer, saved) in enumerate(zip(layers, before, strict=True)):
+            for name, old in saved.items():
+                weight = norm(old)
+                np.subtract(layer.params[name], old, out=old)
+                ratio = norm(old) / weight if weight > 0 else float("nan")
+                self.steps.add(f"layer{index}/update_ratio/{name}", ratio)
+
+    def values(self, layers: list[Any]) -> dict[str, float]:
+        """This epoch's value of every series (weights and state as they are now)."""
+        values = self.steps.means()
+        for index, (layer, sums) in enumerate(zip(layers, self.activations, strict=True)):
+            for name, value in sums.summary().items():
+                values[f"layer{index}/act/{name}"] = value
+            for name, param in layer.params.items():
+                values[f"layer{index}/weight_norm/{name}"] = norm(param)
+            for name, state in layer.state.items():
+                values[f"layer{index}/state/{name}/mean"] = float(np.mean(state))
+                values[f"layer{index}/state/{name}/min"] = float(np.min(state))
+                values[f"layer{index}/state/{name}/max"] = float(np.max(state))
+        _add_gradient_ratios(layers, values)
+        return values
+
+
+def layer_output_shape(layer: Any) -> tuple[int, ...]:
+    """A built layer's output shape (no batch axis)."""
+    return tuple(layer.output_shape(layer.input_shape))
+
+
+def _add_gradient_ratios(layers: list[Any], values: dict[str, float]) -> None:
+    below = None
+    for index, layer in enumerate(layers):
+        current = values.get(f"layer{index}/grad_norm")
+        if current is None:
+            continue
+        if below is not None:
+            values[f"layer{index}/grad_ratio"] = current / below if below > 0 else float("nan")
+        below = current
+
+
+class Diagnostics(Callback):
+    """Record per-layer statistics while ``fit`` trains, and report what is wrong.
+
+    Every ``every``-th batch of an epoch (batch 0, ``every``, ...), it records each layer's
+    activations on the batch's first ``sample`` rows (the batches are shuffled, so these are a
+    random sample), the gradient norm of each parameter array and the update/weight ratio of
+    the step; at the end of each epoch the weight norms and batch-norm statistics. The
+    definitions are in :mod:`scratchnn.diagnostics.statistics`, the thresholds in
+    :data:`scratchnn.diagnostics.THRESHOLDS`.
+
+    After each epoch ``report`` holds a :class:`~scratchnn.diagnostics.Report` (also set as
+    ``history.diagnostics`` on the History ``fit`` returns) and ``series`` the per-epoch values.
+    A checkpoint keeps the series (in this callback's saved state), so a resumed fit's report
+    covers every epoch.
+
+    Parameters
+    ----------
+    every : int
+        Record every ``every``-th batch (1: all).
+    sample : int
+        Most rows of a batch whose activations are reduced. Gradients and updates are always
+        those of the whole batch.
+    thresholds : dict, optional
+        Overrides of :data:`~scratchnn.diagnostics.THRESHOLDS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchnn import Dense, Diagnostics, Sequential
+    >>> X = np.random.default_rng(0).normal(size=(64, 3))
+    >>> model = Sequential([Dense(8, "relu"), Dense(1)], seed=0)
+    >>> history = model.fit(X, X.sum(axis=1), epochs=2, verbose=0, callbacks=[Diagnostics()])
+    >>> history.diagnostics.healthy
+    True
+    """
+
+    def __init__(self, every: int = 1, sample: int = 64, thresholds: Any = None) -> None:
+        self.every = check.check_positive_int(every, "every")
+        self.sample = check.check_positive_int(sample, "sample")
+        self.thresholds = check_thresholds(thresholds)
+        self.series: dict[str, list[float]] = {}
+        self.report: Report | None = None
+        self._record: _EpochRecord | None = None
+        self._due = False
+        self._before: list[dict[str, np.ndarray]] = []
+        self._keep_batch = -1
+
+    def state_key(self) -> str:
+        return f"Diagnostics(every={self.every}, sample={self.sample})"
+
+    # -- the fit's hooks ----------------------------------------------------------------------
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+        step = self.params.get("step")
+        if not isinstance(step, TrainingStep):
+            raise ValueError(
+                "Diagnostics needs the fit's training step in params['step'] (Sequential.fit "
+                "gives it); this training loop gives none"
+            )
+        self._step = step
+        self._layers = list(self.model.layers)
+        self._described = describe_layers(self.model)
+        self._before = [{k: np.empty_like(v) for k, v in layer.params.items()} for layer in
+                        self._layers]  # fmt: skip
+        self._activations: dict[int, np.ndarray] = {}
+        history = self.params.get("history")
+        done = len(history.epoch) if history is not None else 0
+        self.series = _restore_series(self.resumed_state(), done)
+        step.observers.append(self._observe)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._record = _EpochRecord(self._layers)
+        steps = int(self.params.get("steps") or 1)
+        self._keep_batch = (steps - 1) // self.every * self.every  # the epoch's last sampled
+
+    def on_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        self._due = batch % self.every == 0
+        self._batch = batch
+        if self._due:
+            for layer, saved in zip(self._layers, self._before, strict=True):
+                for name, array in saved.items():
+                    np.copyto(array, layer.params[name])
+
+    def _observe(self, index: int, layer: Any, output: np.ndarray) -> None:
+        if not self._due or self._record is None:
+            return
+        rows = output[: self.sample]
+        self._record.activations[index].add(rows)
+        if index == 0:
+            self._record.sampled += 1
+        if self._batch == self._keep_batch:
+            self._activations[index] = np.array(rows)
+
+    def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+        if not self._due or self._record is None:
+            return
+        self._record.add_gradients(self._layers)
+        self._record.add_updates(self._layers, self._before)
+        self._due = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._close_epoch()
+
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+        if self._record is not None and self._record.sampled:  # a diverged, unfinished epoch
+            self._close_epoch()
+        self._record = None
+        if self._observe in self._step.observers:
+            self._step.observers.remove(self._observe)
+
+    def get_state(self) -> dict[str, Any]:
+        """The series, flat: ``{"layer1/act/mean@0": value}`` (NaN saved as ``None``)."""
+        return {
+            f"{key}@{epoch}": float(value) if math.isfinite(value) else None
+            for key, values in self.series.items()
+            for epoch, value in enumerate(values)
+        }
+
+    def _close_epoch(self) -> None:
+        record, self._record = self._record, None
+        if record is None:
+            return
+        values = record.values(self._layers)
+        epochs = max((len(v) for v in self.series.values()), default=0)
+        for key in values.keys() | self.series.keys():
+            column = self.series.setdefault(key, [float("nan")] * epochs)
+            column.append(values.get(key, float("nan")))
+        self.report = Report(
+            self._described,
+            {k: list(v) for k, v in self.series.items()},
+            find_problems(self._described, self.series, self.thresholds),
+            dict(self.thresholds),
+            dict(self._activations),
+        )
+        history = self.params.get("history")
+        if history is not None:
+            history.diagnostics = self.report
+
+
+_STATE_KEY = re.compile(r"^(layer\d+/[\w/]+)@(\d+)$")
+
+
+def _restore_series(state: Mapping[str, Any] | None, epochs: int) -> dict[str, list[float]]:
+    """The series a checkpoint saved (:meth:`Diagnostics.get_state`), ``epochs`` values each."""
+    series: dict[str, list[float]] = {}
+    if not state or not epochs:
+        return series
+    for name, value in state.items():
+        match = _STATE_KEY.match(name)
+        if match is None or int(match.group(2)) >= epochs:
+            continue
+        column = series.setdefault(match.group(1), [float("nan")] * epochs)
+        column[int(match.group(2))] = float("nan") if value is None else float(value)
+    return series
+
+
+def diagnose(
+    model: Network,
+    X: Any,
+    y: Any,
+    loss: str | Loss = "mse",
+    thresholds: Any = None,
+) -> Report:
+    """Diagnose one batch: one training-mode forward and backward, no update, nothing changed.
+
+    The same statistics as :class:`Diagnostics` (all rows sampled), except the update ratios,
+    which need a step. The weights, batch-norm statistics, random generator and gradients are
+    as before the call. ``X`` is one batch: a few hundred rows is plenty.
+
+    Parameters
+    ----------
+    model : Sequential
+        The network (built on ``X`` if it is not yet).
+    X, y : array-like
+        One batch and its targets, as ``fit`` takes them.
+    loss : str or Loss
+        The loss whose gradients are measured.
+    thresholds : dict, optional
+        Overrides of :data:`~scratchnn.diagnostics.THRESHOLDS`.
+
+    Returns
+    -------
+    Report
+        Series of one value each and the findings.
+    """
+    if not isinstance(model, Network):
+        raise TypeError(f"model must be a scratchnn Sequential, got {check.describe(model)}")
+    thresholds = check_thresholds(thresholds)
+    X = model.check_inputs(X)
+    y = check.check_array(y, "y", ndim=(1, 2))
+    check.check_same_length(X, y)
+    loss = get_loss(loss)
+    if not model.built:
+        model.build(X.shape[1:])
+    try:
+        with np.errstate(over="ignore"):
+            y = loss.prepare_targets(y, int(np.prod(model.output_shape)), model.dtype)
+    except ValueError as error:
+        raise ValueError(f"y does not fit the loss {loss.name!r}: {error}") from None
+    layers = list(model.layers)
+    saved, grads = model.get_state(), model.grads.copy()
+    record = _EpochRecord(layers)
+    step = TrainingStep(model, loss)
+    step.observers.append(lambda index, layer, output: record.activations[index].add(output))
+    last: dict[int, np.ndarray] = {}
+    step.observers.append(lambda index, layer, output: last.__setitem__(index, np.array(output)))
+    try:
+        with np.errstate(**QUIET):
+            step.loss_and_gradients(X, y)
+            record.add_gradients(layers)
+            values = record.values(layers)
+    finally:
+        model.set_state(saved)
+        model.grads[...] = grads
+    described = describe_layers(model)
+    series = {key: [value] for key, value in values.items()}
+    findings = find_problems(described, series, thresholds)
+    return Report(described, series, findings, thresholds, last)
