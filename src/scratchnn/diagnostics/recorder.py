@@ -1,4 +1,4 @@
-"""Recording the statistics from the real training passes: :class:`Diagnostics` and :func:`diagnose`.
+"""Statistics recorded from the real training passes: :class:`Diagnostics`, :func:`diagnose`.
 
 Activations come from the step's observers (each layer's training output, no second pass),
 gradients from ``layer.grads`` after the backward, updates from a copy of the weights taken
@@ -78,7 +78,7 @@ def layer_output_shape(layer: Any) -> tuple[int, ...]:
 
 def _add_gradient_ratios(layers: list[Any], values: dict[str, float]) -> None:
     below = None
-    for index, layer in enumerate(layers):
+    for index in range(len(layers)):
         current = values.get(f"layer{index}/grad_norm")
         if current is None:
             continue

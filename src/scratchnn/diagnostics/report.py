@@ -1,4 +1,4 @@
-"""From per-epoch numbers to findings with advice: the thresholds, :class:`Finding`, :class:`Report`.
+"""From per-epoch numbers to findings with advice: thresholds, :class:`Finding`, :class:`Report`.
 
 The series are named ``layer{i}/{statistic}`` with ``i`` the layer's index in ``model.layers``
 (as ``model.summary()`` numbers them); one value per epoch:
