@@ -182,8 +182,9 @@ class Diagnostics(Callback):
     def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         if not self._due or self._record is None:
             return
-        self._record.add_gradients(self._layers)
-        self._record.add_updates(self._layers, self._before)
+        with np.errstate(**QUIET):  # a diverging network's norms overflow: that is the finding
+            self._record.add_gradients(self._layers)
+            self._record.add_updates(self._layers, self._before)
         self._due = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -208,7 +209,8 @@ class Diagnostics(Callback):
         record, self._record = self._record, None
         if record is None:
             return
-        values = record.values(self._layers)
+        with np.errstate(**QUIET):
+            values = record.values(self._layers)
         epochs = max((len(v) for v in self.series.values()), default=0)
         for key in values.keys() | self.series.keys():
             column = self.series.setdefault(key, [float("nan")] * epochs)
@@ -296,10 +298,10 @@ def diagnose(
         with np.errstate(**QUIET):
             step.loss_and_gradients(X, y)
             record.add_gradients(layers)
-            values = record.values(layers)
     finally:
         model.set_state(saved)
         model.grads[...] = grads
+    values = record.values(layers)  # weights and batch-norm statistics as the model has them
     described = describe_layers(model)
     series = {key: [value] for key, value in values.items()}
     findings = find_problems(described, series, thresholds)

@@ -103,18 +103,17 @@ def _json_number(value: float) -> float | None:
 
 
 def _last(values: list[float]) -> float:
-    """The last finite value (a diverged last epoch may hold NaNs), NaN if none."""
-    return next((v for v in reversed(values) if math.isfinite(v)), float("nan"))
+    """The last value that is not NaN (a diverged last epoch may hold NaNs), NaN if none."""
+    return next((v for v in reversed(values) if not math.isnan(v)), float("nan"))
 
 
 def _since(values: list[float], holds: Any) -> int | None:
     """The 1-based epoch from which ``holds(value)`` is true up to the last epoch."""
     start = None
     for epoch, value in enumerate(values):
-        if math.isfinite(value) and holds(value):
-            start = epoch + 1 if start is None else start
-        elif math.isfinite(value) or start is None:
-            start = None
+        if math.isnan(value):
+            continue  # an epoch with nothing measured neither starts nor ends a run
+        start = (start or epoch + 1) if holds(value) else None
     return start
 
 
@@ -135,7 +134,7 @@ def find_problems(
         nonfinite = series.get(f"layer{i}/act/nonfinite_fraction", [])
         first = next((e for e, v in enumerate(nonfinite) if v > 0), None)
         if first is not None:
-            worst = max(v for v in nonfinite if math.isfinite(v))
+            worst = max(v for v in nonfinite if not math.isnan(v))
             findings.append(Finding(
                 "non_finite", i, worst, 0.0, first + 1,
                 f"{name}: {_percent(worst)} of activations are NaN or infinite "
@@ -191,7 +190,10 @@ def _gradient_flow(
     first, last = with_params[0], with_params[-1]
     bottom = series.get(f"layer{first['index']}/grad_norm", [])
     top = series.get(f"layer{last['index']}/grad_norm", [])
-    ratios = [b / t_ if t_ > 0 else float("nan") for b, t_ in zip(bottom, top, strict=False)]
+    ratios = [
+        b / t_ if t_ > 0 and math.isfinite(b) and math.isfinite(t_) else float("nan")
+        for b, t_ in zip(bottom, top, strict=False)
+    ]
     value = _last(ratios)
     where = f"from the last layer ({last['index']}) to the first ({first['index']})"
     if value < t["vanishing"]:

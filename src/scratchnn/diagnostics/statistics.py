@@ -85,8 +85,10 @@ class ActivationSums:
     def summary(self) -> dict[str, float]:
         """The statistics of everything added so far (NaN for those with nothing to average)."""
         nan = float("nan")
-        mean = self.total / self.finite_count if self.finite_count else nan
-        variance = self.total_squares / self.finite_count - mean * mean if self.finite_count else 0
+        mean, variance = nan, nan
+        if self.finite_count:
+            mean = self.total / self.finite_count
+            variance = self.total_squares / self.finite_count - mean * mean
         result = {
             "mean": mean,
             "std": math.sqrt(max(variance, 0.0)) if math.isfinite(variance) else nan,
