@@ -26,9 +26,6 @@ sklearn_datasets = pytest.importorskip("sklearn.datasets")
 from scratchnn.datasets import load_csv  # noqa: E402
 
 DATA = Path(sklearn_datasets.__file__).parent / "data"
-NEEDS_CLASSES = pytest.mark.xfail(
-    reason="needs model-file support for classes/target_scaling", strict=False
-)
 
 
 def run(*args: str, cwd=None, code: str | None = None) -> subprocess.CompletedProcess:
@@ -146,7 +143,6 @@ def test_text_labels_train_and_evaluate_with_per_class_counts(tmp_path):
     assert saved_line(trained.stdout)["val_accuracy"] == 1.0
 
 
-@NEEDS_CLASSES
 def test_text_labels_round_trip_through_the_model_file(tmp_path):
     path, X, labels = three_classes(tmp_path)
     out = tmp_path / "m.npz"

@@ -57,12 +57,6 @@ def test_every_ambiguous_or_unsupported_archive_is_refused(tmp_path, corpus, att
             read_checkpoint(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=MemoryError,
-    reason="io.restore_network builds the layers a config declares before comparing them with "
-    "the arrays the file holds (the lead's fix; then drop this mark)",
-)
 def test_a_config_declaring_a_huge_layer_is_refused_without_allocating_it(tmp_path, corpus):
     sample = corpus[0]
     header = json.loads(json.dumps(sample.header))

@@ -23,6 +23,7 @@ from ._header import FORMAT_NAME, FORMAT_VERSION
 from ._validation import all_finite, describe
 from ._version import __version__
 from .archive import CONFIG_KEY, ModelFileError, read_model_file, write_model_file
+from .layers.base import as_shape, get_layer_class
 from .network import Network
 from .optimizers import Optimizer, get_optimizer
 
@@ -128,12 +129,57 @@ def save(model: Any, path: str | os.PathLike) -> None:
     write_model_file(path, header, arrays)
 
 
+def _check_declared_shapes(config: dict[str, Any], arrays: dict, path: str) -> None:
+    """Raise unless every array the config's layers would build is in ``arrays``, same shape.
+
+    Layers are made from their configs (which allocates nothing) and asked for the shapes of
+    what they would build; a layer that cannot say (``array_shapes`` is ``None``) stops the
+    check there, and the arrays are compared once built.
+    """
+    layers = [
+        get_layer_class(spec["class_name"]).from_config(spec["config"]) for spec in config["layers"]
+    ]
+    shape = config.get("input_shape") or config.get("input_dim")
+    if not shape:
+        return
+    shape = as_shape(shape)
+    for index, layer in enumerate(layers):
+        declared = layer.array_shapes(shape)
+        if declared is None:
+            return
+        for name, expected in declared.items():
+            kind = "state" if name in ("running_mean", "running_var") else "params"
+            key = next(
+                (k for k in (f"layers.{index}.params.{name}", f"layers.{index}.state.{name}")
+                 if k in arrays), f"layers.{index}.{kind}.{name}"
+            )  # fmt: skip
+            if key not in arrays:
+                raise ModelFileError(f"{path!r} lacks the array {key!r} that its model needs")
+            if arrays[key].shape != tuple(expected):
+                raise ModelFileError(
+                    f"{path!r}: array {key!r} must have shape {tuple(expected)} for this model "
+                    f"(layer {index}, {spec_name(config, index)}), got shape {arrays[key].shape}"
+                )
+        shape = layer.output_shape(shape)
+
+
+def spec_name(config: dict[str, Any], index: int) -> str:
+    return str(config["layers"][index]["class_name"])
+
+
 def restore_network(
     header: dict[str, Any], arrays: dict, path: str, from_config: Callable = Network.from_config
 ) -> Network:
-    """Rebuild the network a checked header describes and fill in its arrays and rng."""
+    """Rebuild the network a checked header describes and fill in its arrays and rng.
+
+    The shapes the config declares are compared with the file's arrays first, before any layer
+    allocates its parameters: a 4 kB header cannot make the reader allocate gigabytes.
+    """
     try:
+        _check_declared_shapes(header["model"], arrays, path)
         model = from_config(header["model"])
+    except ModelFileError:
+        raise
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
         raise ModelFileError(f"{path!r}: the model config cannot be rebuilt: {error}") from None
     if not model.built:

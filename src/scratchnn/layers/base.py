@@ -193,6 +193,16 @@ class Layer:
 
     kernel_names: tuple[str, ...] = ()  # the weight matrices a global weight penalty acts on
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]] | None:
+        """Shapes of the parameters and state ``build`` would create, without creating them.
+
+        Model files are checked against these before anything is allocated. ``None`` (the
+        default, for a layer that does not say) means: build it to find out.
+        """
+        cls = type(self)
+        creates = cls.init_params is not Layer.init_params or cls.init_state is not Layer.init_state
+        return None if creates else {}
+
     def state_problem(self, name: str, value: np.ndarray) -> str | None:
         """What is wrong with a loaded state array (``None``: nothing); files are checked so."""
         return None

@@ -40,6 +40,11 @@ class BatchNorm(Layer):
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
         self.epsilon = check_number(epsilon, "epsilon", low=1e-12, high=1.0)
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        channels = (input_shape[-1],)
+        names = ("gamma", "beta", "running_mean", "running_var")
+        return dict.fromkeys(names, channels)
+
     def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
         return {"gamma": np.ones(input_shape[-1]), "beta": np.zeros(input_shape[-1])}
 

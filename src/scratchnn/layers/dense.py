@@ -97,6 +97,10 @@ class Dense(Layer):
             )
         return (self.units,)
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        shapes = {"W": (input_shape[0], self.units)}
+        return {**shapes, "b": (self.units,)} if self.use_bias else shapes
+
     def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
         params = {"W": get_initializer(self.kernel_initializer)((input_shape[0], self.units), rng)}
         if self.use_bias:
