@@ -126,12 +126,25 @@ class Sequential(Network):
         metric_fns = resolve_metrics(names)
         batch_size = check.check_positive_int(batch_size, "batch_size")
         X = self.check_inputs(X)
+        y, _ = _label_indices(y, loss, self.classes, "y")
         y = check.check_array(y, "y", ndim=(1, 2))
         check.check_same_length(X, y)
         output_shape = self.output_shape if self.built else self.output_shape_for(X.shape[1:])
         y = _prepare_targets(loss, y, output_shape, self.dtype, "y")  # checked before building
         self._ensure_built(X)
         return evaluate_loss_and_metrics(TrainingStep(self, loss), X, y, metric_fns, batch_size)
+
+    def predict_labels(self, X: Any, batch_size: int = 8192) -> np.ndarray:
+        """The predicted class of each row: its label when the model was fitted on labels.
+
+        Several outputs: the arg-max; one output: ``output > 0.5``. ``(N,)``.
+        """
+        outputs = self.predict(X, batch_size)
+        if outputs.ndim != 2:
+            raise ValueError(f"predict_labels needs flat outputs, got shape {outputs.shape[1:]}")
+        indices = outputs.argmax(axis=1) if outputs.shape[1] > 1 else (outputs[:, 0] > 0.5)
+        indices = indices.astype(np.intp)
+        return indices if self.classes is None else np.asarray(self.classes)[indices]
 
     def copy(self, dtype: str | None = None) -> Sequential:
         """An independent copy with the same weights, state and class labels."""
@@ -158,6 +171,49 @@ class Sequential(Network):
 
 
 io.register_kind("Sequential", Sequential, Sequential.from_config)
+
+
+def _label_indices(
+    y: Any, loss: Loss, classes: list[Any] | None, name: str
+) -> tuple[Any, list[Any] | None]:
+    """Targets that are labels (text, say) as class indices, with the labels in order.
+
+    Numeric targets pass unchanged (``classes`` ``None``). Labels need a cross-entropy loss;
+    with known ``classes`` (a fitted model's) every label must be one of them.
+    """
+    if isinstance(y, np.ndarray) and y.dtype.kind in "biuf":
+        return y, None
+    labels = np.asarray(y) if not isinstance(y, (str, bytes)) else None
+    if labels is None or labels.dtype.kind in "biuf" or labels.size == 0:
+        return y, None
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(f"{name} of labels must be 1-D, got shape {labels.shape}")
+    if loss.fused_activation is None:
+        raise ValueError(
+            f"{name} holds labels ({labels[:3].tolist()}...), which need a classification loss "
+            f"(categorical_crossentropy or binary_crossentropy), got {loss.name!r}"
+        )
+    try:
+        found = np.unique(labels)
+    except TypeError as error:
+        raise TypeError(f"{name} holds labels that cannot be ordered: {error}") from None
+    known = found if classes is None else np.asarray(classes)
+    unknown = np.setdiff1d(found, known)
+    if unknown.size:
+        raise ValueError(
+            f"{name} holds labels the model does not know: {unknown[:5].tolist()} (it knows "
+            f"{known[:10].tolist()})"
+        )
+    indices = np.searchsorted(known, labels)
+    if loss.name == "binary_crossentropy":
+        if len(known) != 2:
+            raise ValueError(
+                f"{name} must hold two labels for binary cross-entropy, got {len(known)}"
+            )
+        indices = indices.astype(np.float64)[:, None]
+    return indices, known.tolist()
 
 
 def resolve_metrics(names: Any) -> list[tuple[str, Metric]]:
@@ -210,6 +266,7 @@ class _FitPlan:
     callbacks: list[Callback]
     verbose: int
     resume: Checkpoint | None = None
+    classes: list[Any] | None = None  # the labels of text (or other non-numeric) targets
 
 
 def _plan_fit(
@@ -231,9 +288,10 @@ def _plan_fit(
 ) -> _FitPlan:
     """Check every argument of ``fit`` and convert the data; changes no state of ``model``."""
     X = model.check_inputs(X)
+    loss = get_loss(loss)
+    y, classes = _label_indices(y, loss, model.classes, "y")
     y = check.check_array(y, "y", ndim=(1, 2))
     check.check_same_length(X, y)
-    loss = get_loss(loss)
     optimizer = get_optimizer(optimizer)
     epochs = check.check_positive_int(epochs, "epochs")
     batch_size = check.check_positive_int(batch_size, "batch_size")
@@ -284,7 +342,8 @@ def _plan_fit(
                 f"validation_data[0] must have samples of shape {X.shape[1:]} like X, got "
                 f"{X_val.shape[1:]}"
             )
-        y_val = check.check_array(validation_data[1], "validation_data[1]", ndim=(1, 2))
+        y_val, _ = _label_indices(validation_data[1], loss, classes, "validation_data[1]")
+        y_val = check.check_array(y_val, "validation_data[1]", ndim=(1, 2))
         check.check_same_length(X_val, y_val, "validation_data[0]", "validation_data[1]")
         validation = (
             X_val,
@@ -342,7 +401,7 @@ def _plan_fit(
         optimizer = resume.optimizer  # carries the moments and the update count
     return _FitPlan(
         X, y, sample_weight, loss, optimizer, epochs, batch_size, shuffle, validation,
-        metric_pairs, callbacks, verbose, resume,
+        metric_pairs, callbacks, verbose, resume, classes,
     )  # fmt: skip
 
 
@@ -354,6 +413,8 @@ def _run_fit(model: Sequential, plan: _FitPlan) -> History:
     if plan.resume is not None:
         start_epoch = apply_checkpoint(model, plan.resume, history)
     model.loss, model.optimizer = plan.loss, plan.optimizer
+    if plan.classes is not None:
+        model.classes = plan.classes
     model.metric_names = [name for name, _ in plan.metrics]
     step = TrainingStep(model, plan.loss, plan.optimizer)
     callbacks: list[Callback] = [history, *plan.callbacks]
