@@ -111,7 +111,9 @@ FIT_CASES = [
     _case(dict(y=np.eye(3)[Y]), ValueError,
           "y one-hot rows must have width 2 to match the model's outputs, got shape (20, 3)",
           "one-hot-too-wide"),
-    _case(dict(y=["a"] * 20), TypeError, "y must hold numbers", "y-strings"),
+    _case(dict(y=["a"] * 20, loss="mse"), ValueError, "y holds labels (['a', 'a', 'a']...), "
+          "which need a classification loss (categorical_crossentropy or binary_crossentropy), "
+          "got 'mse'", "y-strings"),
     _case(dict(y=Y[:, None, None]), ValueError, "y must be 1-D or 2-D", "y-3d"),
     _case(dict(batch_size=0), ValueError, "batch_size must be a positive integer, got 0",
           "batch_size-0"),
