@@ -225,6 +225,8 @@ HEADER_EDITS = [
     (lambda h: h.update(optimizer=[]), "header entry 'optimizer' must be an object"),
     (lambda h: h.update(optimizer={"config": {}, "iterations": -1}), "iterations must be"),
     (lambda h: h.update(optimizer={"config": {}, "iterations": 1, "size": "9"}), "size and dtype"),
+    (lambda h: h.update(optimizer={"config": {}, "iterations": 1, "size": 2**31, "dtype": "f"}),
+     "optimizer size must be at most the 37 numbers the file's arrays hold, got 2147483648"),
     (lambda h: h.update(checkpoint=3), "header entry 'checkpoint' must be a dict"),
     (lambda h: h.update(model={"seed": 10**40}), "an integer of 133 bits, more than 128"),
     (lambda h: h.update(extra=[-(10**400)]), "an integer of 1329 bits"),

@@ -208,7 +208,21 @@ def _optimizer_problem(header: dict) -> str | None:
             "optimizer size and dtype must be a non-negative integer and a dtype name, got "
             f"{_got(entry['size'])} and {_got(entry.get('dtype'))}"
         )
+    # The optimizer allocates ``size`` numbers per slot: no more than the file's arrays hold.
+    held = sum(_product(spec["shape"]) for spec in header["arrays"].values())
+    if entry.get("size") is not None and entry["size"] > held:
+        return (
+            f"optimizer size must be at most the {held} numbers the file's arrays hold, "
+            f"got {entry['size']}"
+        )
     return None
+
+
+def _product(shape: list[int]) -> int:
+    count = 1
+    for n in shape:
+        count *= n
+    return count
 
 
 def _checkpoint_problem(header: dict) -> str | None:
