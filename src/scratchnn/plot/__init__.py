@@ -11,6 +11,7 @@ from .classification import (
     plot_confusion_matrix,
     plot_decision_boundary,
 )
+from .conv import feature_maps, filter_images, plot_feature_maps, plot_filters
 from .curves import plot_learning_curves
 from .histograms import layer_activations, plot_weight_histograms
 from .network import NEGATIVE, POSITIVE, plot_network, shown_neurons
@@ -20,9 +21,13 @@ __all__ = [
     "POSITIVE",
     "confusion_matrix",
     "decision_grid",
+    "feature_maps",
+    "filter_images",
     "layer_activations",
     "plot_confusion_matrix",
     "plot_decision_boundary",
+    "plot_feature_maps",
+    "plot_filters",
     "plot_learning_curves",
     "plot_network",
     "plot_weight_histograms",
