@@ -46,7 +46,7 @@ def activation_statistics(output: np.ndarray, activation: str | None) -> dict[st
 class ActivationSums:
     """The sums behind :func:`activation_statistics`, added batch after batch (an epoch's worth).
 
-    Each :meth:`add` costs a float64 copy of the sampled rows and a few reductions over it.
+    Each :meth:`add` costs a few reductions over the sampled rows and one temporary of them.
     """
 
     def __init__(self, activation: str | None, units: int) -> None:
@@ -55,40 +55,49 @@ class ActivationSums:
         self.bounds = SATURATION_BOUNDS.get(activation or "")
         self.count = 0  # entries seen
         self.finite_count = 0
-        self.total = 0.0
-        self.total_squares = 0.0
+        self.mean = 0.0  # of the finite entries
+        self.squares = 0.0  # sum of squared deviations from the mean (M2)
         self.saturated = 0
         self.alive = np.zeros(units, dtype=bool) if self.dead else None
 
     def add(self, output: np.ndarray) -> None:
-        """Add one batch of outputs ``(rows, ...)`` (rows: the sampled ones)."""
+        """Add one batch of outputs ``(rows, ...)`` (rows: the sampled ones).
+
+        Mean and squared deviations of the batch in its own dtype (deviations from the batch
+        mean, so float32 loses nothing to cancellation), merged with Chan's formula.
+        """
         rows = output.reshape(len(output), -1)
-        values = rows.astype(np.float64).reshape(-1)  # float32 squares could overflow
-        total, squares = float(np.add.reduce(values)), float(np.dot(values, values))
-        finite = values.size
-        if not (math.isfinite(total) and math.isfinite(squares)):  # rare: count, then skip them
-            mask = np.isfinite(values)
-            finite = int(np.count_nonzero(mask))
-            values = values[mask]
-            total, squares = float(np.add.reduce(values)), float(np.dot(values, values))
-        self.count += rows.size
-        self.finite_count += finite
-        self.total += total
-        self.total_squares += squares
+        values = rows.reshape(-1)
+        self.count += values.size
         if self.alive is not None and len(rows):
             # ReLU outputs are >= 0: a unit is alive in this batch when its column max is > 0.
             self.alive |= np.maximum.reduce(rows, axis=0) > 0
         if self.bounds is not None:
             low, high = self.bounds
             self.saturated += int(np.count_nonzero(values < low) + np.count_nonzero(values > high))
+        total = float(np.add.reduce(values))
+        if not math.isfinite(total):  # rare: leave the non-finite entries out
+            values = values[np.isfinite(values)].astype(np.float64)
+            total = float(np.add.reduce(values))
+        if not values.size:
+            return
+        mean = total / values.size
+        deviations = values - values.dtype.type(mean)
+        squares = float(np.dot(deviations, deviations))
+        if not math.isfinite(squares):  # float32 squares beyond 3e38
+            deviations = deviations.astype(np.float64)
+            squares = float(np.dot(deviations, deviations))
+        n, delta = self.finite_count + values.size, mean - self.mean
+        self.squares += squares + delta * delta * self.finite_count * values.size / n
+        self.mean += delta * values.size / n
+        self.finite_count = n
 
     def summary(self) -> dict[str, float]:
         """The statistics of everything added so far (NaN for those with nothing to average)."""
         nan = float("nan")
         mean, variance = nan, nan
         if self.finite_count:
-            mean = self.total / self.finite_count
-            variance = self.total_squares / self.finite_count - mean * mean
+            mean, variance = self.mean, self.squares / self.finite_count
         result = {
             "mean": mean,
             "std": math.sqrt(max(variance, 0.0)) if math.isfinite(variance) else nan,
