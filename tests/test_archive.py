@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -162,6 +163,27 @@ def test_a_deflated_archive_loads_like_the_stored_one(saved, tmp_path):
     other = tmp_path / "deflated.npz"
     other.write_bytes(entries_zip(_entries(saved), zipfile.ZIP_DEFLATED))
     np.testing.assert_array_equal(load(other).params, original.params)
+
+
+def test_an_archive_numpy_wrote_to_a_pipe_loads(saved):
+    # Written to an unseekable stream, each member's sizes follow its data (flag bit 3).
+    class Pipe(io.RawIOBase):
+        def __init__(self) -> None:
+            self.received = io.BytesIO()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data) -> int:
+            return self.received.write(data)
+
+    original = load(saved)
+    pipe = Pipe()
+    np.savez(pipe, **_entries(saved))
+    saved.write_bytes(pipe.received.getvalue())
+    with zipfile.ZipFile(saved) as archive:
+        assert all(info.flag_bits & 0x8 for info in archive.infolist())
+    np.testing.assert_array_equal(load(saved).params, original.params)
 
 
 def test_fortran_ordered_and_big_endian_members_read_as_their_values(saved):
