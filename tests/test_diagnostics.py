@@ -387,3 +387,33 @@ def test_diagnose_refuses_bad_input_by_name():
     with pytest.raises(ValueError, match="y does not fit the loss"):
         diagnose(model, X, np.arange(48), loss="sparse_categorical_crossentropy")
     np.testing.assert_array_equal(model.get_state()["params"], before["params"])
+
+
+# -- pictures -------------------------------------------------------------------------------------
+def test_diagnostic_plots_draw_the_recorded_series(tmp_path):
+    pytest.importorskip("matplotlib")
+    from scratchnn import plot
+
+    X, y = blobs()
+    layers = [Dense(8, "relu"), Dense(8, "tanh"), Dense(2, "softmax")]
+    _, diagnostics, history = train(layers, X, y, epochs=3)
+    fig = plot.plot_gradient_norms(history, tmp_path / "grads.png")
+    lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].lines}
+    np.testing.assert_allclose(lines["0: Dense 8, relu"], diagnostics.series["layer0/grad_norm"])
+    assert len(lines) == 3
+    fig = plot.plot_update_ratios(diagnostics.report, tmp_path / "updates.png")
+    lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].lines}
+    expected = diagnostics.series["layer1/update_ratio/W"]
+    np.testing.assert_allclose(lines["1: Dense 8, tanh"], expected)
+    assert "rule of thumb 1e-3" in lines
+    fig = plot.plot_dead_units(diagnostics, tmp_path / "dead.png")
+    dead, saturated = ({line.get_label() for line in ax.lines} for ax in fig.axes)
+    assert "0: Dense 8, relu" in dead and "1: Dense 8, tanh" in saturated
+    fig = plot.plot_activation_histograms(diagnostics, tmp_path / "acts.png", bins=10)
+    assert len(fig.axes) == 3
+    counts = [patch.get_height() for patch in fig.axes[1].patches]
+    assert sum(counts) == diagnostics.report.activations[1].size
+    for name in ("grads", "updates", "dead", "acts"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(TypeError, match="diagnostics must be a Diagnostics callback"):
+        plot.plot_gradient_norms({"loss": [1.0]})

@@ -13,6 +13,12 @@ from .classification import (
 )
 from .conv import feature_maps, filter_images, plot_feature_maps, plot_filters
 from .curves import plot_learning_curves
+from .diagnostics import (
+    plot_activation_histograms,
+    plot_dead_units,
+    plot_gradient_norms,
+    plot_update_ratios,
+)
 from .histograms import layer_activations, plot_weight_histograms
 from .network import NEGATIVE, POSITIVE, plot_network, shown_neurons
 
@@ -24,12 +30,16 @@ __all__ = [
     "feature_maps",
     "filter_images",
     "layer_activations",
+    "plot_activation_histograms",
     "plot_confusion_matrix",
+    "plot_dead_units",
     "plot_decision_boundary",
     "plot_feature_maps",
     "plot_filters",
+    "plot_gradient_norms",
     "plot_learning_curves",
     "plot_network",
+    "plot_update_ratios",
     "plot_weight_histograms",
     "shown_neurons",
 ]

@@ -1,0 +1,158 @@
+"""Pictures of training diagnostics: gradient norms, update ratios, dead units, activations.
+
+Each function takes what :class:`~scratchnn.diagnostics.Diagnostics` recorded: the callback, its
+:class:`~scratchnn.diagnostics.Report`, or the History ``fit`` returned (``history.diagnostics``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import _validation as check
+from ..diagnostics import THRESHOLDS, Report
+from ._figure import _figure, _finish
+
+
+def _report(source: Any) -> Report:
+    """The report of a Diagnostics callback, a History, or a report itself."""
+    candidates = (source, getattr(source, "report", None), getattr(source, "diagnostics", None))
+    for candidate in candidates:
+        if isinstance(candidate, Report):
+            return candidate
+    raise TypeError(
+        "diagnostics must be a Diagnostics callback after fit, its report, or the History of a "
+        f"fit with Diagnostics, got {check.describe(source)}"
+    )
+
+
+def _epochs(values: list[float]) -> np.ndarray:
+    return np.arange(1, len(values) + 1)
+
+
+def _curves(
+    report: Report,
+    key: Callable[[dict[str, Any]], str],
+    title: str,
+    ylabel: str,
+    path: Any,
+    figsize: Any,
+    dpi: int,
+    reference: tuple[tuple[float, str], ...] = (),
+) -> Any:
+    """One log-scale panel of ``layer{i}/{key}`` per layer that has it, over epochs."""
+    fig = _figure(figsize or (6.4, 4.0), dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    for layer in report.layers:
+        values = report.series.get(f"layer{layer['index']}/{key(layer)}")
+        if values is None or not any(np.isfinite(values)):
+            continue
+        ax.plot(_epochs(values), values, marker=".", label=f"{layer['index']}: "
+                f"{layer['description']}")  # fmt: skip
+    for value, label in reference:
+        ax.axhline(value, color="#7f8c8d", linestyle="--", linewidth=1, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_gradient_norms(
+    diagnostics: Any,
+    path: str | os.PathLike | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Any:
+    """Each layer's gradient norm ``||dL/dP||`` (all its arrays) per epoch, log scale.
+
+    Lines far apart, falling from the last layer to the first, are vanishing gradients.
+    """
+    report = _report(diagnostics)
+    return _curves(report, lambda layer: "grad_norm", "gradient norm per layer", "||grad||",
+                   path, figsize, dpi)  # fmt: skip
+
+
+def plot_update_ratios(
+    diagnostics: Any,
+    path: str | os.PathLike | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Any:
+    """Each layer's ``||update|| / ||W||`` of its first kernel per epoch, with 1e-3 and the limit.
+
+    The rule of thumb is about 1e-3; above the threshold the learning rate is too high.
+    """
+    report = _report(diagnostics)
+    limit = report.thresholds.get("update_ratio", THRESHOLDS["update_ratio"])
+
+    def kernel(layer: dict[str, Any]) -> str:
+        return f"update_ratio/{layer['kernels'][0]}" if layer["kernels"] else "-"
+
+    return _curves(report, kernel, "update / weight ratio per layer", "||update|| / ||W||",
+                   path, figsize, dpi, ((1e-3, "rule of thumb 1e-3"),
+                                        (limit, f"too high ({limit:g})")))  # fmt: skip
+
+
+def plot_dead_units(
+    diagnostics: Any,
+    path: str | os.PathLike | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Any:
+    """Fraction of dead units (ReLU layers) and of saturated outputs (sigmoid, tanh) per epoch."""
+    report = _report(diagnostics)
+    fig = _figure(figsize or (9.6, 3.8), dpi)
+    panels = (("dead_fraction", "dead units (ReLU)"),
+              ("saturated_fraction", "saturated outputs (sigmoid, tanh)"))  # fmt: skip
+    for number, (name, title) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, number + 1)
+        for layer in report.layers:
+            values = report.series.get(f"layer{layer['index']}/act/{name}")
+            if values is not None:
+                ax.plot(_epochs(values), values, marker=".",
+                        label=f"{layer['index']}: {layer['description']}")  # fmt: skip
+        limit = report.thresholds.get(name, THRESHOLDS[name])
+        ax.axhline(limit, color="#c0392b", linestyle="--", linewidth=1,
+                   label=f"finding ({limit:g})")  # fmt: skip
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_activation_histograms(
+    diagnostics: Any,
+    path: str | os.PathLike | None = None,
+    bins: int = 40,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Any:
+    """Histograms of each layer's training outputs on the last sampled batch, one per layer."""
+    report = _report(diagnostics)
+    bins = check.check_positive_int(bins, "bins")
+    shown = [(layer, report.activations[layer["index"]]) for layer in report.layers
+             if layer["index"] in report.activations]  # fmt: skip
+    if not shown:
+        raise ValueError("diagnostics holds no activations: it has not seen a training batch")
+    columns = min(4, len(shown))
+    rows = -(-len(shown) // columns)
+    fig = _figure(figsize or (3.2 * columns, 2.6 * rows + 0.3), dpi)
+    for number, (layer, values) in enumerate(shown):
+        ax = fig.add_subplot(rows, columns, number + 1)
+        finite = values[np.isfinite(values)]
+        ax.hist(finite.ravel(), bins=bins, color="#e67e22")
+        ax.set_title(f"{layer['index']}: {layer['description']}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _finish(fig, path)
