@@ -67,6 +67,14 @@ class _Pool2D(Layer):
             geometry.cols.out * pw,
         )
 
+    def __repr__(self) -> str:
+        extra = "" if self.strides == self.pool_size else f", strides={self.strides}"
+        if self.padding != "valid":
+            extra += f", padding={self.padding!r}"
+        if self.input_shape is not None:
+            extra += f", input_shape={self.input_shape}"
+        return f"{type(self).__name__}({self.pool_size}{extra})"
+
     def get_config(self) -> dict[str, Any]:
         return {
             "pool_size": list(self.pool_size),
