@@ -79,6 +79,19 @@ def test_image_networks_pass_gradcheck(name):
     assert report.worst <= 1e-6, report
 
 
+@pytest.mark.parametrize("kernel", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("strides", [1, 2])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_gradcheck_over_conv2d_kernels_strides_and_paddings(kernel, strides, padding):
+    channels = 1 + kernel % 3  # 2, 3, 1, 2, 3 input channels
+    X = np.random.default_rng(kernel).normal(size=(2, 6, 5, channels))
+    y = np.random.default_rng(strides).normal(size=(2, 2))
+    model = Sequential([Conv2D(3, kernel, strides, padding, "tanh"), Flatten(), Dense(2)], seed=1)
+    report = gradcheck(model, X, y, loss="mse")
+    assert set(report.errors) == {"layers[0].W", "layers[0].b", "layers[2].W", "layers[2].b", "X"}
+    assert report.worst <= 1e-6, report
+
+
 def test_gradcheck_catches_a_wrong_convolution_gradient(monkeypatch):
     """The check is not vacuous: a col2im that drops one kernel offset fails it."""
     from scratchnn.layers import _windows
@@ -174,6 +187,34 @@ def test_fit_predict_evaluate_save_and_load_on_images(tmp_path):
         for key, value in mine.state.items():
             np.testing.assert_array_equal(theirs.state[key], value)
     np.testing.assert_array_equal(loaded.predict(X), probabilities)  # bit-identical
+
+
+def test_a_resumed_image_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(24, 6, 6, 1)).astype(np.float32), np.arange(24) % 3
+
+    def make_model():
+        return Sequential(
+            [
+                Conv2D(3, 3, padding="same", activation="relu"),
+                BatchNorm(),
+                Dropout(0.2),
+                MaxPool2D(2),
+                Flatten(),
+                Dense(3, "softmax"),
+            ],
+            seed=4,
+        )
+
+    settings = {"loss": "categorical_crossentropy", "batch_size": 8, "verbose": 0}
+    full = make_model()
+    full.fit(X, y, epochs=4, **settings)
+    path = tmp_path / "ckpt.npz"
+    make_model().fit(X, y, epochs=2, callbacks=[scratchnn.ModelCheckpoint(path)], **settings)
+    resumed = make_model()
+    resumed.fit(X, y, epochs=4, resume_from=path, **settings)
+    np.testing.assert_array_equal(resumed.params, full.params)
+    np.testing.assert_array_equal(resumed.predict(X), full.predict(X))
 
 
 def test_concurrent_predictions_on_one_image_model_agree():
