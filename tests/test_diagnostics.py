@@ -417,3 +417,29 @@ def test_diagnostic_plots_draw_the_recorded_series(tmp_path):
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(TypeError, match="diagnostics must be a Diagnostics callback"):
         plot.plot_gradient_norms({"loss": [1.0]})
+
+
+# -- command line ---------------------------------------------------------------------------------
+def test_cli_train_diagnose_prints_findings_and_writes_pictures(tmp_path):
+    import subprocess
+    import sys
+
+    def train_cli(*options):
+        return subprocess.run(
+            [sys.executable, "-m", "scratchnn.cli", "train", "blobs", "--n-samples", "120",
+             "--layers", "8", "--epochs", "5", "--early-stopping", "off", "--seed", "1",
+             "--quiet", "--diagnose", *options],
+            capture_output=True, text=True,
+        )  # fmt: skip
+
+    healthy = train_cli("--lr", "0.01")
+    assert healthy.returncode == 0, healthy.stderr
+    assert "Diagnostics over 5 epoch(s) of 2 layers: no finding" in healthy.stdout
+    broken = train_cli("--optimizer", "sgd", "--lr", "30", "--plots", str(tmp_path))
+    assert broken.returncode == 0, broken.stderr
+    assert "layer 0 (Dense 8, relu): " in broken.stdout
+    assert "of units dead" in broken.stdout
+    for name in ("gradients", "updates", "dead_units", "activations"):
+        path = tmp_path / f"diagnostics_{name}.png"
+        assert f"wrote {path}" in broken.stdout
+        assert path.read_bytes()[:4] == b"\x89PNG"

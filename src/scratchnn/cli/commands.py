@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import datasets, plot
 from ..callbacks import EarlyStopping
+from ..diagnostics import Diagnostics
 from ..io import load
 from ..losses import get_loss
 from ..optimizers import get_optimizer
@@ -145,6 +146,9 @@ def _train(args: argparse.Namespace) -> Any:
     if patience is not None:
         monitor = "val_loss" if n_val else "loss"
         callbacks.append(EarlyStopping(monitor, patience=patience, restore_best_weights=True))
+    diagnostics = Diagnostics() if getattr(args, "diagnose", False) else None
+    if diagnostics is not None:
+        callbacks.append(diagnostics)
     with warnings.catch_warnings():  # a diverged run is told below, as its stop reason
         warnings.simplefilter("ignore", DivergenceWarning)
         history = _fit(model, args, loss, optimizer, callbacks, classification,
@@ -161,6 +165,8 @@ def _train(args: argparse.Namespace) -> Any:
     model.summary()
     _report(model, history, callbacks, data.name, len(X), loss, classification,
             (X_train, y_train), (X_val, y_val) if n_val else None)  # fmt: skip
+    if diagnostics is not None and diagnostics.report is not None:
+        print(diagnostics.report)
     if args.out:
         model.classes = classes  # kept by the model file: predict writes these labels back
         model.target_scaling = None  # folded into the output layer instead
@@ -170,6 +176,8 @@ def _train(args: argparse.Namespace) -> Any:
     if args.plots:
         shown = (X_val, y_val) if n_val else (X, y)
         pictures += _write_plots(args.plots, model, history, X, y, *shown, classes)
+        if diagnostics is not None and diagnostics.report is not None:
+            pictures += _write_diagnostic_plots(args.plots, diagnostics)
         for path in pictures:
             print(f"wrote {path}")
     return model
@@ -245,6 +253,20 @@ def _write_plots(folder, model, history, X, y, X_check, y_check, classes) -> lis
             written.append(out / "decision_boundary.png")
             plot.plot_decision_boundary(model, X, y, written[-1])
     return written
+
+
+def _write_diagnostic_plots(folder: str, diagnostics: Diagnostics) -> list[Path]:
+    """The pictures of ``--diagnose``: gradients, updates, dead units, activations."""
+    out = Path(folder)
+    drawn = {
+        "diagnostics_gradients.png": plot.plot_gradient_norms,
+        "diagnostics_updates.png": plot.plot_update_ratios,
+        "diagnostics_dead_units.png": plot.plot_dead_units,
+        "diagnostics_activations.png": plot.plot_activation_histograms,
+    }
+    for name, draw in drawn.items():
+        draw(diagnostics, out / name)
+    return [out / name for name in drawn]
 
 
 def _predicted(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:

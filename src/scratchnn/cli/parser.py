@@ -175,6 +175,12 @@ def add_train(commands: Commands) -> None:
     )
     train.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
     train.add_argument("--plots", metavar="DIR", help="write PNG pictures into DIR")
+    train.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="record per-layer statistics while training and print what is wrong (dead ReLUs, "
+        "saturation, vanishing gradients, too large updates); pictures too with --plots",
+    )
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     train.set_defaults(handler=cmd_train)
 

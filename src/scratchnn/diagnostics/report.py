@@ -176,14 +176,21 @@ def find_problems(
                     f"about 1e-3)" + (f" since epoch {since}" if since else ""),
                     "the learning rate is too high for this layer: lower it",
                 ))  # fmt: skip
-    findings += _gradient_flow(layers, series, t)
+    dead = [finding.layer for finding in findings if finding.kind == "dead_units"]
+    findings += _gradient_flow(layers, series, t, dead)
     return findings
 
 
 def _gradient_flow(
-    layers: list[dict[str, Any]], series: Mapping[str, list[float]], t: Mapping[str, float]
+    layers: list[dict[str, Any]],
+    series: Mapping[str, list[float]],
+    t: Mapping[str, float],
+    dead: list[int],
 ) -> list[Finding]:
-    """Vanishing or exploding gradients: the first parameter layer's norm over the last's."""
+    """Vanishing or exploding gradients: the first parameter layer's norm over the last's.
+
+    Dead units pass no gradient: when the first layer or one above has them, that is the cause.
+    """
     with_params = [layer for layer in layers if layer["params"]]
     if len(with_params) < 2:
         return []
@@ -198,6 +205,15 @@ def _gradient_flow(
     where = f"from the last layer ({last['index']}) to the first ({first['index']})"
     if value < t["vanishing"]:
         since = _since(ratios, lambda v: v < t["vanishing"])
+        cause = [index for index in dead if index >= first["index"]]
+        if cause:
+            return [Finding(
+                "vanishing_gradients", first["index"], value, t["vanishing"], since,
+                f"layer {first['index']} ({first['description']}): gradients shrink by "
+                f"{value:.1e} {where}, stopped by the dead units of layer(s) "
+                + ", ".join(map(str, cause)),
+                "revive those units first (see the dead-unit finding)",
+            )]  # fmt: skip
         return [Finding(
             "vanishing_gradients", first["index"], value, t["vanishing"], since,
             f"layer {first['index']} ({first['description']}): gradients shrink by {value:.1e} "
