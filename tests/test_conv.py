@@ -420,6 +420,20 @@ def test_average_pooling_with_same_padding_leaves_padding_out_of_the_mean():
     np.testing.assert_array_equal(out, np.ones((1, 2, 2, 1)))  # not 0.5 or 0.25 at the edge
 
 
+@pytest.mark.parametrize("pool_class", [MaxPool2D, AvgPool2D])
+def test_pooling_takes_integer_images(pool_class):
+    x = np.arange(9).reshape(1, 3, 3, 1)
+    out = pool_class(2, padding="same").forward(x)[0, :, :, 0]
+    # 3x3 padded to 4x4 at the bottom and right: windows {0,1,3,4}, {2,5}, {6,7}, {8}
+    expected = [[4, 5], [7, 8]] if pool_class is MaxPool2D else [[2, 3.5], [6.5, 8]]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_a_missing_channel_axis_is_named_with_the_fix():
+    with pytest.raises(ValueError, match=r"add a channel axis: input_shape=\(28, 28, 1\)"):
+        Conv2D(4, 3).output_shape((28, 28))
+
+
 def test_max_pooling_with_same_padding_never_picks_the_padding():
     x = -np.ones((1, 3, 3, 1))
     np.testing.assert_array_equal(MaxPool2D(2, padding="same").forward(x), -np.ones((1, 2, 2, 1)))

@@ -80,10 +80,13 @@ def image_geometry(
     """The :class:`Geometry` for ``(height, width, channels)`` inputs; a clear error otherwise."""
     if len(input_shape) != 3:
         shape = "(None, " + ", ".join(map(str, input_shape)) + ")"
+        if len(input_shape) == 2:  # grey images without their channel axis
+            hint = f"add a channel axis: input_shape={(*input_shape, 1)}, images X[..., np.newaxis]"
+        else:
+            hint = "e.g. put a Reshape((height, width, channels)) layer first"
         raise ValueError(
             f"{layer} takes images of shape (batch, height, width, channels), got inputs of "
-            f"shape {shape}: give images as (N, height, width, channels), e.g. put a "
-            f"Reshape((height, width, channels)) layer first"
+            f"shape {shape}: {hint}"
         )
     height, width = input_shape[:2]
     rows = axis_geometry(height, kernel[0], strides[0], padding)

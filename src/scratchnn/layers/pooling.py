@@ -51,13 +51,16 @@ class _Pool2D(Layer):
         rows, cols = self._geometry(input_shape)
         return (rows.out, cols.out, input_shape[-1])
 
-    def _checked_geometry(self, x: np.ndarray) -> Geometry:
+    def _checked(self, x: np.ndarray) -> tuple[np.ndarray, Geometry]:
+        """``x`` as floats (padding may hold -inf, a mean is a fraction) and its geometry."""
         if x.ndim != 4:
             raise ValueError(
                 f"{type(self).__name__}.forward takes x of shape (batch, height, width, "
                 f"channels), got an array of shape {x.shape}"
             )
-        return self._geometry(x.shape[1:])
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)
+        return x, self._geometry(x.shape[1:])
 
     def _tiles(self, geometry: Geometry, padded_shape: tuple[int, ...]) -> bool:
         """Whether the windows cover the padded input exactly once (stride = pool, no rest)."""
@@ -107,7 +110,7 @@ class MaxPool2D(_Pool2D):
     """
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        geometry = self._checked_geometry(x)
+        x, geometry = self._checked(x)
         padded = pad_image(x, geometry, fill=-np.inf)
         if self.pool_size == self.strides:
             best, winners = self._max_of_blocks(padded, geometry, training)
@@ -219,7 +222,7 @@ class AvgPool2D(_Pool2D):
     """
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        geometry = self._checked_geometry(x)
+        x, geometry = self._checked(x)
         padded = pad_image(x, geometry)
         slices = offset_slices(geometry, self.pool_size, self.strides)
         total = padded[slices[0][2]].copy()
