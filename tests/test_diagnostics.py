@@ -443,3 +443,19 @@ def test_cli_train_diagnose_prints_findings_and_writes_pictures(tmp_path):
         path = tmp_path / f"diagnostics_{name}.png"
         assert f"wrote {path}" in broken.stdout
         assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_vanishing_gradients_in_early_epochs_are_reported_as_a_slow_start():
+    model = Sequential([Dense(4, "sigmoid"), Dense(4, "sigmoid"), Dense(2, "softmax")], seed=0)
+    model.build((3,))
+    layers = describe_layers(model)
+    series = {"layer0/grad_norm": [1e-6, 1e-5, 1e-2, 0.1], "layer2/grad_norm": [1.0] * 4}
+    (finding,) = find_problems(layers, series)
+    assert (finding.kind, finding.layer, finding.since_epoch) == ("vanishing_gradients", 0, None)
+    assert finding.value == pytest.approx(1e-6)
+    assert "gradients shrink by 1.0e-06" in finding.message
+    assert "in epoch(s) 1-2 of 4, then recovered" in finding.message
+    series["layer0/grad_norm"] = [1.0, 1e4, 1e5, 1e5]
+    (finding,) = find_problems(layers, series)
+    assert (finding.kind, finding.since_epoch) == ("exploding_gradients", 2)
+    assert "gradients grow by 1.0e+05" in finding.message

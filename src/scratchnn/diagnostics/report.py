@@ -201,33 +201,33 @@ def _gradient_flow(
         b / t_ if t_ > 0 and math.isfinite(b) and math.isfinite(t_) else float("nan")
         for b, t_ in zip(bottom, top, strict=False)
     ]
-    value = _last(ratios)
     where = f"from the last layer ({last['index']}) to the first ({first['index']})"
-    if value < t["vanishing"]:
-        since = _since(ratios, lambda v: v < t["vanishing"])
-        cause = [index for index in dead if index >= first["index"]]
-        if cause:
-            return [Finding(
-                "vanishing_gradients", first["index"], value, t["vanishing"], since,
-                f"layer {first['index']} ({first['description']}): gradients shrink by "
-                f"{value:.1e} {where}, stopped by the dead units of layer(s) "
-                + ", ".join(map(str, cause)),
-                "revive those units first (see the dead-unit finding)",
-            )]  # fmt: skip
+    name = f"layer {first['index']} ({first['description']})"
+    cause = [index for index in dead if index >= first["index"]]
+    checks = (
+        ("vanishing_gradients", "vanishing", "shrink", lambda v: v < t["vanishing"], min,
+         "revive those units first (see the dead-unit finding)" if cause else
+         "use ReLU in the hidden layers, fewer layers, batch normalisation, or an "
+         "initialisation scaled for the activation (He for ReLU, Glorot for tanh/sigmoid)"),
+        ("exploding_gradients", "exploding", "grow", lambda v: v > t["exploding"], max,
+         "lower the learning rate, standardise the inputs, or use a smaller initialisation"),
+    )  # fmt: skip
+    for kind, limit, verb, holds, worst, advice in checks:
+        epochs = [e + 1 for e, v in enumerate(ratios) if not math.isnan(v) and holds(v)]
+        if not epochs:
+            continue
+        value, since = _last(ratios), None
+        if holds(value):
+            since = _since(ratios, holds)
+            when = f" since epoch {since}" if since else ""
+        else:  # a slow start: it held in earlier epochs, then recovered
+            value = worst(ratios[e - 1] for e in epochs)
+            when = f" in epoch(s) {epochs[0]}-{epochs[-1]} of {len(ratios)}, then recovered"
+        why = f", stopped by the dead units of layer(s) {', '.join(map(str, cause))}" if (
+            cause and kind == "vanishing_gradients") else f" ({limit})"  # fmt: skip
         return [Finding(
-            "vanishing_gradients", first["index"], value, t["vanishing"], since,
-            f"layer {first['index']} ({first['description']}): gradients shrink by {value:.1e} "
-            f"{where} (vanishing)",
-            "use ReLU in the hidden layers, fewer layers, batch normalisation, or an "
-            "initialisation scaled for the activation (He for ReLU, Glorot for tanh/sigmoid)",
-        )]  # fmt: skip
-    if value > t["exploding"]:
-        since = _since(ratios, lambda v: v > t["exploding"])
-        return [Finding(
-            "exploding_gradients", first["index"], value, t["exploding"], since,
-            f"layer {first['index']} ({first['description']}): gradients grow by {value:.1e} "
-            f"{where} (exploding)",
-            "lower the learning rate, standardise the inputs, or use a smaller initialisation",
+            kind, first["index"], value, t[limit], since,
+            f"{name}: gradients {verb} by {value:.1e} {where}{when}{why}", advice,
         )]  # fmt: skip
     return []
 
