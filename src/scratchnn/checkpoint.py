@@ -114,7 +114,8 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     # The history holds one entry per completed epoch (older files may hold none).
     lengths = {len(values) for values in checkpoint.history.values()}
     if checkpoint.history_epochs or checkpoint.history:
-        if checkpoint.history_epochs != list(range(epoch)) or lengths != {epoch}:
+        epochs = checkpoint.history_epochs  # its length first: never a range of a huge epoch
+        if len(epochs) != epoch or epochs != list(range(epoch)) or lengths != {epoch}:
             raise ModelFileError(
                 f"{path!r}: the checkpoint's history must hold one entry per completed epoch "
                 f"({epoch}), got epochs {checkpoint.history_epochs[:5]}... and lengths "

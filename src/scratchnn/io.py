@@ -144,6 +144,11 @@ def _check_declared_shapes(config: dict[str, Any], arrays: dict, path: str) -> N
         return
     shape = as_shape(shape)
     for index, layer in enumerate(layers):
+        if layer.input_shape is not None and layer.input_shape != shape:
+            raise ModelFileError(
+                f"{path!r}: layer {index} ({spec_name(config, index)}) declares inputs of shape "
+                f"{layer.input_shape}, but the layers before it give {shape}"
+            )
         declared = layer.array_shapes(shape)
         if declared is None:
             return

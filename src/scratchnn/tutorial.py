@@ -220,8 +220,15 @@ class NeuralNetwork:
     @classmethod
     def _from_file(cls, header: dict, arrays: dict, network: Any, path: str) -> NeuralNetwork:
         """Rebuild a NeuralNetwork from a checked file (see :func:`scratchnn.io.register_kind`)."""
+        entry = header["neural_network"]
+        widths = (network.input_shape, network.layers[0].output_shape(network.input_shape))
+        declared = tuple(entry.get(key) for key in ("input_dim", "hidden_dim", "output_dim"))
+        if declared != (widths[0][0], widths[1][0], network.output_shape[0]):
+            raise ModelFileError(
+                f"{path!r}: the NeuralNetwork entry's widths {declared} do not match its layers"
+            )  # checked before the constructor allocates weights of the declared widths
         try:
-            wrapper = cls(**header["neural_network"])
+            wrapper = cls(**entry)
         except (ValueError, TypeError, KeyError) as error:
             raise ModelFileError(f"{path!r}: the NeuralNetwork entry is invalid: {error}") from None
         if wrapper.model.get_config() != network.get_config():
