@@ -107,13 +107,20 @@ def plot_dead_units(
     figsize: tuple[float, float] | None = None,
     dpi: int = 100,
 ) -> Any:
-    """Fraction of dead units (ReLU layers) and of saturated outputs (sigmoid, tanh) per epoch."""
+    """Fraction of dead units (ReLU layers) and of saturated outputs (sigmoid, tanh) per epoch.
+
+    One panel for each of the two that some layer has (the dead units' when none has either).
+    """
     report = _report(diagnostics)
-    fig = _figure(figsize or (9.6, 3.8), dpi)
-    panels = (("dead_fraction", "dead units (ReLU)"),
-              ("saturated_fraction", "saturated outputs (sigmoid, tanh)"))  # fmt: skip
+    panels = [(name, title) for name, title in (
+        ("dead_fraction", "dead units (ReLU)"),
+        ("saturated_fraction", "saturated outputs (sigmoid, tanh)"),
+    ) if any(key.endswith(f"/act/{name}") for key in report.series)] or [
+        ("dead_fraction", "dead units (ReLU)")
+    ]  # fmt: skip
+    fig = _figure(figsize or (4.8 * len(panels), 3.8), dpi)
     for number, (name, title) in enumerate(panels):
-        ax = fig.add_subplot(1, 2, number + 1)
+        ax = fig.add_subplot(1, len(panels), number + 1)
         for layer in report.layers:
             values = report.series.get(f"layer{layer['index']}/act/{name}")
             if values is not None:
