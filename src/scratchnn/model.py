@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as check
-from . import export, io
+from . import export, io, sources
 from .callbacks import Callback, History, ProgressLogger
 from .checkpoint import Checkpoint, apply_checkpoint, check_resumable, read_checkpoint
 from .losses import Loss, get_loss
@@ -288,6 +288,7 @@ def _plan_fit(
 ) -> _FitPlan:
     """Check every argument of ``fit`` and convert the data; changes no state of ``model``."""
     X = model.check_inputs(X)
+    sources.scan(X)  # data read batch by batch are checked in one pass, before anything changes
     loss = get_loss(loss)
     y, classes = _label_indices(y, loss, model.classes, "y")
     y = check.check_array(y, "y", ndim=(1, 2))
@@ -332,6 +333,7 @@ def _plan_fit(
                 f"got {check.describe(validation_data)}"
             )
         X_val = model.check_inputs(validation_data[0], "validation_data[0]")
+        sources.scan(X_val)
         if X_val.shape[1:] != X.shape[1:]:
             if X.ndim == X_val.ndim == 2:
                 raise ValueError(
@@ -357,8 +359,8 @@ def _plan_fit(
                 f"validation out of {len(X)}"
             )
         # As in Keras, the last samples (before any shuffling) are held out: views, no copies.
-        validation = (X[n_train:], y[n_train:])
-        X, y = X[:n_train], y[:n_train]
+        validation = (sources.row_range(X, n_train, len(X)), y[n_train:])
+        X, y = sources.row_range(X, 0, n_train), y[:n_train]
         if sample_weight is not None:
             sample_weight = sample_weight[:n_train]
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as check
+from . import sources
 from .layers.base import Layer, as_shape, format_shape, get_layer_class
 
 
@@ -151,7 +152,10 @@ class Network:
     def check_inputs(self, X: Any, name: str = "X") -> np.ndarray:
         """``X`` as a finite array of this network's dtype and input shape (batch axis first)."""
         expected = self.input_shape if self.built else self.layers[0].input_shape
-        X = check.check_array(X, name, ndim=tuple(range(1, 6)))
+        if sources.is_source(X):  # h5py, zarr, dask: read and checked batch by batch
+            X = sources.as_source(X, name, self.dtype, ndim=tuple(range(1, 6)))
+        else:
+            X = check.check_array(X, name, ndim=tuple(range(1, 6)))
         if X.ndim < 2:
             raise ValueError(
                 f"{name} must be 2-D (samples, features), or more for images (samples, height, "
@@ -162,7 +166,8 @@ class Network:
         except ValueError as error:
             raise ValueError(f"{name} does not fit the model: {error}") from None
         # Converted to the network's dtype batch by batch, not here: no copy of the whole data.
-        if X.dtype.itemsize > np.dtype(self.dtype).itemsize and X.dtype.kind == "f":
+        wider = X.dtype.itemsize > np.dtype(self.dtype).itemsize and X.dtype.kind == "f"
+        if wider and isinstance(X, np.ndarray):  # a RowSource checks each batch as it reads
             limit = np.finfo(self.dtype).max
             if np.max(X) > limit or np.min(X) < -limit:
                 raise ValueError(
@@ -252,9 +257,10 @@ class Network:
     def _batched(self, X: np.ndarray, batch_size: int, logits: bool = False) -> np.ndarray:
         """``infer`` over ``X`` in chunks of ``batch_size`` rows (each cast to dtype alone)."""
         if len(X) <= batch_size:
-            out = self.infer(X, logits)
+            batch = X if isinstance(X, np.ndarray) else X[:]  # a RowSource reads its rows
+            out = self.infer(batch, logits)
             # The identity network returns its own input: never hand the caller's array back.
-            return out.copy() if np.shares_memory(out, X) else out
+            return out.copy() if np.shares_memory(out, batch) else out
         out = np.empty((len(X), *self.output_shape), dtype=self.dtype)
         for start in range(0, len(X), batch_size):
             out[start : start + batch_size] = self.infer(X[start : start + batch_size], logits)

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import sources
 from .activations import get_activation
 from .callbacks import Callback, History
 from .losses import Loss
@@ -173,11 +174,15 @@ class Batches:
     converted to the network's dtype there, so memory stays a few batches above the data.
     """
 
-    def __init__(self, n: int, batch_size: int) -> None:
+    def __init__(self, n: int, batch_size: int, blocks: tuple[int, int] | None = None) -> None:
         self.n, self.batch_size = n, batch_size
         self.count = math.ceil(n / batch_size)
+        self.blocks = blocks  # (block_rows, buffer_blocks): shuffle by blocks (sources.py)
 
     def epoch(self, rng: np.random.Generator, shuffle: bool):
+        if shuffle and self.count > 1 and self.blocks is not None:
+            yield from enumerate(sources.block_batches(self.n, self.batch_size, *self.blocks, rng))
+            return
         # One batch holding every sample needs no shuffle: saving a permutation and two gathers
         # per step is most of the fit overhead of a tiny full-batch net.
         order = rng.permutation(self.n) if shuffle and self.count > 1 else None
@@ -213,7 +218,7 @@ def run_epochs(
     gets back the weights it had before the update that diverged.
     """
     network = step.network
-    batches = Batches(len(X), batch_size)
+    batches = Batches(len(X), batch_size, sources.block_layout(X))
     seen_outputs = np.empty((len(X), *network.output_shape), network.dtype) if metrics else None
     # Only callbacks that override the batch hooks are called per batch (no per-batch dict else).
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
