@@ -212,7 +212,7 @@ class Diagnostics(Callback):
         with np.errstate(**QUIET):
             values = record.values(self._layers)
         epochs = max((len(v) for v in self.series.values()), default=0)
-        for key in values.keys() | self.series.keys():
+        for key in [*self.series, *(key for key in values if key not in self.series)]:
             column = self.series.setdefault(key, [float("nan")] * epochs)
             column.append(values.get(key, float("nan")))
         self.report = Report(
