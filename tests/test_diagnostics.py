@@ -353,11 +353,16 @@ def test_a_checkpointed_run_with_diagnostics_resumes_with_its_series(tmp_path):
     path = str(tmp_path / "run.npz")
     fit(2, [Diagnostics(), ModelCheckpoint(path)])
     resumed = Diagnostics()
-    history = fit(4, [resumed, ModelCheckpoint(path)], resume_from=path)
+    history = fit(4, [resumed, ModelCheckpoint(str(tmp_path / "again.npz"))], resume_from=path)
     assert len(history.epoch) == 4
     assert resumed.series.keys() == whole.series.keys()
     for key, values in whole.series.items():
         np.testing.assert_allclose(resumed.series[key], values, rtol=1e-6, err_msg=key)
+    # Other settings find no saved series of theirs: the first epochs are NaN, the rest recorded.
+    other = Diagnostics(sample=8)
+    fit(4, [other], resume_from=path)
+    values = other.series["layer0/grad_norm"]
+    assert len(values) == 4 and np.isnan(values[:2]).all() and np.isfinite(values[2:]).all()
 
 
 @pytest.mark.parametrize(

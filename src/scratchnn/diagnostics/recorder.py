@@ -133,6 +133,7 @@ class Diagnostics(Callback):
         self._due = False
         self._before: list[dict[str, np.ndarray]] = []
         self._keep_batch = -1
+        self._start = 0
 
     def state_key(self) -> str:
         return f"Diagnostics(every={self.every}, sample={self.sample})"
@@ -154,6 +155,7 @@ class Diagnostics(Callback):
         history = self.params.get("history")
         done = len(history.epoch) if history is not None else 0
         self.series = _restore_series(self.resumed_state(), done)
+        self._start = done  # epochs a resumed fit has done: NaN where nothing was saved
         step.observers.append(self._observe)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -211,7 +213,7 @@ class Diagnostics(Callback):
             return
         with np.errstate(**QUIET):
             values = record.values(self._layers)
-        epochs = max((len(v) for v in self.series.values()), default=0)
+        epochs = max((len(v) for v in self.series.values()), default=self._start)
         for key in [*self.series, *(key for key in values if key not in self.series)]:
             column = self.series.setdefault(key, [float("nan")] * epochs)
             column.append(values.get(key, float("nan")))
