@@ -173,6 +173,23 @@ def test_float64_values_beyond_float32_are_refused_per_batch_naming_rows(tmp_pat
         _model().fit(dataset, y, loss="binary_crossentropy", verbose=0)
 
 
+def test_rewrapping_a_view_keeps_its_rows_and_takes_the_new_settings():
+    X = np.arange(40.0).reshape(20, 2)
+    view = RowSource(X).view(5, 15)
+    again = RowSource(view, shuffle="blocks", block_rows=3)
+    assert (len(again), again.shuffle, again.block_rows) == (10, "blocks", 3)
+    assert np.array_equal(again[[9, 0, 4]], X[[14, 5, 9]])
+    assert np.array_equal(again[2:4], X[7:9])
+
+
+def test_a_dask_array_of_unknown_length_is_refused_with_the_fix():
+    da = pytest.importorskip("dask.array")
+    X = da.from_array(np.ones((10, 3)), chunks=5)
+    unknown = X[X[:, 0] > 0]
+    with pytest.raises(ValueError, match=r"known sizes.*compute_chunk_sizes\(\)"):
+        _model().predict(unknown)
+
+
 def test_careless_sources_are_refused_by_name(tmp_path):
     with pytest.raises(TypeError, match="data must be a NumPy array"):
         RowSource([[1.0, 2.0]])

@@ -86,7 +86,9 @@ class RowSource:
         block_rows: int | None = None,
         buffer_blocks: int = 4,
     ) -> None:
-        if isinstance(data, RowSource):
+        rows_in_view = None
+        if isinstance(data, RowSource):  # re-wrapped with other settings: keep its view
+            rows_in_view = (data._start, data._stop)
             data = data._data
         kind = _lazy_kind(data) or ("numpy" if isinstance(data, np.ndarray) else None)
         if kind is None:
@@ -103,10 +105,15 @@ class RowSource:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         self._data, self.kind = data, kind
         self.dtype = np.dtype(data.dtype)
+        if any(isinstance(n, float) and math.isnan(n) for n in data.shape):
+            raise ValueError(
+                f"data must have known sizes, got a dask array of shape {data.shape}; call "
+                "its compute_chunk_sizes() first"
+            )
         self._full_shape = tuple(int(n) for n in data.shape)
         if not self._full_shape:
             raise ValueError(f"data must have a samples axis, got a scalar of dtype {self.dtype}")
-        self._start, self._stop = 0, self._full_shape[0]
+        self._start, self._stop = rows_in_view or (0, self._full_shape[0])
         if shuffle == "auto":
             shuffle = "rows" if kind == "numpy" else "blocks"
         self.shuffle = shuffle
