@@ -164,6 +164,25 @@ def test_a_nan_deep_in_a_dataset_stops_fit_before_any_change_naming_its_row(tmp_
         assert np.array_equal(model.params, before["params"])
 
 
+def test_data_changed_after_the_checking_pass_stop_fit_at_the_batch_naming_the_row():
+    X, y = _problem(400)
+    source = RowSource(X.copy(), shuffle="blocks", block_rows=50)
+    calls = []
+
+    def read(start, stop):  # the file changes on disk after fit's checking pass
+        calls.append(start)
+        part = source._data[start:stop].copy()
+        if len(calls) > 8 and start <= 321 < stop:
+            part[321 - start, 0] = np.inf
+        return part
+
+    source._read = read
+    model = _model()
+    with pytest.raises(ValueError, match=r"X must be finite.*first at row\(s\) \[321\]"):
+        model.fit(source, y, loss="binary_crossentropy", epochs=1, batch_size=20, verbose=0)
+    assert calls[:8] == list(range(0, 400, 50))  # the pass read every block, and found nothing
+
+
 def test_float64_values_beyond_float32_are_refused_per_batch_naming_rows(tmp_path):
     X, y = _problem(100)
     X = X.astype(np.float64)

@@ -150,7 +150,11 @@ class Network:
             self._bind_layers()
 
     def check_inputs(self, X: Any, name: str = "X") -> np.ndarray:
-        """``X`` as a finite array of this network's dtype and input shape (batch axis first)."""
+        """``X`` as a finite array of this network's dtype and input shape (batch axis first).
+
+        h5py, zarr and dask arrays come back as a :class:`~scratchnn.sources.RowSource`, whose
+        values are checked batch by batch as they are read, never loaded whole.
+        """
         expected = self.input_shape if self.built else self.layers[0].input_shape
         if sources.is_source(X):  # h5py, zarr, dask: read and checked batch by batch
             X = sources.as_source(X, name, self.dtype, ndim=tuple(range(1, 6)))
