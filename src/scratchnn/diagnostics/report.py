@@ -156,7 +156,7 @@ def find_problems(
         saturated = series.get(f"layer{i}/act/saturated_fraction", [])
         value = _last(saturated)
         if not layer["is_output"] and value >= t["saturated_fraction"]:
-            low, high = SATURATION_BOUNDS[layer["activation"]]
+            low, high = SATURATION_BOUNDS.get(layer["activation"], (0.01, 0.99))
             since = _since(saturated, lambda v: v >= t["saturated_fraction"])
             findings.append(Finding(
                 "saturation", i, value, t["saturated_fraction"], since,
