@@ -302,6 +302,8 @@ CONSTRUCTOR_CASES = [
           "negative-penalty"),
     _case(lambda: VarianceScaling(mode="fan"), ValueError,
           "mode must be 'fan_in', 'fan_out' or 'fan_avg', got 'fan'", "variance-scaling-mode"),
+    _case(lambda: VarianceScaling(scale=1e300), ValueError, "scale must be in (0, 1e+06]",
+          "variance-scaling-huge"),
     _case(lambda: ActivationLayer("sigmoidd"), ValueError,
           "unknown activation 'sigmoidd'; did you mean 'sigmoid'", "activation-layer"),
     _case(lambda: get_activation(3), TypeError, "activation must be a name or an instance, got 3",

@@ -270,3 +270,43 @@ def test_train_and_evaluate_on_mnist_format_files(tmp_path):
     evaluated = run("evaluate", str(out), "--mnist", str(tmp_path), "--mnist-kind", "t10k")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "accuracy=1.0000" in evaluated.stdout
+
+
+def test_a_convolutional_spec_trains_on_mnist_format_files_and_draws_its_filters(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, size=90)
+    images = rng.integers(0, 30, size=(90, 6, 6)).astype(np.uint8)
+    for index, label in enumerate(labels):  # each class draws its own vertical bar
+        images[index, :, 2 * label] = 220
+    for kind in ("train", "t10k"):
+        _write_idx(tmp_path / f"{kind}-images-idx3-ubyte", 0x08, images)
+        _write_idx(tmp_path / f"{kind}-labels-idx1-ubyte", 0x08, labels)
+    layers = [
+        {"class_name": "Reshape", "config": {"target_shape": [6, 6, 1]}},
+        {"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": 3, "activation": "relu"}},
+        {"class_name": "MaxPool2D", "config": {"pool_size": 2}},
+        {"class_name": "Flatten", "config": {}},
+    ]
+    spec = tmp_path / "conv.json"
+    spec.write_text(json.dumps({"layers": layers}))
+    result = run("train", "--mnist", str(tmp_path), "--spec", str(spec), "--quiet")
+    assert result.returncode == 2
+    assert "has activation 'linear', so the loss defaults to mse" in result.stderr
+    assert '{"units": 3, "activation": "softmax"}' in result.stderr
+
+    spec.write_text(json.dumps({"layers": [*layers, {"units": 3, "activation": "softmax"}]}))
+    out, plots = tmp_path / "m.npz", tmp_path / "plots"
+    result = run("train", "--mnist", str(tmp_path), "--spec", str(spec), "--epochs", "40",
+                 "--lr", "0.02", "--quiet", "--out", str(out), "--plots", str(plots))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "(None, 2, 2, 4)" in result.stdout  # summary() shows the pooled feature maps
+    model = scratchnn.load(out)
+    names = [type(layer).__name__ for layer in model.layers]
+    assert names[:3] == ["Reshape", "Conv2D", "MaxPool2D"]
+    for name in ("filters.png", "feature_maps.png", "learning_curves.png"):
+        assert (plots / name).read_bytes()[:4] == b"\x89PNG"
+    assert not (plots / "network.png").exists()
+    evaluated = run("evaluate", str(out), "--mnist", str(tmp_path), "--mnist-kind", "t10k")
+    assert evaluated.returncode == 0, evaluated.stderr
+    accuracy = float(evaluated.stdout.split("accuracy=")[1].split()[0])
+    assert accuracy >= 0.9

@@ -524,3 +524,16 @@ def test_dropout_on_images_masks_entries_and_matches_finite_differences():
     mask = y / x
     grad = layer.backward(np.full_like(x, 3.0))
     np.testing.assert_array_equal(grad, 3.0 * mask)
+
+
+def test_a_copied_layer_backward_before_its_own_training_forward_is_a_clear_error():
+    import copy
+
+    layer = Conv2D(2, 3)
+    layer.build((5, 5, 1), np.random.default_rng(0))
+    layer.forward(np.ones((1, 5, 5, 1), np.float32), training=True)
+    twin = copy.deepcopy(layer)  # copies leave the record behind
+    with pytest.raises(ValueError, match="needs a training forward first"):
+        twin.backward(np.ones((1, 3, 3, 2), np.float32))
+    layer.backward(np.ones((1, 3, 3, 2), np.float32))  # the original keeps its record
+    assert np.abs(layer.grads["W"]).sum() > 0

@@ -77,3 +77,24 @@ def test_feature_maps_follow_the_image_through_each_layer(model, tmp_path):
         plot.feature_maps(model, np.zeros((2, 8, 8, 1)))
     with pytest.raises(ValueError, match="8, 8, 1"):
         plot.feature_maps(model, np.zeros((8, 8, 3)))
+
+
+def test_feature_maps_of_a_model_that_reshapes_flat_rows_into_images():
+    from scratchnn import Reshape
+
+    flat = Sequential(
+        [Reshape((4, 4, 1), input_shape=(16,)), Conv2D(2, 3), Flatten(), Dense(2, "softmax")],
+        seed=1,
+    )
+    row = np.arange(16, dtype=np.float32) / 16
+    maps = plot.feature_maps(flat, row)
+    assert [label for label, _ in maps] == ["0: Reshape", "1: Conv2D"]
+    np.testing.assert_array_equal(maps[0][1][:, :, 0], row.reshape(4, 4))
+    assert maps[1][1].shape == (2, 2, 2)
+    with pytest.raises(ValueError, match=r"input shape is \(3,\) and no layer outputs images"):
+        plot.feature_maps(Sequential([Dense(2, input_dim=3)]), np.zeros(3))
+
+
+def test_the_network_diagram_refuses_a_convolution_and_names_the_plots_that_draw_it(model):
+    with pytest.raises(ValueError, match="has Conv2D layers: draw their filters with plot_filters"):
+        plot.plot_network(model)

@@ -106,6 +106,19 @@ def test_bundled_sets_return_float_arrays(name, shape, n_classes):
         assert sorted(np.unique(y).tolist()) == list(range(n_classes))
 
 
+def test_load_passes_a_bundled_sets_own_options_and_names_the_ones_it_takes():
+    pytest.importorskip("sklearn")
+    images, labels = datasets.load("digits", as_images=True)
+    flat, same_labels = datasets.load("digits")
+    assert images.shape == (1797, 8, 8, 1)
+    np.testing.assert_array_equal(images.reshape(1797, 64), flat)
+    np.testing.assert_array_equal(labels, same_labels)
+    with pytest.raises(TypeError, match=r"takes only \['as_images'\], got \['n_samples'\]"):
+        datasets.load("digits", n_samples=10)
+    with pytest.raises(TypeError, match=r"'iris' takes no options, got \['as_images'\]"):
+        datasets.load("iris", as_images=True)
+
+
 def test_importing_datasets_does_not_import_sklearn():
     import subprocess
     import sys

@@ -176,7 +176,12 @@ def test_early_stopping_restores_the_best_weights():
         validation_data=(X[20:], y[20:]), callbacks=[RecordBest(), stopper], verbose=0,
     )  # fmt: skip
     assert len(history.epoch) < 200 and stopper.stopped_epoch is not None
-    assert "stopped by a callback" in history.stop_reason
+    waited = len(history.epoch) - 1 - stopper.best_epoch
+    assert waited == 3  # patience 2 tolerates two epochs without improvement
+    assert history.stop_reason == (
+        f"val_loss did not improve for 3 epochs (best {stopper.best:.4g}, "
+        f"epoch {stopper.best_epoch + 1})"
+    )
     np.testing.assert_array_equal(model.params, best["weights"])
 
 
@@ -358,3 +363,15 @@ def test_inputs_of_magnitude_1e4_raise_no_numpy_warning(activation, loss, target
         outputs = model.predict(X)
         result = model.evaluate(X, y)
     assert np.all(np.isfinite(outputs)) and np.isfinite(result["loss"])
+
+
+def test_a_callback_that_stops_training_without_a_message_is_named_generically():
+    class StopAtTwo(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch == 1
+
+    model = Sequential([Dense(1, input_dim=2)], seed=0)
+    history = model.fit(np.ones((4, 2)), np.ones(4), "mse", epochs=9, callbacks=[StopAtTwo()],
+                        verbose=0)  # fmt: skip
+    assert history.epoch == [0, 1]
+    assert history.stop_reason == "stopped by a callback after epoch 2"

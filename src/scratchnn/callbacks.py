@@ -2,7 +2,8 @@
 
 Subclass :class:`Callback` and override any of its ``on_*`` methods. ``logs`` is a dict of the
 epoch's numbers (``"loss"``, ``"val_loss"``, and each metric with its ``val_`` twin). Set
-``self.model.stop_training = True`` to end training after the current epoch.
+``self.model.stop_training = True`` to end training after the current epoch, and
+``self.stop_message`` to the reason, which ``History.stop_reason`` then reports.
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ class History(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+    """Stop once ``monitor`` has gone more than ``patience`` epochs without improving.
+
+    An improvement is a change by more than ``min_delta``. ``patience=0`` stops at the first
+    epoch that does not improve; ``patience=10`` tolerates ten in a row and stops at the eleventh.
 
     ``mode="auto"`` maximises names containing ``acc`` or ``r2`` and minimises the rest. With
     ``restore_best_weights=True`` the model ends with the weights of its best epoch.
@@ -119,6 +123,7 @@ class EarlyStopping(Callback):
         self.best_weights: dict[str, Any] | None = None
         self.wait = 0
         self.stopped_epoch: int | None = None
+        self.stop_message: str | None = None
         state = self.resumed_state()
         if state is not None:  # patience counts on from where the interrupted run was
             self.best = _float_or(state.get("best"), self.best)
@@ -155,6 +160,10 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait > self.patience:
             self.stopped_epoch = epoch
+            self.stop_message = (
+                f"{self.monitor} did not improve for {self.wait} epochs "
+                f"(best {self.best:.4g}, epoch {self.best_epoch + 1})"
+            )
             self.model.stop_training = True
 
     def on_train_end(self, logs=None) -> None:

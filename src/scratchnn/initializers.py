@@ -86,9 +86,10 @@ class VarianceScaling:
     """
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_avg", distribution: str = "uniform"):
-        from ._validation import check_positive_number
+        from ._validation import check_number
 
-        self.scale = check_positive_number(scale, "scale")
+        # Above 1e6 (standard deviations of a thousand) weights only overflow and saturate.
+        self.scale = check_number(scale, "scale", low=0.0, low_inclusive=False, high=1e6)
         if mode not in ("fan_in", "fan_out", "fan_avg"):
             raise ValueError(f"mode must be 'fan_in', 'fan_out' or 'fan_avg', got {mode!r}")
         if distribution not in ("uniform", "normal"):

@@ -269,9 +269,9 @@ def run_epochs(
         for callback in callbacks:
             callback.after_epoch_end(epoch, logs)
         if network.stop_training:
-            history.stop_reason = (
-                history.stop_reason or f"stopped by a callback after epoch {epoch + 1}"
-            )
+            told = [c.stop_message for c in callbacks if getattr(c, "stop_message", None)]
+            reason = told[0] if told else f"stopped by a callback after epoch {epoch + 1}"
+            history.stop_reason = history.stop_reason or reason
             break
     if (
         rows is not None

@@ -220,10 +220,24 @@ class NeuralNetwork:
     @classmethod
     def _from_file(cls, header: dict, arrays: dict, network: Any, path: str) -> NeuralNetwork:
         """Rebuild a NeuralNetwork from a checked file (see :func:`scratchnn.io.register_kind`)."""
-        entry = header["neural_network"]
-        widths = (network.input_shape, network.layers[0].output_shape(network.input_shape))
+        entry = header.get("neural_network")
+        if not isinstance(entry, dict):
+            raise ModelFileError(
+                f"{path!r}: a NeuralNetwork file must hold a 'neural_network' object, "
+                f"got {type(entry).__name__}"
+            )
+        if len(network.layers) != 2 or len(network.input_shape) != 1:
+            raise ModelFileError(
+                f"{path!r}: a NeuralNetwork file must hold two Dense layers on flat inputs"
+            )
+        shapes = [network.input_shape, network.layers[0].output_shape(network.input_shape)]
+        shapes.append(network.output_shape)
+        if any(len(shape) != 1 for shape in shapes):
+            raise ModelFileError(
+                f"{path!r}: a NeuralNetwork file must hold two Dense layers on flat inputs"
+            )
         declared = tuple(entry.get(key) for key in ("input_dim", "hidden_dim", "output_dim"))
-        if declared != (widths[0][0], widths[1][0], network.output_shape[0]):
+        if declared != tuple(shape[0] for shape in shapes):
             raise ModelFileError(
                 f"{path!r}: the NeuralNetwork entry's widths {declared} do not match its layers"
             )  # checked before the constructor allocates weights of the declared widths

@@ -101,6 +101,12 @@ def check_fit(model: Any, args: argparse.Namespace, loss: str, classes: list | N
     cross_entropy = isinstance(get_loss(loss), (BinaryCrossEntropy, CategoricalCrossEntropy))
     if classes is not None:
         n_classes = len(classes)
+        if not cross_entropy and args.loss is None:  # the loss came from the spec's last layer
+            raise UsageError(
+                f"{source} has activation {last_activation(model)!r}, so the loss defaults to "
+                f"mse, but the data have {n_classes} classes: end the spec with an output layer "
+                f"such as {{\"units\": {n_classes}, \"activation\": \"softmax\"}}"
+            )
         if not cross_entropy:
             raise UsageError(
                 f"--loss {loss} needs numeric targets, but these are {n_classes} classes "

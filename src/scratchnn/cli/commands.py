@@ -238,9 +238,15 @@ def _plot_weights(folder: str, model: Any, X_seen: np.ndarray, folded: list[str]
 
 def _write_plots(folder, model, history, X, y, X_check, y_check, classes) -> list[Path]:
     out = Path(folder)
-    written = [out / "learning_curves.png", out / "network.png"]
+    written = [out / "learning_curves.png"]
     plot.plot_learning_curves(history, written[0])
-    plot.plot_network(model, written[1])
+    if any(np.ndim(layer.params.get("W")) == 4 for layer in model.layers):  # an image network
+        written += [out / "filters.png", out / "feature_maps.png"]
+        plot.plot_filters(model, written[-2])
+        plot.plot_feature_maps(model, X_check[0], written[-1])
+    else:
+        written.append(out / "network.png")
+        plot.plot_network(model, written[-1])
     if is_classifier(model):
         written.append(out / "confusion_matrix.png")
         names = [str(c) for c in classes] if classes else None

@@ -7,6 +7,7 @@ is imported only when it is used.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ REGRESSION = {"diabetes"}
 
 
 def load(name: str, seed: int | None = 0, **options: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Load a data set by name: a generated one (``options`` go to its ``make_*``) or a bundled one.
+    """Load a data set by name: a generated or bundled one, ``options`` going to its loader.
 
     Examples
     --------
@@ -48,9 +49,12 @@ def load(name: str, seed: int | None = 0, **options: Any) -> tuple[np.ndarray, n
     loader = lookup(name, {**GENERATED, **BUNDLED}, "data set")
     if loader in GENERATED.values():
         return loader(seed=seed, **options)
-    if options:
-        raise TypeError(f"data set {name!r} takes no options, got {sorted(options)}")
-    return loader()
+    accepted = set(inspect.signature(loader).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        takes = f"takes only {sorted(accepted)}" if accepted else "takes no options"
+        raise TypeError(f"data set {name!r} {takes}, got {unknown}")
+    return loader(**options)
 
 
 __all__ = [

@@ -180,7 +180,7 @@ class Layer:
 
     def _recorded(self) -> Any:
         """The record of the latest training forward; a clear error when there is none."""
-        if self._cache is None:
+        if getattr(self, "_cache", None) is None:  # a copied layer has no record at all
             raise ValueError(
                 f"{type(self).__name__}.backward needs a training forward first: call "
                 "forward(x, training=True) before backward (inference records nothing)"

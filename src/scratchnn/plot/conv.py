@@ -91,9 +91,10 @@ def plot_filters(
 def feature_maps(model: Any, image: Any) -> list[tuple[str, np.ndarray]]:
     """Every image-shaped output for one input image, inference mode, with a label each.
 
-    ``image`` is ``(height, width, channels)`` or a batch of one. Returns ``[("input", x),
-    ("0: Conv2D", a0), ...]``, each array ``(height, width, channels)``; layers whose output is
-    flat (after ``Flatten``) end the list.
+    ``image`` is ``(height, width, channels)`` or a batch of one (or one flat row, for a model that
+    starts with ``Reshape``). Returns ``[("input", x), ("0: Conv2D", a0), ...]``, each array
+    ``(height, width, channels)``, the input only when it is an image; the first layer whose
+    output is flat again (``Flatten``) ends the list.
     """
     _check_built(model)
     array = np.asarray(image)
@@ -102,18 +103,19 @@ def feature_maps(model: Any, image: Any) -> list[tuple[str, np.ndarray]]:
     X = model.check_inputs(array, "image")
     if len(X) != 1:
         raise ValueError(f"image must be one image, got a batch of {len(X)}")
-    if X.ndim != 4:
-        raise ValueError(
-            f"feature maps need a model that takes images (N, height, width, channels), got "
-            f"one whose input shape is {model.input_shape}"
-        )
     X = X.astype(model.dtype, copy=False)
-    maps = [("input", X[0])]
+    maps = [("input", X[0])] if X.ndim == 4 else []
     for index, layer in enumerate(model.layers):
         X = layer.forward(X, training=False)
-        if X.ndim != 4:
+        if X.ndim == 4:
+            maps.append((f"{index}: {type(layer).__name__}", X[0]))
+        elif maps:
             break
-        maps.append((f"{index}: {type(layer).__name__}", X[0]))
+    if not maps:
+        raise ValueError(
+            f"feature maps need a model with image-shaped outputs (N, height, width, channels); "
+            f"this one's input shape is {model.input_shape} and no layer outputs images"
+        )
     return maps
 
 

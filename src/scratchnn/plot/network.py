@@ -73,6 +73,12 @@ def plot_network(
     blocks = _blocks(model)
     if not blocks:
         raise ValueError("model has no layer with a weight matrix W to draw")
+    kernels = [type(b[0]).__name__ for b in blocks if b[0].params["W"].ndim != 2]
+    if kernels:
+        raise ValueError(
+            f"plot_network draws dense networks, and this model has {kernels[0]} layers: "
+            "draw their filters with plot_filters and their outputs with plot_feature_maps"
+        )
     sizes = [blocks[0][0].params["W"].shape[0]] + [b[0].params["W"].shape[1] for b in blocks]
     labels = [f"Input\n{sizes[0]}\nfeatures"] + [_block_label(i, b) for i, b in enumerate(blocks)]
     columns = [_column_positions(n, max_neurons) for n in sizes]
