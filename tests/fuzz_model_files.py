@@ -115,6 +115,16 @@ def entries_zip(entries: dict[str, np.ndarray], method: int = zipfile.ZIP_STORED
     return build_zip([(f"{k}.npy", npy_bytes(v)) for k, v in entries.items()], method)
 
 
+def edit_header(path: Path, edit: Callable[[dict], Any]) -> None:
+    """Rewrite the JSON header of the model file at ``path`` in place with ``edit(header)``."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = json.loads(np.lib.format.read_array(io.BytesIO(members["__config__.npy"])).tobytes())
+    edit(header)
+    members["__config__.npy"] = npy_bytes(header_array(header))
+    Path(path).write_bytes(build_zip(list(members.items())))
+
+
 def central_entries(data: bytes) -> list[int]:
     """Offsets of the central-directory records of an archive without a comment."""
     count, _, start = struct.unpack_from("<HLL", data, len(data) - 12)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-import json
+import re
 import tracemalloc
 import warnings
 import zipfile
 
 import numpy as np
 import pytest
+from fuzz_model_files import edit_header
 
 import scratchnn
 from scratchnn import BatchNorm, Dense, ModelCheckpoint, ModelFileError, Sequential
@@ -80,17 +81,11 @@ def test_out_of_range_settings_are_refused_by_name(make, message):
 
 def test_out_of_range_settings_in_a_file_are_a_model_file_error(tmp_path):
     _, path = _saved(tmp_path, [Dense(4), ELU(), Dense(1)])
-    with zipfile.ZipFile(path) as archive:
-        members = {n: archive.read(n) for n in archive.namelist()}
-    raw = np.lib.format.read_array(io.BytesIO(members["__config__.npy"]))
-    header = json.loads(raw.tobytes())
-    header["model"]["layers"][1]["config"]["alpha"] = 1e300
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
-    members["__config__.npy"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as archive:
-        for member, data in members.items():
-            archive.writestr(member, data)
+
+    def poison(header):
+        header["model"]["layers"][1]["config"]["alpha"] = 1e300
+
+    edit_header(path, poison)
     with pytest.raises(ModelFileError, match="alpha must be in"):
         scratchnn.load(path)
 
@@ -195,3 +190,35 @@ def test_estimators_gather_one_batch_at_a_time_not_a_shuffled_copy():
     finally:
         tracemalloc.stop()
     assert peak < 8 * 2**20, peak  # a shuffled copy of X alone would be 40 MB
+
+
+@pytest.mark.parametrize(
+    ("layer", "setting", "value", "shape"),
+    [
+        (0, "filters", 10**7, "(3, 3, 1, 10000000)"),
+        (0, "kernel_size", [3000, 3000], "(3000, 3000, 1, 2)"),
+        (2, "units", 10**8, "(18, 100000000)"),
+    ],
+)
+def test_a_convolution_file_declaring_huge_layers_is_refused_before_allocating(
+    tmp_path, layer, setting, value, shape
+):
+    from scratchnn import Conv2D, Flatten
+
+    model = Sequential([Conv2D(2, 3, input_shape=(5, 5, 1)), Flatten(), Dense(1)], seed=0)
+    model.build((5, 5, 1))
+    path = tmp_path / "conv.npz"
+    model.save(path)
+
+    def enlarge(header):
+        header["model"]["layers"][layer]["config"][setting] = value
+
+    edit_header(path, enlarge)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=rf"must have shape {re.escape(shape)}"):
+            scratchnn.load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # the declared arrays (up to 36 GiB) were never made

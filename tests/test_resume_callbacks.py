@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
-
 import numpy as np
 import pytest
+from fuzz_model_files import edit_header
 
 from scratchnn import Dense, EarlyStopping, ModelCheckpoint, ModelFileError, Sequential
 from scratchnn.checkpoint import read_checkpoint
@@ -116,32 +113,13 @@ def test_hostile_callback_states_are_refused_on_read(tmp_path, entry):
     X, y, _, _ = _data()
     path = tmp_path / "run.npz"
     _model().fit(X, y, epochs=1, callbacks=[ModelCheckpoint(path)], verbose=0)
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    raw = np.lib.format.read_array(io.BytesIO(members["__config__.npy"]))
-    header = json.loads(raw.tobytes())
-    header["checkpoint"]["callbacks"] = entry
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
-    members["__config__.npy"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+
+    def plant(header):
+        header["checkpoint"]["callbacks"] = entry
+
+    edit_header(path, plant)
     with pytest.raises(ModelFileError):
         read_checkpoint(path)
-
-
-def _edit_header(path, edit) -> None:
-    with zipfile.ZipFile(path) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
-    header = json.loads(np.lib.format.read_array(io.BytesIO(members["__config__.npy"])).tobytes())
-    edit(header)
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.frombuffer(json.dumps(header).encode(), np.uint8))
-    members["__config__.npy"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
 
 
 def _add_history_entry(header):
@@ -167,7 +145,7 @@ def test_inconsistent_checkpoints_are_refused_before_anything_changes(tmp_path, 
     X, y, _, _ = _data()
     path = tmp_path / "run.npz"
     _model().fit(X, y, epochs=3, batch_size=30, callbacks=[ModelCheckpoint(path)], verbose=0)
-    _edit_header(path, edit)
+    edit_header(path, edit)
     model = _model()
     model.build((4,))
     before = model.get_state()

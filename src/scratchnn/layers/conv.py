@@ -8,9 +8,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .._validation import check_positive_int
-from ..activations import Activation, get_activation
-from ..initializers import default_initializer, get_initializer, initializer_config
-from ..regularizers import Regularizer, get_regularizer
+from ..activations import Activation
+from ..initializers import get_initializer
 from ._windows import (
     Geometry,
     as_pair,
@@ -20,11 +19,10 @@ from ._windows import (
     offset_slices,
     pad_image,
 )
-from .base import Layer
-from .dense import _named_or_object
+from .weighted import _WeightedLayer
 
 
-class Conv2D(Layer):
+class Conv2D(_WeightedLayer):
     """2-D convolution (cross-correlation, as in every framework), channels last.
 
     ``z[n, p, q, f] = b[f] + sum_{i, j, c} x_pad[n, p s_h + i, q s_w + j, c] W[i, j, c, f]``,
@@ -85,8 +83,6 @@ class Conv2D(Layer):
     (2, 28, 28, 8)
     """
 
-    kernel_names = ("W",)
-
     def __init__(
         self,
         filters: int,
@@ -106,20 +102,10 @@ class Conv2D(Layer):
         self.kernel_size = as_pair(kernel_size, "kernel_size")
         self.strides = as_pair(strides, "strides")
         self.padding = check_padding(padding)
-        self.activation = get_activation(activation)
-        if not isinstance(use_bias, bool):
-            raise TypeError(f"use_bias must be True or False, got {use_bias!r}")
-        self.use_bias = use_bias
-        kernel_initializer = kernel_initializer or default_initializer(self.activation.name)
-        self.kernel_initializer = _named_or_object(kernel_initializer)
-        self.bias_initializer = _named_or_object(bias_initializer)
-        self.kernel_regularizer: Regularizer | None = get_regularizer(kernel_regularizer)
-        self.bias_regularizer: Regularizer | None = get_regularizer(bias_regularizer)
-        self._buffers: dict[tuple, np.ndarray] = {}
-
-    @property
-    def output_activation(self) -> str:
-        return self.activation.name
+        self._set_weight_settings(
+            activation, use_bias, kernel_initializer, bias_initializer,
+            kernel_regularizer, bias_regularizer,
+        )  # fmt: skip
 
     def _geometry(self, input_shape: tuple[int, ...]) -> Geometry:
         return image_geometry("Conv2D", input_shape, self.kernel_size, self.strides, self.padding)
@@ -127,6 +113,10 @@ class Conv2D(Layer):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         rows, cols = self._geometry(tuple(input_shape))
         return (rows.out, cols.out, self.filters)
+
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        shapes = {"W": (*self.kernel_size, input_shape[-1], self.filters)}
+        return {**shapes, "b": (self.filters,)} if self.use_bias else shapes
 
     def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
         kh, kw = self.kernel_size
@@ -276,44 +266,14 @@ class Conv2D(Layer):
         n, height, width, channels = x_shape
         return (n, height + top + bottom, width + left + right, channels)
 
-    def _workspace(self, name: str, shape: tuple[int, ...], fill: float = 0.0) -> np.ndarray:
-        """A buffer of ``shape``, made holding ``fill``, reused across training batches.
-
-        Only the interior of the padding buffer is ever written, so its border stays zero.
-        """
-        key = (name, shape)
-        buffer = self._buffers.get(key)
-        dtype = self.params["W"].dtype
-        if buffer is None or buffer.dtype != dtype:
-            if len(self._buffers) > 32:  # many batch shapes seen: start over
-                self._buffers.clear()
-            buffer = self._buffers[key] = np.full(shape, fill, dtype)
-        return buffer
-
     # -- description -------------------------------------------------------------------------
-    def penalties(self) -> list[tuple[str, Regularizer]]:
-        pairs = []
-        if self.kernel_regularizer is not None:
-            pairs.append(("W", self.kernel_regularizer))
-        if self.bias_regularizer is not None and self.use_bias:
-            pairs.append(("b", self.bias_regularizer))
-        return pairs
-
     def get_config(self) -> dict[str, Any]:
-        def regularizer_config(reg: Regularizer | None) -> dict | None:
-            return None if reg is None else reg.get_config()
-
         return {
             "filters": self.filters,
             "kernel_size": list(self.kernel_size),
             "strides": list(self.strides),
             "padding": self.padding,
-            "activation": self.activation.get_config(),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializer_config(self.kernel_initializer),
-            "bias_initializer": initializer_config(self.bias_initializer),
-            "kernel_regularizer": regularizer_config(self.kernel_regularizer),
-            "bias_regularizer": regularizer_config(self.bias_regularizer),
+            **self._weight_config(),
             **super().get_config(),
         }
 

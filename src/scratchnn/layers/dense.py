@@ -7,19 +7,13 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_positive_int
-from ..activations import Activation, get_activation
-from ..initializers import default_initializer, get_initializer, initializer_config
-from ..regularizers import Regularizer, get_regularizer
-from .base import Layer, format_shape
+from ..activations import Activation
+from ..initializers import get_initializer
+from .base import format_shape
+from .weighted import _WeightedLayer
 
 
-def _named_or_object(spec: Any) -> Any:
-    """Keep an initializer name as given; turn a config dict into its initializer object."""
-    initializer = get_initializer(spec)
-    return spec if isinstance(spec, str) else initializer
-
-
-class Dense(Layer):
+class Dense(_WeightedLayer):
     """Fully connected layer with an optional activation: ``a = f(x W + b)``.
 
     Shapes: ``x: (batch, in)``, ``W: (in, units)``, ``b: (units,)``, ``a: (batch, units)``.
@@ -71,23 +65,10 @@ class Dense(Layer):
     ) -> None:
         super().__init__(input_dim, input_shape)
         self.units = check_positive_int(units, "units")
-        self.activation = get_activation(activation)
-        if not isinstance(use_bias, bool):
-            raise TypeError(f"use_bias must be True or False, got {use_bias!r}")
-        self.use_bias = use_bias
-        kernel_initializer = kernel_initializer or default_initializer(self.activation.name)
-        # Checked now (an unknown name fails here, not at build); a config dict becomes its object.
-        self.kernel_initializer = _named_or_object(kernel_initializer)
-        self.bias_initializer = _named_or_object(bias_initializer)
-        self.kernel_regularizer: Regularizer | None = get_regularizer(kernel_regularizer)
-        self.bias_regularizer: Regularizer | None = get_regularizer(bias_regularizer)
-        self._buffers: dict[tuple[str, int], np.ndarray] = {}
-
-    @property
-    def output_activation(self) -> str:
-        return self.activation.name
-
-    kernel_names = ("W",)
+        self._set_weight_settings(
+            activation, use_bias, kernel_initializer, bias_initializer,
+            kernel_regularizer, bias_regularizer,
+        )  # fmt: skip
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if len(input_shape) != 1:
@@ -116,7 +97,7 @@ class Dense(Layer):
         """
         z = self._affine(x, training)
         # Inference owns its fresh z, so the activation may overwrite it: one array fewer.
-        a = self.activation.forward(z, out=self._workspace("a", len(x)) if training else z)
+        a = self.activation.forward(z, out=self._rows("a", len(x)) if training else z)
         if training:
             self._cache = (x, z, a)
         return a
@@ -125,7 +106,7 @@ class Dense(Layer):
         """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None``: see ``needs_input_grad``)."""
         _, z, a = self._recorded()
         grad_z = self.activation.backward(
-            grad_output, z, a, out=self._workspace("grad_z", len(grad_output))
+            grad_output, z, a, out=self._rows("grad_z", len(grad_output))
         )
         return self.backward_logits(grad_z)
 
@@ -151,43 +132,17 @@ class Dense(Layer):
         return grad_logits @ self.params["W"].T  # a new array: callers such as gradcheck keep it
 
     def _affine(self, x: np.ndarray, training: bool) -> np.ndarray:
-        z = np.matmul(x, self.params["W"], out=self._workspace("z", len(x)) if training else None)
+        z = np.matmul(x, self.params["W"], out=self._rows("z", len(x)) if training else None)
         if self.use_bias:
             z += self.params["b"]  # in place: no second (batch, units) array
         return z
 
-    def _workspace(self, name: str, rows: int) -> np.ndarray:
-        """A ``(rows, units)`` buffer reused across training batches of the same size."""
-        key = (name, rows)
-        buffer = self._buffers.get(key)
-        if buffer is None or buffer.dtype != self.params["W"].dtype:
-            if len(self._buffers) > 16:  # many batch sizes seen: start over
-                self._buffers.clear()
-            buffer = self._buffers[key] = np.empty((rows, self.units), self.params["W"].dtype)
-        return buffer
-
-    def penalties(self) -> list[tuple[str, Regularizer]]:
-        pairs = []
-        if self.kernel_regularizer is not None:
-            pairs.append(("W", self.kernel_regularizer))
-        if self.bias_regularizer is not None and self.use_bias:
-            pairs.append(("b", self.bias_regularizer))
-        return pairs
+    def _rows(self, name: str, rows: int) -> np.ndarray:
+        """A ``(rows, units)`` work array reused across training batches of the same size."""
+        return self._workspace(name, (rows, self.units))
 
     def get_config(self) -> dict[str, Any]:
-        def regularizer_config(reg: Regularizer | None) -> dict | None:
-            return None if reg is None else reg.get_config()
-
-        return {
-            "units": self.units,
-            "activation": self.activation.get_config(),
-            **super().get_config(),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializer_config(self.kernel_initializer),
-            "bias_initializer": initializer_config(self.bias_initializer),
-            "kernel_regularizer": regularizer_config(self.kernel_regularizer),
-            "bias_regularizer": regularizer_config(self.bias_regularizer),
-        }
+        return {"units": self.units, **self._weight_config(), **super().get_config()}
 
     def __repr__(self) -> str:
         act = self.activation.name
