@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as check
+from .._atomic import replace_atomically, target_of
 from .._version import __version__
 from ..network import Network
 from .converters import converter_for
@@ -87,7 +87,7 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
     """
     onnx = import_onnx()
     opset = _check_opset(opset, onnx.defs.onnx_opset_version())
-    destination = None if path is None else _check_path(path)
+    destination = None if path is None else target_of(path)  # checked before any work
     target = _export_target(model)
     network = target.network
     dtype = np.dtype(network.dtype).name
@@ -127,7 +127,8 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
     )
     onnx.checker.check_model(proto, full_check=True)
     if destination is not None:
-        _write_atomically(onnx, proto, destination)
+        data = proto.SerializeToString()
+        replace_atomically(destination, lambda handle: handle.write(data))
     return proto
 
 
@@ -235,28 +236,3 @@ def _check_opset(opset: Any, newest: int) -> int:
             f"opset must be from {MIN_OPSET} to {newest} (the installed onnx's newest), got {opset}"
         )
     return int(opset)
-
-
-def _check_path(path: Any) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path (str or PathLike), got {check.describe(path)}")
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ValueError(f"path must name a file, got the folder {path!r}")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"path {path!r} is in a folder that does not exist: {folder!r}")
-    return path
-
-
-def _write_atomically(onnx: Any, proto: Any, path: str) -> None:
-    """Write to a temporary file beside ``path``, then rename: no half-written file is left."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(suffix=".onnx.tmp", dir=folder)
-    os.close(handle)
-    try:
-        onnx.save_model(proto, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
