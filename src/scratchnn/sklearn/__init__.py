@@ -80,7 +80,7 @@ class NeuralNetClassifier(ClassifierMixin, _BaseNeuralNet):
     >>> X, y = load_iris(return_X_y=True)
     >>> names = load_iris().target_names[y]  # string labels
     >>> clf = make_pipeline(StandardScaler(), NeuralNetClassifier(
-    ...     (16,), learning_rate_init=0.01, max_iter=100, random_state=0))
+    ...     (16,), learning_rate_init=0.01, max_iter=200, tol=1e-3, random_state=0))
     >>> clf.fit(X, names).score(X, names) > 0.9
     True
     >>> clf.predict(X[:2]).tolist()
