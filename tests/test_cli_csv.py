@@ -70,8 +70,10 @@ def test_sklearn_classification_files_train_and_evaluate_with_skip_rows(tmp_path
 
 def test_sklearn_iris_header_is_metadata_so_target_4_is_ambiguous():
     result = run("train", "--csv", str(DATA / "iris.csv"), "--target", "4")
-    one_line_error(result, 1, "target '4' is ambiguous", "the column named '4' is at index 1",
+    one_line_error(result, 2, "target '4' is ambiguous", "the column named '4' is at index 1",
                    "index 4 is the column 'virginica'", "--target-index")  # fmt: skip
+    missing = run("train", "--csv", str(DATA / "iris.csv"), "--target", "species")
+    one_line_error(missing, 2, "target 'species' is not a column (columns: '150', '4', ")
     wine = run("train", "--csv", str(DATA / "wine_data.csv"), "--target", "-1")
     one_line_error(wine, 1, "line 2 has 14 fields, expected 5 like line 1", "--skip-rows N")
 

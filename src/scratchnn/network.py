@@ -245,9 +245,7 @@ class Network:
         self._ensure_built(X)
         head = self.layers[-1]
         if head.output_activation is None:
-            raise ValueError(
-                f"logits needs a last layer that ends in an activation, got {head!r}"
-            )
+            raise ValueError(f"logits needs a last layer that ends in an activation, got {head!r}")
         return self._batched(X, batch_size, logits=True)
 
     def infer(self, X: np.ndarray, logits: bool = False) -> np.ndarray:
@@ -307,9 +305,7 @@ class Network:
         """Restore what :meth:`get_state` returned (of this network or one of the same build)."""
         self._require_built("set_state")
         layer_states = state["layers"]
-        if np.shape(state["params"]) != self.params.shape or len(layer_states) != len(
-            self.layers
-        ):
+        if np.shape(state["params"]) != self.params.shape or len(layer_states) != len(self.layers):
             raise ValueError(
                 f"state must come from a network of this architecture ({self.params.size} "
                 f"parameters, {len(self.layers)} layers), got {np.size(state['params'])} and "
@@ -325,9 +321,7 @@ class Network:
 
     def _require_built(self, what: str) -> None:
         if not self.built:
-            raise ValueError(
-                f"{what} needs a built model: fit it or call build(input_shape) first"
-            )
+            raise ValueError(f"{what} needs a built model: fit it or call build(input_shape) first")
 
     # -- description --------------------------------------------------------------------------
     def summary(self, print_fn: Any = print) -> str:

@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 
+from ..datasets.tables import ColumnError
 from .build import default_loss, fold_standardization, fold_target_scaling
 from .commands import DEMOS, cmd_demo, cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 from .data import UsageError
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         status = args.handler(args)
         sys.stdout.flush()  # a closed pipe shows here, not as Python's shutdown complaint
         return status
-    except UsageError as error:
+    except (UsageError, ColumnError) as error:  # a column that --target/--drop cannot name: usage
         if args.debug:
             traceback.print_exc()
         print(f"scratchnn {args.command}: error: {error} (see --help)", file=sys.stderr)

@@ -105,7 +105,7 @@ def check_fit(model: Any, args: argparse.Namespace, loss: str, classes: list | N
             raise UsageError(
                 f"{source} has activation {last_activation(model)!r}, so the loss defaults to "
                 f"mse, but the data have {n_classes} classes: end the spec with an output layer "
-                f"such as {{\"units\": {n_classes}, \"activation\": \"softmax\"}}"
+                f'such as {{"units": {n_classes}, "activation": "softmax"}}'
             )
         if not cross_entropy:
             raise UsageError(

@@ -30,6 +30,10 @@ MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "?", "#n/a"
 WHITESPACE = "whitespace"  # delimiter meaning "one or more spaces or tabs"
 
 
+class ColumnError(ValueError):
+    """A column an argument names (target, drop) that the file lacks, or that could be two."""
+
+
 def _pandas() -> Any:
     try:
         import pandas
@@ -156,14 +160,14 @@ def _resolve(column: str | int, names: list[str] | None, width: int, what: str, 
         raise TypeError(f"{what} must be a column name or index, got {describe(column)}")
     if not isinstance(column, str):
         if not -width <= column < width:
-            raise ValueError(f"{path}: {what} index {column} is out of range for {width} columns")
+            raise ColumnError(f"{path}: {what} index {column} is out of range for {width} columns")
         return int(column) % width
     named = [i for i, name in enumerate(names or []) if name == column.strip()]
     index = int(column) if re.fullmatch(r"\s*-?\d+\s*", column) else None
     if index is not None and -width <= index < width:
         index %= width
         if named and named[0] != index:
-            raise ValueError(
+            raise ColumnError(
                 f"{path}: {what} {column!r} is ambiguous: the column named {column!r} is at "
                 f"index {named[0]}, but index {index} is the column {_label(names, index)}; "
                 f"give the index as a number (Python: an int; command line: "
@@ -174,12 +178,12 @@ def _resolve(column: str | int, names: list[str] | None, width: int, what: str, 
         return named[0]
     if names is None:
         if index is not None:
-            raise ValueError(f"{path}: {what} index {index} is out of range for {width} columns")
-        raise ValueError(
+            raise ColumnError(f"{path}: {what} index {index} is out of range for {width} columns")
+        raise ColumnError(
             f"{path}: {what} {column!r} is a column name, but the file has no header (its "
             "first line is numbers); give a column index"
         )
-    raise ValueError(f"{path}: {what} {column!r} is not a column (columns: {_names(names)})")
+    raise ColumnError(f"{path}: {what} {column!r} is not a column (columns: {_names(names)})")
 
 
 def _show(field: str, limit: int = 40) -> str:
