@@ -40,6 +40,30 @@ def test_help_everywhere(command):
     assert result.stdout.startswith("usage: scratchnn")
 
 
+def test_help_shows_every_default_that_is_not_a_flag():
+    import argparse
+
+    from scratchnn.cli.parser import _Help, build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    checked = 0
+    for name, parser in commands.items():
+        formatter = _Help(prog=f"scratchnn {name}")
+        for action in parser._actions:
+            if action.default is None or action.default is False or not action.option_strings:
+                continue
+            if action.default == argparse.SUPPRESS:
+                continue
+            assert action.help, (name, action.option_strings)  # argparse shows none without one
+            shown = formatter._expand_help(action)
+            assert f"(default: {action.default})" in shown, (name, action.option_strings)
+            checked += 1
+    assert checked >= 15
+    assert "--seed SEED           seed of data, weights and shuffling (default: 0)" in (
+        run("train", "--help").stdout
+    )
+
+
 def test_train_saves_model_and_pictures(blobs_model):
     folder, result = blobs_model
     assert "trained on blobs: 120 samples, 15 epoch(s)" in result.stdout

@@ -70,9 +70,12 @@ def test_sklearn_classification_files_train_and_evaluate_with_skip_rows(tmp_path
 
 def test_sklearn_iris_header_is_metadata_so_target_4_is_ambiguous():
     result = run("train", "--csv", str(DATA / "iris.csv"), "--target", "4")
+    one_line_error(result, 1, "cannot tell what line 1 is", "('150', '4') and text ('setosa', ",
+                   "--skip-rows", "--header")  # fmt: skip
+    result = run("train", "--csv", str(DATA / "iris.csv"), "--header", "--target", "4")
     one_line_error(result, 2, "target '4' is ambiguous", "the column named '4' is at index 1",
                    "index 4 is the column 'virginica'", "--target-index")  # fmt: skip
-    missing = run("train", "--csv", str(DATA / "iris.csv"), "--target", "species")
+    missing = run("train", "--csv", str(DATA / "iris.csv"), "--header", "--target", "species")
     one_line_error(missing, 2, "target 'species' is not a column (columns: '150', '4', ")
     wine = run("train", "--csv", str(DATA / "wine_data.csv"), "--target", "-1")
     one_line_error(wine, 1, "line 2 has 14 fields, expected 5 like line 1", "--skip-rows N")
@@ -143,6 +146,18 @@ def test_text_labels_train_and_evaluate_with_per_class_counts(tmp_path):
     predicted = model.predict(X).argmax(axis=1)
     np.testing.assert_array_equal(predicted, np.unique(labels, return_inverse=True)[1])
     assert saved_line(trained.stdout)["val_accuracy"] == 1.0
+
+
+def test_repeated_drops_in_train_each_take_a_column_out(tmp_path):
+    path, X, _ = three_classes(tmp_path)
+    out = tmp_path / "m.npz"
+    trained = run("train", "--csv", str(path), "--target", "animal", "--drop", "id",
+                  "--drop", "x2", "--epochs", "3", "--quiet", "--out", str(out))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert scratchnn.load(out).input_dim == 1  # only x1 left
+    evaluated = run("evaluate", str(out), "--csv", str(path), "--target", "animal",
+                    "--drop", "id")  # fmt: skip
+    one_line_error(evaluated, 1, "X must have 1 features (columns), got 2")
 
 
 def test_text_labels_round_trip_through_the_model_file(tmp_path):

@@ -57,13 +57,50 @@ def test_a_first_line_of_numbers_is_data_not_a_header(tmp_path):
 @pytest.mark.parametrize(
     ("text", "n_rows"),
     [
-        ("1.5,red\n2.5,blue\n", 2),  # text labels on line 1, numbers beside them: data
+        ("1.5,red\n2.5,blue\n0.5,red\n", 3),  # numbers, and a label seen again below: data
         ("x,colour\n1.5,red\n2.5,blue\n", 2),  # a name over a column of numbers: header
     ],
 )
 def test_header_is_decided_by_the_columns_below(tmp_path, text, n_rows):
     X, y = load_csv(write(tmp_path, text), target=-1)
-    assert len(X) == len(y) == n_rows and y.tolist()[-1] == "blue"
+    assert len(X) == len(y) == n_rows and "blue" in y.tolist()
+
+
+ROWS = "".join(f"{i / 10},{i / 5},{i / 3},{i % 2}\n" for i in range(1, 30))
+
+
+@pytest.mark.parametrize(
+    ("first", "shown"),
+    [
+        ("0.5,0.7,O.3,1", "('0.5', '0.7', '1') and text ('O.3')"),  # a typo: the letter O
+        ("150,4,setosa,virginica", "('150', '4') and text ('setosa', 'virginica')"),  # metadata
+    ],
+)
+def test_a_first_line_mixing_numbers_and_text_over_numbers_is_refused(tmp_path, first, shown):
+    path = write(tmp_path, first + "\n" + ROWS)
+    with pytest.raises(ValueError, match="cannot tell what line 1 is") as info:
+        load_csv(path, target=-1)
+    message = str(info.value)
+    assert shown in message
+    assert "--skip-rows" in message and "--header" in message and "--no-header" in message
+
+
+def test_a_first_line_of_data_with_a_typo_or_a_missing_value_names_the_field(tmp_path):
+    path = write(tmp_path, "0.5,0.7,O.3,1\n" + ROWS)
+    with pytest.raises(ValueError, match=r"line 1, column 3 is not a number: 'O.3'"):
+        load_csv(path, target=-1, header=False)
+    path = write(tmp_path, "0.5,NA,0.3,1\n" + ROWS)  # numbers and a missing value: data
+    with pytest.raises(ValueError, match=r"line 1, column 2 is a missing value \('NA'\)"):
+        load_csv(path, target=-1)
+
+
+def test_a_first_line_of_numbers_is_refused_when_its_text_appears_nowhere_below(tmp_path):
+    rows = "".join(f"{i},{i + 1},{i + 2},{'yes' if i % 2 else 'no'}\n" for i in range(20))
+    path = write(tmp_path, "2020,2021,2022,label\n" + rows)
+    with pytest.raises(ValueError, match=r"its text \('label'\) appears nowhere else"):
+        load_csv(path, target=-1)
+    X, y = load_csv(path, target="label", header=True)
+    assert X.shape == (20, 3) and set(y.tolist()) == {"yes", "no"}
 
 
 def test_a_table_of_text_only_needs_to_be_told_about_its_header(tmp_path):
@@ -79,15 +116,15 @@ def test_a_table_of_text_only_needs_to_be_told_about_its_header(tmp_path):
 def test_text_that_is_one_columns_name_and_anothers_index_is_refused(tmp_path):
     path = write(tmp_path, IRIS_LIKE)
     with pytest.raises(ValueError) as info:
-        load_csv(path, target="4")
+        load_csv(path, target="4", header=True)
     message = str(info.value)
     assert "target '4' is ambiguous: the column named '4' is at index 1" in message
     assert "index 4 is the column 'virginica'" in message and "--target-index" in message
-    _, y = load_csv(path, target=4)  # an int is an index, nothing else
+    _, y = load_csv(path, target=4, header=True)  # an int is an index, nothing else
     np.testing.assert_array_equal(y, [0, 2])
-    _, y = load_csv(path, target=1)
+    _, y = load_csv(path, target=1, header=True)
     np.testing.assert_array_equal(y, [3.5, 3.0])
-    _, y = load_csv(path, target="150")  # a name that is no valid index: the name
+    _, y = load_csv(path, target="150", header=True)  # a name that is no valid index: the name
     np.testing.assert_array_equal(y, [5.1, 4.9])
 
 
@@ -106,7 +143,7 @@ def test_every_drop_counts_and_the_target_cannot_be_dropped(tmp_path):
 
 def test_metadata_first_line_needs_skip_rows_and_the_error_says_so(tmp_path):
     # scikit-learn's wine_data.csv: "178,13,class_0,class_1,class_2", then 14 fields a line
-    rows = "1.5,2,0,0,1,class_0\n2.5,3,0,0,1,class_1\n3.5,4,0,0,1,class_1\n"
+    rows = "1.5,2,0,0,1,class_0\n2.5,3,0,0,1,class_1\n3.5,4,0,0,1,class_0\n"
     path = write(tmp_path, "3,5,class_0,class_1\n" + rows)
     with pytest.raises(ValueError) as info:
         load_csv(path)
@@ -114,7 +151,7 @@ def test_metadata_first_line_needs_skip_rows_and_the_error_says_so(tmp_path):
     assert "skip_rows (--skip-rows N)" in str(info.value)
     X, y = load_csv(path, skip_rows=1)
     np.testing.assert_array_equal(X[:, :2], [[1.5, 2], [2.5, 3], [3.5, 4]])
-    assert y.dtype == object and y.tolist() == ["class_0", "class_1", "class_1"]
+    assert y.dtype == object and y.tolist() == ["class_0", "class_1", "class_0"]
 
 
 def test_text_feature_column_is_named_with_how_to_drop_it(tmp_path):
@@ -269,3 +306,24 @@ def test_numbers_are_read_exactly_as_python_reads_them(tmp_path):
     X, y = load_csv(write(tmp_path, text), target="c")
     np.testing.assert_array_equal(X, values[:, :2])  # bit for bit: repr round-trips
     np.testing.assert_array_equal(y, values[:, 2])
+
+
+def test_a_name_that_two_columns_share_is_refused_with_their_indices(tmp_path):
+    path = write(tmp_path, "x,x,b,t\n1,2,3,0\n2,3,4,1\n")
+    with pytest.raises(ValueError, match=r"drop 'x' names 2 columns, at indices 0, 1; .*index"):
+        load_csv(path, target="t", drop=["x"])
+    with pytest.raises(ValueError, match=r"target 'x' names 2 columns, at indices 0, 1"):
+        load_csv(path, target="x")
+    X, _ = load_csv(path, target="t", drop=[1])
+    np.testing.assert_array_equal(X, [[1, 3], [2, 4]])
+
+
+def test_every_text_feature_column_is_named_in_one_error(tmp_path):
+    path = write(tmp_path, "a,color,size,t\n1,red,big,0\n2,blue,small,1\n")
+    with pytest.raises(ValueError) as info:
+        load_csv(path, target="t")
+    message = str(info.value)
+    assert "columns 2 ('color'), 3 ('size') hold text, not numbers" in message
+    assert "drop=['color', 'size'], --drop color --drop size" in message
+    X, _ = load_csv(path, target="t", drop=["color", "size"])
+    np.testing.assert_array_equal(X, [[1], [2]])

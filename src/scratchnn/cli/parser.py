@@ -24,7 +24,8 @@ class _Help(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in text:
+        flag_or_none = action.default is None or action.default is False  # not 0: it is shown
+        if flag_or_none or action.default == argparse.SUPPRESS or "%(default)" in text:
             return text
         return text + " (default: %(default)s)"
 
@@ -150,7 +151,9 @@ def add_train(commands: Commands) -> None:
         metavar="FILE",
         help="layers from a JSON list or a TOML file of [[layers]] tables (overrides --layers)",
     )
-    model.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    model.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="floating-point type"
+    )
     model.add_argument(
         "--no-standardize",
         action="store_true",
@@ -161,7 +164,7 @@ def add_train(commands: Commands) -> None:
     fit.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop, adagrad")
     fit.add_argument("--lr", type=float, default=0.01, help="learning rate")
     fit.add_argument("--epochs", type=POSITIVE, default=200, help="most epochs")
-    fit.add_argument("--batch-size", type=POSITIVE, default=32)
+    fit.add_argument("--batch-size", type=POSITIVE, default=32, help="samples per update")
     fit.add_argument(
         "--validation-split", type=float, default=0.2, help="the part held out, in [0, 1)"
     )
@@ -237,7 +240,7 @@ def add_demo(commands: Commands, parser: argparse.ArgumentParser) -> None:
         formatter_class=_Help,
     )
     demo.add_argument("name", nargs="?", choices=sorted(DEMOS), default="xor")
-    demo.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    demo.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of data and weights")
     demo.add_argument("--plots", metavar="DIR", help="write PNG pictures into DIR")
     demo.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
     demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")

@@ -163,6 +163,12 @@ def _resolve(column: str | int, names: list[str] | None, width: int, what: str, 
             raise ColumnError(f"{path}: {what} index {column} is out of range for {width} columns")
         return int(column) % width
     named = [i for i, name in enumerate(names or []) if name == column.strip()]
+    if len(named) > 1:
+        raise ColumnError(
+            f"{path}: {what} {column!r} names {len(named)} columns, at indices "
+            f"{', '.join(map(str, named))}; give the one you mean by index (Python: an int; "
+            f"command line: --{what}-index {named[0]})"
+        )
     index = int(column) if re.fullmatch(r"\s*-?\d+\s*", column) else None
     if index is not None and -width <= index < width:
         index %= width
@@ -239,6 +245,23 @@ def _numeric_column(
     raise ValueError(f"{where} is not finite: {_show(fields[bad].strip())}")
 
 
+def _refuse_text_columns(
+    columns: list[np.ndarray], kept: list[int], names: list[str] | None, path: Path
+) -> None:
+    """Name every feature column of text at once (one alone is named by ``_numeric_column``)."""
+    text = [
+        i for i in kept if not _all_numbers(columns[i]) and not any(map(_is_number, columns[i]))
+    ]
+    if len(text) < 2:
+        return
+    flags = [names[i] if names else str(i) for i in text]
+    where = ", ".join(f"{i + 1}" + (f" ({_show(names[i], 20)})" if names else "") for i in text)
+    raise ValueError(
+        f"{path}: columns {where} hold text, not numbers; drop them (drop={flags!r}, "
+        f"{' '.join(f'--drop {flag}' for flag in flags)}) or encode them as numbers first"
+    )
+
+
 def _target_column(
     fields: np.ndarray, lines: np.ndarray, index: int, names: list[str] | None, path: Path
 ) -> np.ndarray:
@@ -260,22 +283,52 @@ def _target_column(
     return np.array([field.strip() for field in fields], dtype=object)
 
 
-def _has_header(columns: list[np.ndarray]) -> bool | None:
-    """Whether the first row names the columns: yes when a column of numbers has text there;
-    no when its fields over the columns of numbers are numbers; ``None`` when every column is
-    text, so nothing tells."""
-    first = [column[0] for column in columns]
-    if all(_is_number(field) for field in first):
-        return False
+def _has_header(columns: list[np.ndarray], path: Path, line: int) -> bool:
+    """Whether the first row names the columns, decided only when nothing else could be meant.
+
+    Over the columns of numbers, the first row's fields are names (a header), or numbers and
+    missing values (data). A mix is refused: a metadata line, numeric column names or data
+    with a typo would all look so. A row of data is refused too when a text column's first
+    field appears nowhere else in it (``2020,2021,label`` over years and ``yes``/``no``: names
+    that look like numbers). When every column is text, nothing tells, and that is refused.
+    """
+    first = [str(column[0]).strip() for column in columns]
     if len(columns[0]) == 1:
+        return not all(_is_number(field) for field in first)
+    over_numbers = [i for i, column in enumerate(columns) if _all_numbers(column[1:])]
+    names = [
+        first[i] for i in over_numbers if not _is_number(first[i]) and not _is_missing(first[i])
+    ]
+    values = [first[i] for i in over_numbers if _is_number(first[i]) or _is_missing(first[i])]
+    choose = "say header=True or header=False (--header or --no-header)"
+    if names and values:
+        raise ValueError(
+            f"{path}: cannot tell what line {line} is: over columns of numbers it holds both "
+            f"numbers or missing values ({_names(values)}) and text ({_names(names)}). Skip a "
+            "metadata line (skip_rows, --skip-rows); say header=True (--header) for names that "
+            "include numbers, or header=False (--no-header) for data, to have the bad field named"
+        )
+    if names:
         return True
-    numbers_below = False
-    for field, column in zip(first, columns, strict=True):
-        if _all_numbers(column[1:]):
-            if not _is_number(field):
-                return True  # a name over a column of numbers
-            numbers_below = True
-    return False if numbers_below else None
+    if values:
+        fresh = [
+            first[i]
+            for i, column in enumerate(columns)
+            if i not in over_numbers
+            and not _is_number(first[i])
+            and first[i] not in {str(f).strip() for f in column[1:]}
+        ]
+        if fresh:
+            raise ValueError(
+                f"{path}: cannot tell whether line {line} is a header or data: it is numbers "
+                f"over the columns of numbers, but its text ({_names(fresh)}) appears nowhere "
+                f"else in its column, as column names would; {choose}"
+            )
+        return False
+    raise ValueError(
+        f"{path}: cannot tell whether line {line} is a header or data (its text sits in "
+        f"columns of text); {choose}"
+    )
 
 
 def _read_columns(
@@ -299,13 +352,7 @@ def _read_columns(
     if len(lines) == 0:
         raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)")
     if header is None:
-        header = _has_header(columns)
-        if header is None:
-            raise ValueError(
-                f"{path}: cannot tell whether line {lines[0]} is a header or data (its text "
-                "sits in columns of text); say header=True or header=False (--header or "
-                "--no-header)"
-            )
+        header = _has_header(columns, path, int(lines[0]))
     if not header:
         return columns, lines, None
     if len(lines) == 1:
@@ -378,6 +425,7 @@ def load_csv(
     if target_index is not None and target_index in dropped:
         raise ValueError(f"{path}: target {target!r} is also in drop={list(drop)!r}")
     kept = [i for i in range(width) if i != target_index and i not in dropped]
+    _refuse_text_columns(columns, kept, names, path)
     X = np.empty((len(lines), len(kept)), dtype=np.float64)
     for position, index in enumerate(kept):
         X[:, position] = _numeric_column(columns[index], lines, index, names, path)
