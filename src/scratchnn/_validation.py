@@ -14,6 +14,10 @@ from typing import Any
 
 import numpy as np
 
+# Overflow in a network is ours to detect and report (a DivergenceWarning in training, one warning
+# naming the rows in inference), not NumPy's RuntimeWarnings from deep inside a layer.
+QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore", "under": "ignore"}
+
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 

@@ -202,9 +202,28 @@ class Softplus(Activation):
         return grad_a * stable_sigmoid(z)
 
 
+def _shift_by_max(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``z - max z`` per row, the log-sum-exp shift, defined for infinite logits too.
+
+    A row whose maximum is ``+inf`` gives 0 at its infinite entries and ``-inf`` elsewhere (the
+    limit: all its probability on them); a row of ``-inf`` gives zeros (equal probabilities).
+    NaN stays NaN. The check costs one pass over the ``(batch, 1)`` maxima.
+    """
+    peak = z.max(axis=-1, keepdims=True)
+    if np.isfinite(peak).all():
+        return np.subtract(z, peak, out=out)
+    top = np.isposinf(peak[..., 0])
+    limit = np.where(np.isposinf(z[top]), 0.0, -np.inf)  # before ``out``, which may be ``z``
+    with np.errstate(invalid="ignore"):
+        shifted = np.subtract(z, peak, out=out)
+    shifted[top] = limit
+    shifted[np.isneginf(peak[..., 0])] = 0.0
+    return shifted
+
+
 def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Row-wise softmax ``exp(z_i - max z) / sum_j exp(z_j - max z)``; rows sum to one."""
-    shifted = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
+    shifted = _shift_by_max(z, out)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=-1, keepdims=True)
     return shifted
@@ -212,7 +231,7 @@ def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise ``log softmax(z) = z - max z - log sum exp(z - max z)`` (log-sum-exp form)."""
-    shifted = z - z.max(axis=-1, keepdims=True)
+    shifted = _shift_by_max(z)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 

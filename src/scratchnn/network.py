@@ -7,6 +7,7 @@ description. :class:`scratchnn.Sequential` adds ``fit``, ``evaluate`` and ``save
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -257,15 +258,31 @@ class Network:
         return head.forward_logits(X, False) if logits else head.forward(X, False)
 
     def _batched(self, X: np.ndarray, batch_size: int, logits: bool = False) -> np.ndarray:
-        """``infer`` over ``X`` in chunks of ``batch_size`` rows (each cast to dtype alone)."""
-        if len(X) <= batch_size:
-            batch = X if isinstance(X, np.ndarray) else X[:]  # a RowSource reads its rows
-            out = self.infer(batch, logits)
-            # The identity network returns its own input: never hand the caller's array back.
-            return out.copy() if np.shares_memory(out, batch) else out
-        out = np.empty((len(X), *self.output_shape), dtype=self.dtype)
-        for start in range(0, len(X), batch_size):
-            out[start : start + batch_size] = self.infer(X[start : start + batch_size], logits)
+        """``infer`` over ``X`` in chunks of ``batch_size`` rows (each cast to dtype alone).
+
+        Overflow inside the layers is not NumPy's to report: outputs that end up non-finite get
+        one warning that counts their rows and says what to do.
+        """
+        with np.errstate(**check.QUIET):
+            if len(X) <= batch_size:
+                batch = X if isinstance(X, np.ndarray) else X[:]  # a RowSource reads its rows
+                out = self.infer(batch, logits)
+                # The identity network returns its own input: never hand the caller's array back.
+                out = out.copy() if np.shares_memory(out, batch) else out
+            else:
+                out = np.empty((len(X), *self.output_shape), dtype=self.dtype)
+                for start in range(0, len(X), batch_size):
+                    stop = start + batch_size
+                    out[start:stop] = self.infer(X[start:stop], logits)
+            if not np.isfinite(np.add.reduce(out, axis=None)):
+                bad = int(np.count_nonzero(~np.isfinite(out.reshape(len(out), -1).sum(axis=1))))
+                warnings.warn(
+                    f"{bad} of {len(out)} rows gave non-finite outputs: these inputs are too "
+                    f"large for the weights in {np.dtype(self.dtype).name} (scale the inputs, "
+                    "or use dtype='float64')",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         return out
 
     def predict(self, X: Any, batch_size: int = 8192) -> np.ndarray:

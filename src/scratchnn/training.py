@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import sources
+from ._validation import QUIET
 from .activations import get_activation
 from .callbacks import Callback, History
 from .losses import Loss
@@ -24,10 +25,6 @@ from .metrics import Metric
 from .network import Network
 from .optimizers import Optimizer
 from .regularizers import Regularizer
-
-# Overflow in a diverging network is expected and reported as a DivergenceWarning, not as
-# NumPy's RuntimeWarnings.
-QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore", "under": "ignore"}
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -90,6 +87,7 @@ class TrainingStep:
         self.network = network
         self.fused = fuses_head(network, loss)
         self.loss = loss.on_logits() if self.fused else loss
+        self._loss_of_probabilities = loss
         self._head_activation = get_activation(loss.fused_activation) if self.fused else None
         self.optimizer = optimizer
         self.normalize_weights = normalize_weights
@@ -154,7 +152,12 @@ class TrainingStep:
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Mean loss (penalties excluded) and outputs of one batch in inference mode."""
         outputs = self.forward(X, training=False)
-        return self.loss(outputs, y), outputs
+        value = self.loss(outputs, y)
+        if self.fused and not math.isfinite(value):
+            # Logits that overflowed to inf: the loss of the probabilities, as predict gives them
+            # (clipped like every loss on probabilities), which is finite.
+            value = self._loss_of_probabilities(self.probabilities(outputs), y)
+        return value, outputs
 
     def penalty(self) -> float:
         """The layers' own penalties (not the per-batch weight decay) at the current weights."""
@@ -228,11 +231,19 @@ def run_epochs(
     # The weights before the latest update: the last ones whose loss was finite if the next one
     # is not. Refilled before every step (a copy of ~1 MB for 235k parameters, ~1% of a batch).
     before_update = network.params.copy()
+    latest = "its last finite weights, those before the update that diverged"
+    epoch_start = network.params.copy()
+    fallbacks = [
+        (before_update, latest),
+        (epoch_start, "the weights it had when the epoch began"),
+        (network.params.copy(), "the weights it started with"),
+    ]
     network.stop_training = False
     rows: Any = None
     for callback in callbacks:
         callback.on_train_begin()
     for epoch in range(start_epoch, epochs):
+        np.copyto(epoch_start, network.params)
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         total, total_weight = 0.0, 0.0
@@ -243,7 +254,7 @@ def run_epochs(
             with np.errstate(**QUIET):
                 value, weight, outputs, _ = step.loss_and_gradients(X[rows], y[rows], batch_weights)
             if not math.isfinite(value):
-                _stop(network, history, before_update, f"the loss became {value} at epoch "
+                _stop(network, history, fallbacks, X, f"the loss became {value} at epoch "
                       f"{epoch + 1}, batch {index + 1}")  # fmt: skip
                 break
             if outputs is None:
@@ -278,7 +289,7 @@ def run_epochs(
         and history.stop_reason is None
         and not _last_update_is_finite(step, X, y, rows)
     ):
-        _stop(network, history, before_update, "the last update made the model overflow")
+        _stop(network, history, fallbacks, X, "the last update made the model overflow")
     for callback in callbacks:
         callback.on_train_end()
 
@@ -291,17 +302,37 @@ def _last_update_is_finite(step: TrainingStep, X: Any, y: np.ndarray, rows: Any)
         return math.isfinite(step.evaluate(X[rows], y[rows])[0])
 
 
-def _stop(network: Network, history: History, before_update: np.ndarray, what: str) -> None:
-    """Stop training on divergence, restoring the weights before the last update.
+def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool:
+    """Whether the network's outputs on every row of ``X`` are finite (inference, quietly)."""
+    with np.errstate(**QUIET):
+        for start in range(0, len(X), batch_size):
+            if not np.isfinite(np.add.reduce(network.infer(X[start : start + batch_size]), None)):
+                return False
+    return True
+
+
+def _stop(
+    network: Network,
+    history: History,
+    candidates: Sequence[tuple[np.ndarray, str]],
+    X: Any,
+    what: str,
+) -> None:
+    """Stop training on divergence, restoring the latest weights that are finite on every row.
 
     The current weights gave the non-finite loss (they may be finite yet huge, 1e130 in float64,
-    so that every prediction overflows); the ones before the last update gave a finite loss.
+    so that every prediction overflows). ``candidates`` go from the latest, the weights before
+    the last update (whose batch had a finite loss), to the earliest, the fit's first weights;
+    the first whose outputs on all of ``X`` are finite is kept.
     """
-    network.params[...] = before_update
-    message = (
-        f"{what}: training stopped and the model keeps its last finite weights, those before "
-        "the update that diverged (try a smaller learning rate)"
-    )
+    for weights, name in candidates:
+        network.params[...] = weights
+        if _finite_everywhere(network, X):
+            kept = f"{name} (try a smaller learning rate)"
+            break
+    else:
+        kept = f"{name}, though even they overflow on some rows (scale the inputs)"
+    message = f"{what}: training stopped and the model keeps {kept}"
     history.stop_reason = message
     network.stop_training = True
     warnings.warn(message, DivergenceWarning, stacklevel=5)
