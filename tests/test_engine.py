@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
+import scratchnn
 from scratchnn import SGD, BatchNorm, Dense, DivergenceWarning, Dropout, Sequential
 from scratchnn.losses import get_loss
 from scratchnn.sklearn.engine import TrainingState, build_network, fit_stochastic
@@ -176,3 +179,40 @@ def test_an_update_that_overflows_on_the_last_step_is_caught():
     np.testing.assert_array_equal(model.params, start)
     assert np.all(np.isfinite(model.predict(X)))
     assert "overflow" in history.stop_reason
+
+
+@pytest.mark.parametrize(
+    ("hidden", "head", "loss", "optimizer"),
+    [
+        ("relu", "softmax", "categorical_crossentropy", "adam"),
+        ("tanh", "sigmoid", "binary_crossentropy", "sgd"),
+        ("gelu", "linear", "mse", "rmsprop"),
+    ],
+)
+def test_one_training_step_runs_through_five_source_files(hidden, head, loss, optimizer):
+    """fit's step, forward -> loss -> backward -> update, as docs/architecture.md draws it."""
+    from scratchnn.optimizers import get_optimizer
+    from scratchnn.training import TrainingStep
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 5)).astype(np.float32)
+    outputs = 3 if head == "softmax" else 1
+    y = rng.integers(0, 3, 32) if head == "softmax" else rng.integers(0, 2, (32, 1)).astype(float)
+    model = Sequential([Dense(8, hidden), Dense(outputs, head)], seed=0)
+    model.fit(X, y, loss=loss, optimizer=optimizer, epochs=1, verbose=0)  # buffers made
+    step = TrainingStep(model, get_loss(loss), get_optimizer(optimizer))
+    package = os.path.dirname(scratchnn.__file__) + os.sep
+    files = set()
+
+    def record(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename.startswith(package):
+            files.add(frame.f_code.co_filename[len(package) :].replace(os.sep, "/"))
+
+    sys.setprofile(record)
+    try:
+        step.loss_and_gradients(X, y)
+        step.optimizer.step(model.params, model.grads)
+    finally:
+        sys.setprofile(None)
+    expected = {"training.py", "layers/dense.py", "activations.py", "losses.py", "optimizers.py"}
+    assert files == expected

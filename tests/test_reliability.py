@@ -173,14 +173,17 @@ def test_predict_and_fit_on_float64_data_convert_one_batch_at_a_time():
     assert peak_fit < 12 * 2**20, peak_fit
 
 
-def test_estimators_gather_one_batch_at_a_time_not_a_shuffled_copy():
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_estimators_gather_one_batch_at_a_time_not_a_shuffled_copy(early_stopping):
     pytest.importorskip("sklearn")
     from scratchnn.sklearn import NeuralNetRegressor
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100_000, 50))  # 40 MB
     y = X[:, 0] + rng.normal(scale=0.1, size=100_000)
-    estimator = NeuralNetRegressor((4,), max_iter=2, batch_size=2000, random_state=0, tol=0)
+    estimator = NeuralNetRegressor(
+        (4,), max_iter=2, batch_size=2000, random_state=0, tol=0, early_stopping=early_stopping
+    )
     tracemalloc.start()
     try:
         with warnings.catch_warnings():
@@ -189,7 +192,8 @@ def test_estimators_gather_one_batch_at_a_time_not_a_shuffled_copy():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 8 * 2**20, peak  # a shuffled copy of X alone would be 40 MB
+    # A shuffled copy of X alone would be 40 MB; the held-out 10% (4 MB) is the one copy made.
+    assert peak < (12 if early_stopping else 8) * 2**20, peak
 
 
 @pytest.mark.parametrize(
@@ -222,3 +226,61 @@ def test_a_convolution_file_declaring_huge_layers_is_refused_before_allocating(
     finally:
         tracemalloc.stop()
     assert peak < 2**20  # the declared arrays (up to 36 GiB) were never made
+
+
+def _checkpoint(tmp_path, optimizer="adam"):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    path = tmp_path / "run.npz"
+    model = Sequential([Dense(4, "tanh"), Dense(1)], seed=0)
+    model.fit(X, y, loss="mse", optimizer=optimizer, epochs=2, batch_size=8, verbose=0,
+              callbacks=[ModelCheckpoint(path)])  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"batch_size": 0, "shuffle": True}, "batch_size must be a positive integer, got 0"),
+        ({"batch_size": 2.5, "shuffle": True}, "batch_size must be a positive integer, got 2.5"),
+        ({"batch_size": 8, "shuffle": "no"}, "shuffle must be true or false, got 'no'"),
+        ({"batch_size": 8, "shuffle": True, "x": 1}, r"unknown settings \['x'\]"),
+    ],
+)
+def test_a_checkpoint_with_impossible_fit_settings_is_refused_on_read(tmp_path, settings, message):
+    from scratchnn.checkpoint import read_checkpoint
+
+    path = _checkpoint(tmp_path)
+
+    def plant(header):
+        header["checkpoint"]["fit_settings"] = settings
+
+    edit_header(path, plant)
+    with pytest.raises(ModelFileError, match=rf"run\.npz'.*malformed.*{message}"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "slot", "value", "message"),
+    [
+        ("adam", "m", np.nan, "slot 'm' holds NaN or infinite values"),
+        ("adam", "v", -1.0, "slot 'v' holds negative values, but it sums squares"),
+        ("rmsprop", "square_avg", -1.0, "slot 'square_avg' holds negative values"),
+        ("adagrad", "sum_squares", np.inf, "slot 'sum_squares' holds NaN or infinite"),
+    ],
+)
+def test_optimizer_slots_that_no_run_could_reach_are_refused(
+    tmp_path, optimizer, slot, value, message
+):
+    from scratchnn.checkpoint import read_checkpoint
+
+    path = _checkpoint(tmp_path, optimizer)
+
+    def poison(array):
+        array.flat[0] = value
+
+    _rewrite_array(path, f"optimizer.{slot}", poison)
+    with pytest.raises(ModelFileError, match=rf"run\.npz'.*{message}"):
+        read_checkpoint(path)
+    with pytest.raises(ModelFileError, match=message):
+        scratchnn.load(path)

@@ -109,6 +109,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             dict(entry.get("fit_settings", {})),  # absent from checkpoints of version 0.1.0
             _callback_states(entry.get("callbacks", [])),
         )
+        _check_fit_settings(checkpoint.fit_settings)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path!r}: the checkpoint entry is malformed: {error}") from None
     # The history holds one entry per completed epoch (older files may hold none).
@@ -122,6 +123,19 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
                 f"{sorted(lengths)[:5]}"
             )
     return checkpoint
+
+
+def _check_fit_settings(settings: dict[str, Any]) -> None:
+    """The fit settings a checkpoint keeps must be ones ``fit`` itself would accept."""
+    unknown = sorted(set(settings) - {"batch_size", "shuffle"})
+    if unknown:
+        raise ValueError(f"fit_settings holds unknown settings {unknown}")
+    if "batch_size" in settings:
+        check.check_positive_int(settings["batch_size"], "fit_settings batch_size")
+    if "shuffle" in settings and not isinstance(settings["shuffle"], bool):
+        raise TypeError(
+            f"fit_settings shuffle must be true or false, got {check.describe(settings['shuffle'])}"
+        )
 
 
 def _callback_states(entries: Any) -> list[dict[str, Any]]:

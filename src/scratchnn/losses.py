@@ -12,6 +12,7 @@ sigmoid) and trains on categorical (or binary) cross-entropy uses the fused grad
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,10 @@ class Loss:
         values = self.per_sample(y_pred, y_true)
         if sample_weight is not None:
             values = values * sample_weight
-        return float(np.mean(values))
+        value = float(np.mean(values))
+        if not math.isfinite(value) and np.isfinite(values).all():
+            value = float(np.mean(values, dtype=np.float64))  # a float32 sum that overflowed
+        return value
 
     def value_and_grad(
         self, y_pred: np.ndarray, y_true: np.ndarray, sample_weight: np.ndarray | None = None

@@ -274,8 +274,8 @@ class Network:
                 for start in range(0, len(X), batch_size):
                     stop = start + batch_size
                     out[start:stop] = self.infer(X[start:stop], logits)
-            if not np.isfinite(np.add.reduce(out, axis=None)):
-                bad = int(np.count_nonzero(~np.isfinite(out.reshape(len(out), -1).sum(axis=1))))
+            if not np.isfinite(out).all():  # each value: a sum of huge ones may overflow
+                bad = int(np.count_nonzero((~np.isfinite(out.reshape(len(out), -1))).any(axis=1)))
                 warnings.warn(
                     f"{bad} of {len(out)} rows gave non-finite outputs: these inputs are too "
                     f"large for the weights in {np.dtype(self.dtype).name} (scale the inputs, "

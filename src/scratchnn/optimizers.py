@@ -24,6 +24,7 @@ class Optimizer:
 
     name = "optimizer"
     slot_names: tuple[str, ...] = ()
+    squares_slots: tuple[str, ...] = ()  # slots of squared gradients: never negative
 
     def __init__(
         self, learning_rate: float | Schedule | dict = 0.01, clipnorm: float | None = None
@@ -87,12 +88,22 @@ class Optimizer:
         return state
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.iterations = int(state["iterations"])
+        """Back to a state from :meth:`get_state`; a non-finite or impossible one is refused."""
+        int(state["iterations"])  # a bad count is refused before any change
         slots = state["slots"]
         if set(slots) != set(self.slot_names):
             raise ValueError(
                 f"optimizer state must hold slots {sorted(self.slot_names)}, got {sorted(slots)}"
             )
+        for key, value in slots.items():  # checked before anything changes
+            value = np.asarray(value)
+            if value.size and not np.isfinite(value).all():
+                raise ValueError(f"optimizer slot {key!r} holds NaN or infinite values")
+            if key in self.squares_slots and value.size and value.min() < 0:
+                raise ValueError(
+                    f"optimizer slot {key!r} holds negative values, but it sums squares"
+                )
+        self.iterations = int(state["iterations"])
         if "size" in state:
             self.build(int(state["size"]), np.dtype(state["dtype"]).type)
             for key, value in slots.items():
@@ -166,6 +177,7 @@ class RMSprop(Optimizer):
 
     name = "rmsprop"
     slot_names = ("square_avg",)
+    squares_slots = ("square_avg",)
 
     def __init__(self, learning_rate=0.001, rho: float = 0.9, epsilon: float = 1e-7, clipnorm=None):
         super().__init__(learning_rate, clipnorm)
@@ -193,6 +205,7 @@ class Adagrad(Optimizer):
 
     name = "adagrad"
     slot_names = ("sum_squares",)
+    squares_slots = ("sum_squares",)
 
     def __init__(self, learning_rate=0.01, epsilon: float = 1e-7, clipnorm=None):
         super().__init__(learning_rate, clipnorm)
@@ -224,6 +237,7 @@ class Adam(Optimizer):
 
     name = "adam"
     slot_names = ("m", "v")
+    squares_slots = ("v",)
 
     def __init__(
         self,

@@ -279,6 +279,36 @@ def as_source(data: Any, name: str, dtype: Any, ndim: tuple[int, ...]) -> RowSou
     return source.checked_as(name, dtype)
 
 
+class SelectedRows:
+    """Some rows of an array, by index, read only when a batch asks: a split without a copy.
+
+    ``SelectedRows(X, index)[rows]`` is ``X[index[rows]]``, gathered then; ``len`` is
+    ``len(index)``. What a held-out split needs so that the training part is never copied whole.
+    """
+
+    def __init__(self, data: Any, index: np.ndarray) -> None:
+        self.data = data
+        self.index = np.asarray(index, dtype=np.intp)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index), *self.data.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return self.data[self.index[rows]]
+
+
 def scan(data: Any) -> None:
     """Read a :class:`RowSource` once, block by block, so that bad rows stop ``fit`` before it
     changes anything; NumPy arrays (checked whole already) pass untouched."""

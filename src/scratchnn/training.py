@@ -264,7 +264,8 @@ def run_epochs(
             total += value * weight
             total_weight += weight
             if seen_outputs is not None:
-                seen_outputs[rows] = step.probabilities(outputs)
+                with np.errstate(**QUIET):
+                    seen_outputs[rows] = step.probabilities(outputs)
             for callback in batch_callbacks:
                 callback.on_batch_end(index, {"loss": value})
         if history.stop_reason is not None:
@@ -306,7 +307,7 @@ def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool
     """Whether the network's outputs on every row of ``X`` are finite (inference, quietly)."""
     with np.errstate(**QUIET):
         for start in range(0, len(X), batch_size):
-            if not np.isfinite(np.add.reduce(network.infer(X[start : start + batch_size]), None)):
+            if not np.isfinite(network.infer(X[start : start + batch_size])).all():
                 return False
     return True
 

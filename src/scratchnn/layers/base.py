@@ -102,6 +102,7 @@ class Layer:
     def __getstate__(self) -> dict[str, Any]:
         """Everything but the training record and ownership (copies start afresh)."""
         state = {k: v for k, v in self.__dict__.items() if k not in CACHE_ATTRIBUTES}
+        state["_cache"] = None  # the copy has no record of its own yet
         state.pop("_owned", None)
         if "_buffers" in state:  # reusable work arrays (Dense): the copy starts with none
             state["_buffers"] = {}

@@ -19,7 +19,7 @@ from ._windows import (
     offset_slices,
     pad_image,
 )
-from .weighted import _WeightedLayer
+from .dense import _WeightedLayer
 
 
 class Conv2D(_WeightedLayer):

@@ -1,4 +1,9 @@
-"""The fully connected layer."""
+"""The fully connected layer, and the weights, settings and penalties Conv2D shares with it.
+
+A convolution is a dense layer applied to every patch of an image (im2col), so the two share
+one base here: :class:`_WeightedLayer`. Keeping it beside ``Dense`` keeps a training step of a
+dense network within this file.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,91 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_positive_int
-from ..activations import Activation
-from ..initializers import get_initializer
-from .base import format_shape
-from .weighted import _WeightedLayer
+from ..activations import Activation, get_activation
+from ..initializers import default_initializer, get_initializer, initializer_config
+from ..regularizers import Regularizer, get_regularizer
+from .base import Layer, format_shape
+
+
+def _named_or_object(spec: Any) -> Any:
+    """Keep an initializer name as given; turn a config dict into its initializer object."""
+    initializer = get_initializer(spec)
+    return spec if isinstance(spec, str) else initializer
+
+
+class _WeightedLayer(Layer):
+    """A layer computing ``a = f(z)`` from ``z``, a product of its input with ``W``, plus ``b``.
+
+    Holds the settings both kinds take (activation, bias, initializers, penalties), the penalties
+    they add to the loss, and work arrays reused across training batches of the same shape.
+    Private: a file never names it, only its subclasses.
+    """
+
+    kernel_names = ("W",)
+    MAX_WORKSPACES = 32  # more batch shapes than this: drop the old arrays and start over
+
+    def _set_weight_settings(
+        self,
+        activation: str | Activation | None,
+        use_bias: bool,
+        kernel_initializer: Any,
+        bias_initializer: Any,
+        kernel_regularizer: Any,
+        bias_regularizer: Any,
+    ) -> None:
+        """Check and keep the shared settings (an unknown name fails here, not at build)."""
+        self.activation = get_activation(activation)
+        if not isinstance(use_bias, bool):
+            raise TypeError(f"use_bias must be True or False, got {use_bias!r}")
+        self.use_bias = use_bias
+        kernel_initializer = kernel_initializer or default_initializer(self.activation.name)
+        self.kernel_initializer = _named_or_object(kernel_initializer)  # a dict: its object
+        self.bias_initializer = _named_or_object(bias_initializer)
+        self.kernel_regularizer: Regularizer | None = get_regularizer(kernel_regularizer)
+        self.bias_regularizer: Regularizer | None = get_regularizer(bias_regularizer)
+        self._buffers: dict[tuple, np.ndarray] = {}
+
+    @property
+    def output_activation(self) -> str:
+        return self.activation.name
+
+    def _workspace(self, name: str, shape: tuple[int, ...], fill: float = 0.0) -> np.ndarray:
+        """An array of ``shape``, made holding ``fill``, reused by training batches of that shape.
+
+        A caller that writes only part of it (the interior of a padded image) may rely on the
+        rest keeping ``fill``.
+        """
+        key = (name, shape)
+        buffer = self._buffers.get(key)
+        dtype = self.params["W"].dtype
+        if buffer is None or buffer.dtype != dtype:
+            if len(self._buffers) > self.MAX_WORKSPACES:
+                self._buffers.clear()
+            buffer = self._buffers[key] = np.full(shape, fill, dtype)
+        return buffer
+
+    def penalties(self) -> list[tuple[str, Regularizer]]:
+        pairs = []
+        if self.kernel_regularizer is not None:
+            pairs.append(("W", self.kernel_regularizer))
+        if self.bias_regularizer is not None and self.use_bias:
+            pairs.append(("b", self.bias_regularizer))
+        return pairs
+
+    def _weight_config(self) -> dict[str, Any]:
+        """The shared settings as JSON-friendly values, for ``get_config``."""
+
+        def regularizer_config(reg: Regularizer | None) -> dict | None:
+            return None if reg is None else reg.get_config()
+
+        return {
+            "activation": self.activation.get_config(),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializer_config(self.kernel_initializer),
+            "bias_initializer": initializer_config(self.bias_initializer),
+            "kernel_regularizer": regularizer_config(self.kernel_regularizer),
+            "bias_regularizer": regularizer_config(self.bias_regularizer),
+        }
 
 
 class Dense(_WeightedLayer):
@@ -104,7 +190,7 @@ class Dense(_WeightedLayer):
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None``: see ``needs_input_grad``)."""
-        _, z, a = self._recorded()
+        _, z, a = self._cache or self._recorded()
         grad_z = self.activation.backward(
             grad_output, z, a, out=self._rows("grad_z", len(grad_output))
         )
@@ -123,7 +209,7 @@ class Dense(_WeightedLayer):
         The first layer of a model (``needs_input_grad`` False) skips ``dL/dx = delta W^T``, a
         third of its matrix products.
         """
-        x = self._recorded()[0]
+        x = (self._cache or self._recorded())[0]
         np.matmul(x.T, grad_logits, out=self.grads["W"])
         if self.use_bias:
             np.add.reduce(grad_logits, axis=0, out=self.grads["b"])  # np.sum's wrapper costs ~2 us

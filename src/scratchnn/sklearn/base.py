@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .. import _validation as check
+from ..sources import SelectedRows
 from .engine import (
     SCHEDULES,
     STOCHASTIC_SOLVERS,
@@ -290,15 +291,18 @@ class _BaseNeuralNet(BaseEstimator):
         validation, validation_score = None, None
         train_X, train_y, train_w = X, y_work, sample_weight
         if settings["early_stopping"] and not incremental:
-            split = train_test_split(
-                X, y_work, y, *(() if sample_weight is None else (sample_weight,)),
+            # The split of the row numbers, as scikit-learn would split the arrays themselves;
+            # the training rows are gathered batch by batch, never copied whole.
+            train_rows, val_rows = train_test_split(
+                np.arange(len(X)),
                 test_size=settings["validation_fraction"],
                 random_state=int(self.model_.rng.integers(np.iinfo(np.int32).max)),
                 stratify=self._stratify_labels(y_work),
-            )  # fmt: skip
-            train_X, val_X, train_y, _, _, val_y = split[:6]
-            train_w, val_w = (None, None) if sample_weight is None else split[6:8]
-            validation = (val_X, val_y, val_w)
+            )
+            train_X, train_y = SelectedRows(X, train_rows), y_work[train_rows]
+            train_w = None if sample_weight is None else sample_weight[train_rows]
+            val_w = None if sample_weight is None else sample_weight[val_rows]
+            validation = (X[val_rows], y[val_rows], val_w)
 
             def validation_score() -> float:
                 return self._score_arrays(*validation)
