@@ -317,6 +317,14 @@ def test_a_convolutional_spec_trains_on_mnist_format_files_and_draws_its_filters
     assert result.returncode == 2
     assert "has activation 'linear', so the loss defaults to mse" in result.stderr
     assert '{"units": 3, "activation": "softmax"}' in result.stderr
+    regression = tmp_path / "regression.json"  # a sigmoid output on numbers to predict
+    regression.write_text(json.dumps([{"units": 4, "activation": "tanh"},
+                                      {"units": 1, "activation": "sigmoid"}]))  # fmt: skip
+    result = run("train", "diabetes", "--spec", str(regression), "--quiet")
+    assert result.returncode == 2
+    assert ("has activation 'sigmoid', so the loss defaults to binary_crossentropy, but the "
+            'targets are numbers to predict (regression): end the spec with a linear output '
+            'layer such as {"units": 1}') in result.stderr  # fmt: skip
 
     spec.write_text(json.dumps({"layers": [*layers, {"units": 3, "activation": "softmax"}]}))
     out, plots = tmp_path / "m.npz", tmp_path / "plots"

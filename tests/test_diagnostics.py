@@ -153,6 +153,20 @@ def test_diagnose_matches_a_numpy_forward_and_backward_on_the_same_batch():
     assert not any(key.startswith("layer0/update_ratio") for key in series)  # no step taken
 
 
+def test_diagnose_without_a_loss_takes_the_fitted_one_or_the_one_the_head_suits():
+    X, y = blobs(64)
+    classifier = Sequential([Dense(8, "relu"), Dense(2, "softmax")], seed=3)
+    by_head = diagnose(classifier, X, y).series  # integer labels: cross-entropy, not mse
+    named = diagnose(classifier, X, y, loss="categorical_crossentropy").series
+    assert by_head == named
+    classifier.fit(X, y, loss="categorical_crossentropy", epochs=1, verbose=0)
+    regression = Sequential([Dense(4, "tanh"), Dense(1)], seed=3)
+    Y = X[:, :1] * 2.0
+    assert diagnose(regression, X, Y).series == diagnose(regression, X, Y, loss="mse").series
+    trained = diagnose(classifier, X, y).series  # after fit: the fit's own loss
+    assert trained == diagnose(classifier, X, y, loss=classifier.loss).series
+
+
 def test_diagnose_changes_nothing():
     X, y = blobs(64)
     model = Sequential([Dense(8, "relu"), BatchNorm(), Dropout(0.5), Dense(2, "softmax")], seed=3)

@@ -121,6 +121,13 @@ def check_fit(model: Any, args: argparse.Namespace, loss: str, classes: list | N
             )
         return
     n_targets = 1 if y.ndim == 1 else y.shape[1]
+    if cross_entropy and args.loss is None:  # the loss came from the spec's last layer
+        raise UsageError(
+            f"{source} has activation {last_activation(model)!r}, so the loss defaults to "
+            f"{loss}, but the targets are numbers to predict (regression): end the spec with "
+            f'a linear output layer such as {{"units": {n_targets}}}, or give --task '
+            "classification"
+        )
     if cross_entropy:
         raise UsageError(
             f"--loss {loss} needs class labels, but the targets are numbers to predict "

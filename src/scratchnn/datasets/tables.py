@@ -186,8 +186,9 @@ def _resolve(column: str | int, names: list[str] | None, width: int, what: str, 
         if index is not None:
             raise ColumnError(f"{path}: {what} index {index} is out of range for {width} columns")
         raise ColumnError(
-            f"{path}: {what} {column!r} is a column name, but the file has no header (its "
-            "first line is numbers); give a column index"
+            f"{path}: {what} {column!r} is a column name, but the file is read without a "
+            "header (its first line is numbers, or header=False, --no-header, says so); give a "
+            "column index, or header=True (--header) if the first line names the columns"
         )
     raise ColumnError(f"{path}: {what} {column!r} is not a column (columns: {_names(names)})")
 

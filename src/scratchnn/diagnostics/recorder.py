@@ -246,11 +246,21 @@ def _restore_series(state: Mapping[str, Any] | None, epochs: int) -> dict[str, l
     return series
 
 
+def _default_loss(model: Network) -> str | Loss:
+    fitted = getattr(model, "loss", None)
+    if isinstance(fitted, Loss):
+        return fitted
+    head = getattr(model.layers[-1], "output_activation", None) if model.layers else None
+    return {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}.get(
+        head, "mse"
+    )
+
+
 def diagnose(
     model: Network,
     X: Any,
     y: Any,
-    loss: str | Loss = "mse",
+    loss: str | Loss | None = None,
     thresholds: Any = None,
 ) -> Report:
     """Diagnose one batch: one training-mode forward and backward, no update, nothing changed.
@@ -265,8 +275,10 @@ def diagnose(
         The network (built on ``X`` if it is not yet).
     X, y : array-like
         One batch and its targets, as ``fit`` takes them.
-    loss : str or Loss
-        The loss whose gradients are measured.
+    loss : str, Loss or None
+        The loss whose gradients are measured. ``None``: the loss the model was last fitted
+        with, else the one its output layer suits (cross-entropy after softmax or sigmoid,
+        mean squared error otherwise).
     thresholds : dict, optional
         Overrides of :data:`~scratchnn.diagnostics.THRESHOLDS`.
 
@@ -281,7 +293,7 @@ def diagnose(
     X = model.check_inputs(X)
     y = check.check_array(y, "y", ndim=(1, 2))
     check.check_same_length(X, y)
-    loss = get_loss(loss)
+    loss = get_loss(_default_loss(model) if loss is None else loss)
     if not model.built:
         model.build(X.shape[1:])
     try:
