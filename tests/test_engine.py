@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -115,16 +116,20 @@ def test_inference_writes_nothing_on_any_layer():
 
 def test_a_layer_belongs_to_one_model():
     shared = Dense(3)
-    Sequential([shared, Dense(1)])
+    first = Sequential([shared, Dense(1)])
     with pytest.raises(ValueError, match=r"layers\[0\] \(Dense.*\) already belongs to another"):
         Sequential([shared])
+    first.fit(np.ones((4, 2)), np.ones(4), "mse", epochs=1, verbose=0)
+    del first  # a model that is gone owns nothing: its layer may serve again
+    gc.collect()
+    assert Sequential([shared]).layers == [shared]
     twice = Dense(2)
     with pytest.raises(ValueError, match=r"layers\[1\] .* already belongs to this model"):
         Sequential([twice, twice])
     fresh = Dense(2)
     with pytest.raises(ValueError):
         Sequential([fresh, fresh])
-    assert not getattr(fresh, "_owned", False)  # a rejected model claims nothing
+    assert getattr(fresh, "_owned", None) is None  # a rejected model claims nothing
 
 
 def test_copies_and_pickles_own_their_layers():
@@ -216,3 +221,85 @@ def test_one_training_step_runs_through_five_source_files(hidden, head, loss, op
         sys.setprofile(None)
     expected = {"training.py", "layers/dense.py", "activations.py", "losses.py", "optimizers.py"}
     assert files == expected
+
+
+def _bn_model():
+    model = Sequential([Dense(4, "relu", input_dim=3), BatchNorm(), Dense(2, "softmax")], seed=0)
+    model.build(3)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "message"),
+    [
+        (lambda s: {"params": s["params"]}, TypeError, "a dict with 'params', 'layers'"),
+        (lambda s: dict(s, params="abc"), TypeError, r"state\['params'\] must be an array"),
+        (lambda s: dict(s, params=s["params"][:-1]), ValueError, "this architecture"),
+        (lambda s: dict(s, params=s["params"] * np.nan), ValueError, "NaN or infinite"),
+        (lambda s: dict(s, layers=s["layers"][:2]), ValueError, "3 layers"),
+        (lambda s: dict(s, layers="abc"), TypeError, r"state\['layers'\] must be a list"),
+        (
+            lambda s: dict(s, layers=[{}, {}, {}]),
+            ValueError,
+            r"state\['layers'\]\[1\] must hold \['running_mean', 'running_var'\]",
+        ),
+        (
+            lambda s: dict(s, layers=[{}, dict(s["layers"][1], running_var=-np.ones(4)), {}]),
+            ValueError,
+            r"\['running_var'\] a variance must be non-negative",
+        ),
+        (
+            lambda s: dict(s, layers=[{}, dict(s["layers"][1], running_mean=np.ones(5)), {}]),
+            ValueError,
+            r"must have shape \(4,\), got \(5,\)",
+        ),
+        (lambda s: dict(s, rng={"state": 1}), ValueError, r"state\['rng'\] is not a generator"),
+    ],
+)
+def test_set_state_checks_everything_before_changing_anything(edit, error, message):
+    model = _bn_model()
+    good = model.get_state()
+    before = model.get_state()
+    with pytest.raises(error, match=message):
+        model.set_state(edit(good))
+    after = model.get_state()
+    np.testing.assert_array_equal(after["params"], before["params"])
+    for mine, theirs in zip(after["layers"], before["layers"], strict=True):
+        assert mine.keys() == theirs.keys()
+        for key in mine:
+            np.testing.assert_array_equal(mine[key], theirs[key])
+    assert after["rng"] == before["rng"]
+
+
+def test_a_diverged_network_copies_as_it_is():
+    model = _bn_model()
+    model.params[0] = np.nan
+    twin = model.copy()
+    assert np.isnan(twin.params[0]) and np.array_equal(twin.params[1:], model.params[1:])
+
+
+def test_layers_before_the_first_weights_run_no_backward_and_change_no_result():
+    from scratchnn import Conv2D, Flatten, MaxPool2D, Reshape
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(40, 6, 6, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+
+    def convolutional(first):
+        return Sequential(
+            [*first, Conv2D(4, 3, activation="relu"), MaxPool2D(2), Flatten(),
+             Dense(3, "softmax")], seed=2,
+        )  # fmt: skip
+
+    flat = convolutional([Reshape((6, 6, 1), input_shape=(36,))])  # built: it knows its input
+    direct = convolutional([])
+    direct.build((6, 6, 1))
+    assert [layer.needs_input_grad for layer in flat.layers] == [False, False, True, True, True]
+    calls = []
+    flat.layers[0].backward = lambda grad: calls.append(grad)  # would be called in vain
+    for model, X in ((flat, images.reshape(40, 36)), (direct, images)):
+        model.fit(X, y, loss="categorical_crossentropy", epochs=2, batch_size=8, verbose=0)
+    assert calls == []
+    np.testing.assert_array_equal(flat.params, direct.params)
+    flat.set_input_gradient(True)
+    assert all(layer.needs_input_grad for layer in flat.layers)

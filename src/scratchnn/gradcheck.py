@@ -96,7 +96,7 @@ def gradcheck(
     if not model.built:
         model.build(X.shape[1:])
     net = model.copy(dtype="float64")
-    net.layers[0].needs_input_grad = check_input
+    net.set_input_gradient(check_input)
     X = X.astype(np.float64)
     y = loss.prepare_targets(y, net.output_shape[0], np.float64)
     step = TrainingStep(net, loss)

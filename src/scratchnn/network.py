@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -61,7 +62,8 @@ class Network:
                 raise TypeError(
                     f"layers[{index}] must be a scratchnn layer, got {check.describe(layer)}"
                 )
-            if id(layer) in seen or getattr(layer, "_owned", False):
+            owner = getattr(layer, "_owned", None)
+            if id(layer) in seen or (owner is not None and owner() is not None):
                 where = "this model" if id(layer) in seen else "another model"
                 raise ValueError(
                     f"layers[{index}] ({layer!r}) already belongs to {where}: a layer holds its "
@@ -73,8 +75,8 @@ class Network:
             check.check_non_negative_int(seed, "seed")
         if not isinstance(input_gradient, bool):
             raise TypeError(f"input_gradient must be True or False, got {input_gradient!r}")
-        for layer in layers:
-            layer._owned = True
+        for layer in layers:  # a weak reference: a model that is gone owns nothing
+            layer._owned = weakref.ref(self)
         self.layers = layers
         self.seed = seed
         self.dtype = check.check_dtype(dtype)
@@ -104,7 +106,7 @@ class Network:
         for layer in self.layers:
             layer.build(shape, self.rng, self.dtype)
             shape = layer.output_shape(shape)
-        self.layers[0].needs_input_grad = self.input_gradient
+        self.set_input_gradient(self.input_gradient)
         sizes = [p.size for layer in self.layers for p in layer.params.values()]
         self.params = np.empty(sum(sizes), dtype=self.dtype)
         self.grads = np.zeros(sum(sizes), dtype=self.dtype)
@@ -144,7 +146,7 @@ class Network:
         """
         self.__dict__.update(state)
         for layer in self.layers:
-            layer._owned = True
+            layer._owned = weakref.ref(self)
         if self.built:
             # Own, writeable buffers: an unpickler may hand back read-only (memory-mapped) arrays.
             self.params, self.grads = self.params.copy(), self.grads.copy()
@@ -215,6 +217,15 @@ class Network:
             self._training_output_shape = X.shape  # what backward's gradient must match
         return X
 
+    def set_input_gradient(self, wanted: bool) -> None:
+        """Whether backward computes ``dL/dX``. Without it, the first layer with parameters
+        skips its input gradient (for Dense a third of the products) and the layers before it
+        (a ``Reshape``, a ``Dropout``) run no backward at all: nothing there needs a gradient."""
+        self.input_gradient = bool(wanted)
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for index, layer in enumerate(self.layers):
+            layer.needs_input_grad = self.input_gradient or index > first
+
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         """Backpropagate ``dL/d(output)`` through the last training forward; fills ``grads``.
 
@@ -232,6 +243,8 @@ class Network:
                 f"got {grad.shape}"
             )
         for layer in reversed(self.layers):
+            if grad is None:  # below the first layer with parameters: nothing needs a gradient
+                break
             grad = layer.backward(grad)
         return grad
 
@@ -319,17 +332,65 @@ class Network:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`get_state` returned (of this network or one of the same build)."""
+        """Restore what :meth:`get_state` returned (of this network or one of the same build).
+
+        Everything is checked first (shapes, finite numbers, each layer's own rules, the
+        generator state); a state that does not fit changes nothing.
+        """
         self._require_built("set_state")
-        layer_states = state["layers"]
-        if np.shape(state["params"]) != self.params.shape or len(layer_states) != len(self.layers):
+        if not isinstance(state, dict) or not {"params", "layers"} <= set(state):
+            raise TypeError(
+                "state must be a dict with 'params', 'layers' (and 'rng') as get_state returns, "
+                f"got {check.describe(state)}"
+            )
+        params, layer_states = state["params"], state["layers"]
+        if not isinstance(layer_states, Sequence) or isinstance(layer_states, str):
+            raise TypeError(f"state['layers'] must be a list, got {check.describe(layer_states)}")
+        try:
+            params = np.asarray(params, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"state['params'] must be an array of numbers, got {check.describe(params)}"
+            ) from None
+        if params.shape != self.params.shape or len(layer_states) != len(self.layers):
             raise ValueError(
                 f"state must come from a network of this architecture ({self.params.size} "
-                f"parameters, {len(self.layers)} layers), got {np.size(state['params'])} and "
+                f"parameters, {len(self.layers)} layers), got {params.size} and "
                 f"{len(layer_states)}"
             )
+        if not np.isfinite(params).all():
+            raise ValueError("state['params'] holds NaN or infinite values")
+        for index, (layer, saved) in enumerate(zip(self.layers, layer_states, strict=True)):
+            if not isinstance(saved, dict) or set(saved) != set(layer.state):
+                raise ValueError(
+                    f"state['layers'][{index}] must hold {sorted(layer.state)} for "
+                    f"{type(layer).__name__}, got {check.describe(saved)}"
+                )
+            for key, value in saved.items():
+                value = np.asarray(value)
+                problem = None
+                if value.shape != layer.state[key].shape:
+                    problem = f"must have shape {layer.state[key].shape}, got {value.shape}"
+                elif not np.isfinite(value).all():
+                    problem = "holds NaN or infinite values"
+                else:
+                    problem = layer.state_problem(key, value)
+                if problem:
+                    raise ValueError(f"state['layers'][{index}][{key!r}] {problem}")
+        rng = state.get("rng")
+        if rng is not None:
+            trial = type(self.rng.bit_generator)()
+            try:
+                trial.state = rng
+            except (TypeError, ValueError, KeyError) as error:
+                raise ValueError(f"state['rng'] is not a generator state: {error}") from None
+        self._restore_state(dict(state, params=params))
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        """:meth:`set_state` without its checks: for a network's own snapshot, taken as it was
+        (a diverged network's copy, or diagnostics putting back what they found, NaN or not)."""
         self.params[...] = state["params"]
-        for layer, saved in zip(self.layers, layer_states, strict=True):
+        for layer, saved in zip(self.layers, state["layers"], strict=True):
             for key, value in saved.items():
                 layer.state[key][...] = value
         if state.get("rng") is not None:
@@ -407,7 +468,7 @@ class Network:
         )
         if not clone.built:
             clone.build(self.input_shape)
-        clone.set_state(self.get_state())
+        clone._restore_state(self.get_state())
         return clone
 
     def __repr__(self) -> str:

@@ -141,6 +141,8 @@ class TrainingStep:
         value, grad = self.loss.value_and_grad(outputs, y, sample_weight)
         grad = self._head.backward_logits(grad) if self.fused else self._head.backward(grad)
         for layer in reversed(self._body):
+            if grad is None:  # below the first layer with parameters (see set_input_gradient)
+                break
             grad = layer.backward(grad)
         for weights, grads, regularizer, per_sample in self.penalties:
             divisor = weight_sum if per_sample else 1.0
