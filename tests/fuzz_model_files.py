@@ -37,7 +37,7 @@ import numpy as np
 import scratchnn
 from scratchnn import ModelCheckpoint, ModelFileError, Sequential
 from scratchnn.checkpoint import read_checkpoint
-from scratchnn.layers import BatchNorm, Dense, Dropout
+from scratchnn.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape
 
 DEEP = "@@deep@@"  # placeholder replaced by deeply nested JSON text after dumping
 
@@ -54,7 +54,7 @@ class Sample:
 
 
 def make_corpus(folder: Path, tutorial: bool = False) -> list[Sample]:
-    """A saved model and a checkpoint, each from a small Sequential fitted for one epoch.
+    """A saved model, a checkpoint and a saved image network, each fitted for one epoch.
 
     ``tutorial`` adds a saved :class:`scratchnn.NeuralNetwork` (its header has more entries).
     """
@@ -72,7 +72,13 @@ def make_corpus(folder: Path, tutorial: bool = False) -> list[Sample]:
     fitted.fit(X, y, epochs=1, **fit)
     fitted.save(folder / "model.npz")
     model().fit(X, y, epochs=1, callbacks=[ModelCheckpoint(folder / "ckpt.npz")], **fit)
-    names = ["model", "ckpt"]
+    image = Sequential(  # the image layers' entries: kernel sizes, strides, pools, shapes
+        [Reshape((2, 2, 1), input_shape=(4,)), Conv2D(2, 2, padding="same", activation="relu"),
+         MaxPool2D(2), Flatten(), Dense(3, "softmax")], seed=1,
+    )  # fmt: skip
+    image.fit(X, y, epochs=1, **fit)
+    image.save(folder / "image.npz")
+    names = ["model", "ckpt", "image"]
     if tutorial:
         network = scratchnn.NeuralNetwork(4, 3, 1, seed=0)
         network.train(X, (y > 0).astype(float).reshape(-1, 1), epochs=2)

@@ -221,10 +221,13 @@ def test_early_stopping_stops_training(tmp_path):
         (["train", "xor", "--out", "no/such/dir/m.npz"], 2, "folder 'no/such/dir' does not"),
         (["summary", "bad.npz"], 1, "bad.npz"),
         (["predict", "bad.npz", "missing.csv"], 1, "bad.npz"),
+        (["summary", "folder"], 1, "'folder' is a folder, not a model file"),
+        (["summary", "/dev/null"], 1, "'/dev/null' is a character device, not a model file"),
     ],
 )
 def test_errors_are_one_clear_line(tmp_path, args, status, message):
     (tmp_path / "bad.npz").write_bytes(b"not a zip file at all")
+    (tmp_path / "folder").mkdir()
     result = run(*args, cwd=tmp_path)
     assert result.returncode == status
     assert message in result.stderr

@@ -57,9 +57,12 @@ DEMOS: dict[str, list[str]] = {
 
 def _load_model(path: str) -> tuple[Any, list[Any] | None]:
     """The model in ``path`` and its class labels (``None`` when the file keeps none)."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"model file {path!r} does not exist (train --out writes one)")
-    model = load(path)
+    try:
+        model = load(path)  # a folder, a device or a pipe is named as what it is
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"model file {path!r} does not exist (train --out writes one)"
+        ) from None
     classes = getattr(model, "classes", None)
     model.classes = None  # the CLI works with class indices; it maps labels itself
     return model, classes
