@@ -88,6 +88,9 @@ def test_sklearn_diabetes_regression_with_defaults(tmp_path):
     trained = run("train", *options, "--quiet", "--out", str(out))
     assert trained.returncode == 0, trained.stderr
     assert saved_line(trained.stdout)["val_r2"] >= 0.35  # 89 held-out patients: a noisy number
+    stop_line = next(line for line in trained.stdout.splitlines() if "stopped early" in line)
+    assert stop_line.endswith("training saw standardised targets, the numbers below are in the "
+                              "targets' units")  # fmt: skip
     evaluated = run("evaluate", str(out), *options)
     assert evaluated.returncode == 0, evaluated.stderr
     r2 = numbers(evaluated.stdout.splitlines()[1])["r2"]

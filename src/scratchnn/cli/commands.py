@@ -167,7 +167,7 @@ def _train(args: argparse.Namespace) -> Any:
         fold_target_scaling(model, y_mean, y_std)
     model.summary()
     _report(model, history, callbacks, data.name, len(X), loss, classification,
-            (X_train, y_train), (X_val, y_val) if n_val else None)  # fmt: skip
+            (X_train, y_train), (X_val, y_val) if n_val else None, scale_targets)  # fmt: skip
     if diagnostics is not None and diagnostics.report is not None:
         print(diagnostics.report)
     if args.out:
@@ -201,7 +201,8 @@ def _fit(model, args, loss, optimizer, callbacks, classification, X, y, validati
     )
 
 
-def _report(model, history, callbacks, name, n, loss, classification, train, val) -> None:
+def _report(model, history, callbacks, name, n, loss, classification, train, val,
+            standardised=False) -> None:  # fmt: skip
     """The saved model's numbers (in the targets' units), not the last epoch's."""
     epochs = len(history.epoch)
     metrics = ["accuracy"] if classification else ["mae", "r2"]
@@ -211,7 +212,9 @@ def _report(model, history, callbacks, name, n, loss, classification, train, val
         numbers |= {f"val_{key}": value for key, value in held_out.items()}
     print(f"trained on {name}: {n} samples, {epochs} epoch(s)")
     if history.stop_reason:
-        print(f"stopped early: {history.stop_reason}")
+        scale = "; training saw standardised targets, the numbers below are in the targets' units"
+        scale = scale if standardised else ""
+        print(f"stopped early: {history.stop_reason}{scale}")
     best = next((c.best_epoch for c in callbacks if getattr(c, "best_weights", None)), None)
     restored = best is not None and best + 1 != epochs
     which = f"epoch {best + 1}, the best" if restored else "last epoch"
