@@ -342,6 +342,36 @@ def test_find_problems_reads_the_series_and_says_since_when():
     assert find_problems(layers, {"layer0/act/dead_fraction": [0.9, 0.1]}) == []
 
 
+def test_an_update_ratio_too_big_early_is_found_after_it_recovers():
+    model = Sequential([Dense(4, "relu"), Dense(2, "softmax")], seed=0)
+    model.build((3,))
+    layers = describe_layers(model)
+    late = {"layer1/update_ratio/W": [0.01, 0.2, 0.3]}
+    (finding,) = find_problems(layers, late)
+    assert (finding.kind, finding.layer, finding.value, finding.since_epoch) == (
+        "update_ratio", 1, 0.3, 2,
+    )  # fmt: skip
+    assert "update/weight ratio of W is 0.3 (rule of thumb: about 1e-3) since epoch 2" in str(
+        finding.message
+    )
+    early = {"layer0/update_ratio/W": [0.25, 0.5, 0.01, 0.001]}
+    (finding,) = find_problems(layers, early)
+    assert (finding.value, finding.since_epoch) == (0.5, None)
+    assert "reached 0.5 (rule of thumb: about 1e-3) in epoch(s) 1-2 of 4, then lower" in (
+        finding.message
+    )
+    assert find_problems(layers, {"layer0/update_ratio/b": [5.0]}) == []  # biases start at 0
+
+
+def test_gradients_that_vanish_entirely_say_so():
+    model = Sequential([Dense(4, "relu"), Dense(4, "relu"), Dense(2, "softmax")], seed=0)
+    model.build((3,))
+    series = {"layer0/grad_norm": [0.0, 0.0], "layer2/grad_norm": [1.0, 2.0]}
+    (finding,) = find_problems(describe_layers(model), series)
+    assert finding.kind == "vanishing_gradients"
+    assert "gradients vanish entirely (a norm of 0) from the last layer (2)" in finding.message
+
+
 def test_report_is_printable_and_a_json_dict():
     X, y = blobs()
     _, diagnostics, _ = train([Dense(32, "sigmoid"), Dense(2, "softmax")], X * 100, y, epochs=2)

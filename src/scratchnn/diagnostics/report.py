@@ -165,17 +165,27 @@ def find_problems(
                 "standardise the inputs, use a smaller initialisation (Glorot), add batch "
                 "normalisation, or use ReLU",
             ))  # fmt: skip
-        for param in layer["kernels"]:
+        for param in layer["kernels"]:  # weights only: biases start at zero, any ratio is big
             ratios = series.get(f"layer{i}/update_ratio/{param}", [])
+            too_big = [e + 1 for e, v in enumerate(ratios) if not math.isnan(v)
+                       and v >= t["update_ratio"]]  # fmt: skip
+            if not too_big:
+                continue
             value = _last(ratios)
             if value >= t["update_ratio"]:
                 since = _since(ratios, lambda v: v >= t["update_ratio"])
-                findings.append(Finding(
-                    "update_ratio", i, value, t["update_ratio"], since,
-                    f"{name}: update/weight ratio of {param} is {value:.2g} (rule of thumb: "
-                    f"about 1e-3)" + (f" since epoch {since}" if since else ""),
-                    "the learning rate is too high for this layer: lower it",
-                ))  # fmt: skip
+                when = f" since epoch {since}" if since else ""
+                summary = f"is {value:.2g}"
+            else:  # too big early, fine at the end: the early steps may have done the harm
+                since, value = None, max(ratios[e - 1] for e in too_big)
+                when = f" in epoch(s) {too_big[0]}-{too_big[-1]} of {len(ratios)}, then lower"
+                summary = f"reached {value:.2g}"
+            findings.append(Finding(
+                "update_ratio", i, value, t["update_ratio"], since,
+                f"{name}: update/weight ratio of {param} {summary} (rule of thumb: about "
+                f"1e-3){when}",
+                "the learning rate is too high for this layer: lower it",
+            ))  # fmt: skip
     dead = [finding.layer for finding in findings if finding.kind == "dead_units"]
     findings += _gradient_flow(layers, series, t, dead)
     return findings
@@ -225,9 +235,10 @@ def _gradient_flow(
             when = f" in epoch(s) {epochs[0]}-{epochs[-1]} of {len(ratios)}, then recovered"
         why = f", stopped by the dead units of layer(s) {', '.join(map(str, cause))}" if (
             cause and kind == "vanishing_gradients") else f" ({limit})"  # fmt: skip
+        change = f"{verb} by {value:.1e}" if value > 0 else "vanish entirely (a norm of 0)"
         return [Finding(
             kind, first["index"], value, t[limit], since,
-            f"{name}: gradients {verb} by {value:.1e} {where}{when}{why}", advice,
+            f"{name}: gradients {change} {where}{when}{why}", advice,
         )]  # fmt: skip
     return []
 
