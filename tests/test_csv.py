@@ -50,7 +50,7 @@ def test_a_first_line_of_numbers_is_data_not_a_header(tmp_path):
     np.testing.assert_array_equal(y, rows[:, 2])
     X, y = load_csv(path, target=-1, header=True)  # said explicitly: then it is the header
     assert len(X) == 3
-    with pytest.raises(ValueError, match="target 'a' is a column name, but the file is read without a header"):
+    with pytest.raises(ValueError, match="target 'a' is a column name, but the file is read with"):
         load_csv(path, target="a")
 
 

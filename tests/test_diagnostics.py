@@ -357,7 +357,7 @@ def test_an_update_ratio_too_big_early_is_found_after_it_recovers():
     early = {"layer0/update_ratio/W": [0.25, 0.5, 0.01, 0.001]}
     (finding,) = find_problems(layers, early)
     assert (finding.value, finding.since_epoch) == (0.5, None)
-    assert "reached 0.5 (rule of thumb: about 1e-3) in epoch(s) 1-2 of 4, then lower" in (
+    assert "reached 0.5 (rule of thumb: about 1e-3) in epochs 1-2 of 4, then lower" in (
         finding.message
     )
     assert find_problems(layers, {"layer0/update_ratio/b": [5.0]}) == []  # biases start at 0
@@ -503,7 +503,7 @@ def test_vanishing_gradients_in_early_epochs_are_reported_as_a_slow_start():
     assert (finding.kind, finding.layer, finding.since_epoch) == ("vanishing_gradients", 0, None)
     assert finding.value == pytest.approx(1e-6)
     assert "gradients shrink by 1.0e-06" in finding.message
-    assert "in epoch(s) 1-2 of 4, then recovered" in finding.message
+    assert "in epochs 1-2 of 4, then recovered" in finding.message
     series["layer0/grad_norm"] = [1.0, 1e4, 1e5, 1e5]
     (finding,) = find_problems(layers, series)
     assert (finding.kind, finding.since_epoch) == ("exploding_gradients", 2)

@@ -6,13 +6,14 @@ import gc
 import os
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 import scratchnn
-from scratchnn import SGD, BatchNorm, Dense, DivergenceWarning, Dropout, Sequential
+from scratchnn import SGD, BatchNorm, Callback, Dense, DivergenceWarning, Dropout, Sequential
 from scratchnn.losses import get_loss
 from scratchnn.sklearn.engine import TrainingState, build_network, fit_stochastic
 
@@ -88,10 +89,20 @@ def test_predict_in_another_thread_leaves_fit_bit_identical():
             disturbed.predict(rng.normal(size=(int(rng.integers(1, 50)), 6)))
             calls.append(1)
 
+    class Interleave(Callback):
+        """Each of the first batches waits (up to a second) for a prediction to run beside it."""
+
+        def on_batch_begin(self, batch, logs=None):
+            seen = len(calls)
+            deadline = time.monotonic() + 1.0
+            while len(calls) == seen and len(calls) < 30 and time.monotonic() < deadline:
+                time.sleep(0.0005)
+
     thread = threading.Thread(target=hammer)
     thread.start()
     try:
-        disturbed.fit(X, y, loss="categorical_crossentropy", epochs=6, batch_size=16, verbose=0)
+        disturbed.fit(X, y, loss="categorical_crossentropy", epochs=6, batch_size=16, verbose=0,
+                      callbacks=[Interleave()])  # fmt: skip
     finally:
         stop.set()
         thread.join()

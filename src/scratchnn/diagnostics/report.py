@@ -117,6 +117,13 @@ def _since(values: list[float], holds: Any) -> int | None:
     return start
 
 
+def _during(epochs: list[int], total: int) -> str:
+    """``in epoch 2 of 10`` or ``in epochs 1-3 of 10`` (first to last of ``epochs``)."""
+    if epochs[0] == epochs[-1]:
+        return f"in epoch {epochs[0]} of {total}"
+    return f"in epochs {epochs[0]}-{epochs[-1]} of {total}"
+
+
 def _percent(fraction: float) -> str:
     return f"{100 * fraction:.0f}%"
 
@@ -178,7 +185,7 @@ def find_problems(
                 summary = f"is {value:.2g}"
             else:  # too big early, fine at the end: the early steps may have done the harm
                 since, value = None, max(ratios[e - 1] for e in too_big)
-                when = f" in epoch(s) {too_big[0]}-{too_big[-1]} of {len(ratios)}, then lower"
+                when = f" {_during(too_big, len(ratios))}, then lower"
                 summary = f"reached {value:.2g}"
             findings.append(Finding(
                 "update_ratio", i, value, t["update_ratio"], since,
@@ -232,7 +239,7 @@ def _gradient_flow(
             when = f" since epoch {since}" if since else ""
         else:  # a slow start: it held in earlier epochs, then recovered
             value = worst(ratios[e - 1] for e in epochs)
-            when = f" in epoch(s) {epochs[0]}-{epochs[-1]} of {len(ratios)}, then recovered"
+            when = f" {_during(epochs, len(ratios))}, then recovered"
         why = f", stopped by the dead units of layer(s) {', '.join(map(str, cause))}" if (
             cause and kind == "vanishing_gradients") else f" ({limit})"  # fmt: skip
         change = f"{verb} by {value:.1e}" if value > 0 else "vanish entirely (a norm of 0)"
