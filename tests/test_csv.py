@@ -327,3 +327,14 @@ def test_every_text_feature_column_is_named_in_one_error(tmp_path):
     assert "drop=['color', 'size'], --drop color --drop size" in message
     X, _ = load_csv(path, target="t", drop=["color", "size"])
     np.testing.assert_array_equal(X, [[1], [2]])
+
+
+def test_blank_and_missing_word_names_do_not_unmake_a_header(tmp_path):
+    # pandas' to_csv writes its index under a blank name; the glass data set names sodium "Na".
+    rows = "".join(f"{i},{i * 0.5},{i * 2},{'yes' if i % 2 else 'no'}\n" for i in range(10))
+    X, y = load_csv(write(tmp_path, ",a,b,label\n" + rows), target="label", drop=[0])
+    assert X.shape == (10, 2) and y.tolist()[:2] == ["no", "yes"]
+    glass = "RI,Na,Mg,Type\n1.52,13.64,4.49,1\n1.51,13.89,3.60,2\n1.52,13.53,3.55,1\n"
+    X, y = load_csv(write(tmp_path, glass), target="Type", drop=["Na"])
+    np.testing.assert_array_equal(X, [[1.52, 4.49], [1.51, 3.60], [1.52, 3.55]])
+    np.testing.assert_array_equal(y, [1, 2, 1])

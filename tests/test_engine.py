@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -314,3 +315,30 @@ def test_layers_before_the_first_weights_run_no_backward_and_change_no_result():
     np.testing.assert_array_equal(flat.params, direct.params)
     flat.set_input_gradient(True)
     assert all(layer.needs_input_grad for layer in flat.layers)
+
+
+def test_copy_copy_is_a_full_copy_and_steals_no_layer():
+    import copy
+
+    model = _bn_model()
+    twin = copy.copy(model)
+    assert all(a is not b for a, b in zip(model.layers, twin.layers, strict=True))
+    np.testing.assert_array_equal(twin.params, model.params)
+    del twin
+    gc.collect()
+    with pytest.raises(ValueError, match="already belongs to another model"):
+        Sequential([model.layers[0]])  # still the original's
+
+
+def test_set_state_refuses_values_too_large_for_the_dtype_and_text():
+    model = _bn_model()
+    state = model.get_state()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="too large for float32"):
+            model.set_state(dict(state, params=np.full(model.params.shape, 1e39)))
+    with pytest.raises(TypeError, match="must be an array of real numbers"):
+        model.set_state(dict(state, params=model.params.astype(str)))
+    layers = [{}, {k: v.astype(complex) for k, v in state["layers"][1].items()}, {}]
+    with pytest.raises(ValueError, match="must hold real numbers, got complex128"):
+        model.set_state(dict(state, layers=layers))

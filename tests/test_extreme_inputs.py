@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from scratchnn import Dense, DivergenceWarning, Dropout, Sequential
+from scratchnn import SGD, BatchNorm, Dense, DivergenceWarning, Dropout, Sequential
 from scratchnn.activations import log_softmax, softmax
 
 HEADS = [
@@ -102,14 +102,19 @@ def test_a_large_learning_rate_with_dropout_and_validation_ends_finite_everywher
 
 def test_divergence_keeps_the_latest_weights_finite_on_every_training_row():
     from scratchnn.callbacks import History
-    from scratchnn.training import _stop
+    from scratchnn.training import _Snapshot, _stop
 
     model = Sequential([Dense(1, input_dim=1, use_bias=False)], seed=0)
     model.build(1)
     X = np.array([[1.0], [1e30]], np.float32)  # the second row overflows any weight above ~3e8
 
     def candidates(*weights):
-        return [(np.array([w], np.float32), name) for w, name in zip(weights, "ABC", strict=False)]
+        snapshots = []
+        for weight, name in zip(weights, "ABC", strict=False):
+            model.params[...] = weight
+            snapshots.append(_Snapshot(model, name))
+        model.params[...] = 1e20  # the weights that diverged
+        return snapshots
 
     with pytest.warns(DivergenceWarning, match=r"^test: training stopped and the model keeps B "):
         _stop(model, History(), candidates(1e10, 2.0, 3.0), X, "test")
@@ -117,6 +122,33 @@ def test_divergence_keeps_the_latest_weights_finite_on_every_training_row():
     with pytest.warns(DivergenceWarning, match="keeps B, though even they overflow on some rows"):
         _stop(model, History(), candidates(1e10, 1e12), X, "test")
     assert model.params.tolist() == [np.float32(1e12)]
+
+
+def test_divergence_restores_batch_norm_statistics_with_the_weights():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 4)), rng.integers(0, 2, size=(64, 1)).astype(float)
+    model = Sequential([Dense(8, "relu"), BatchNorm(), Dense(1, "sigmoid")], seed=0)
+    with pytest.warns(DivergenceWarning):
+        model.fit(X, y, loss="binary_crossentropy", optimizer=SGD(1000.0), epochs=20,
+                  batch_size=16, verbose=0)  # fmt: skip
+    for array in model.layers[1].state.values():
+        assert np.isfinite(array).all()
+    model.set_state(model.get_state())  # a state the model holds is one it accepts
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_a_last_update_that_makes_the_logits_overflow_is_caught():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4)) * 10
+    y = (X[:, 0] > 0).astype(int)
+    model = Sequential([Dense(2, "softmax")], seed=0)
+    with pytest.warns(DivergenceWarning, match="the last update made the model overflow"):
+        history = model.fit(X, y, loss="categorical_crossentropy", optimizer=SGD(3e37),
+                            epochs=1, batch_size=64, verbose=0)  # fmt: skip
+    assert history.stop_reason is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(model.logits(X)).all()
 
 
 def test_infinite_logits_give_the_limit_of_the_softmax_not_nan():

@@ -103,7 +103,8 @@ def gradcheck(
     start = net.get_state()
 
     def evaluate(inputs: np.ndarray) -> tuple[float, np.ndarray]:
-        net.set_state(dict(start, params=net.params))  # same mask, same statistics; these weights
+        # The same dropout mask and batch-norm statistics every time, with these weights.
+        net._restore_state(dict(start, params=net.params))
         result = step.loss_and_gradients(inputs, y)
         return result.loss, result.input_gradient
 

@@ -346,12 +346,13 @@ class Network:
         params, layer_states = state["params"], state["layers"]
         if not isinstance(layer_states, Sequence) or isinstance(layer_states, str):
             raise TypeError(f"state['layers'] must be a list, got {check.describe(layer_states)}")
-        try:
-            params = np.asarray(params, dtype=np.float64)
-        except (TypeError, ValueError):
+        given = np.asarray(params)
+        if given.dtype.kind not in "iuf":  # not strings, booleans, complex or objects
             raise TypeError(
-                f"state['params'] must be an array of numbers, got {check.describe(params)}"
-            ) from None
+                f"state['params'] must be an array of real numbers, got {check.describe(params)}"
+            )
+        with np.errstate(over="ignore"):  # a value too large for the dtype is refused below
+            params = given.astype(self.dtype)
         if params.shape != self.params.shape or len(layer_states) != len(self.layers):
             raise ValueError(
                 f"state must come from a network of this architecture ({self.params.size} "
@@ -359,7 +360,10 @@ class Network:
                 f"{len(layer_states)}"
             )
         if not np.isfinite(params).all():
-            raise ValueError("state['params'] holds NaN or infinite values")
+            raise ValueError(
+                f"state['params'] holds NaN or infinite values (or values too large for "
+                f"{np.dtype(self.dtype).name})"
+            )
         for index, (layer, saved) in enumerate(zip(self.layers, layer_states, strict=True)):
             if not isinstance(saved, dict) or set(saved) != set(layer.state):
                 raise ValueError(
@@ -369,7 +373,9 @@ class Network:
             for key, value in saved.items():
                 value = np.asarray(value)
                 problem = None
-                if value.shape != layer.state[key].shape:
+                if value.dtype.kind not in "iuf":
+                    problem = f"must hold real numbers, got {value.dtype}"
+                elif value.shape != layer.state[key].shape:
                     problem = f"must have shape {layer.state[key].shape}, got {value.shape}"
                 elif not np.isfinite(value).all():
                     problem = "holds NaN or infinite values"
@@ -453,6 +459,11 @@ class Network:
         if not model.built and input_shape:
             model.build(input_shape)
         return model
+
+    def __copy__(self) -> Network:
+        """``copy.copy(model)`` is a full copy too: layers hold views into one buffer and belong
+        to one model, so a shallow copy sharing them would steal the original's layers."""
+        return self.copy()
 
     def copy(self, dtype: str | None = None) -> Network:
         """An independent copy with the same weights and state, optionally in another dtype."""

@@ -230,22 +230,27 @@ def run_epochs(
     begin_callbacks = [
         cb for cb in callbacks if type(cb).on_batch_begin is not Callback.on_batch_begin
     ]
-    # The weights before the latest update: the last ones whose loss was finite if the next one
-    # is not. Refilled before every step (a copy of ~1 MB for 235k parameters, ~1% of a batch).
-    before_update = network.params.copy()
-    latest = "its last finite weights, those before the update that diverged"
-    epoch_start = network.params.copy()
-    fallbacks = [
-        (before_update, latest),
-        (epoch_start, "the weights it had when the epoch began"),
-        (network.params.copy(), "the weights it started with"),
-    ]
+    # The weights (and batch-norm statistics) before the latest update: the last ones whose loss
+    # was finite if the next one is not. Refilled before every step (a copy of ~1 MB for 235k
+    # parameters, ~1% of a batch); the epoch's and the fit's first ones are older fallbacks.
+    before_update = _Snapshot(
+        network, "its last finite weights, those before the update that diverged"
+    )
+    epoch_start = _Snapshot(network, "the weights it had when the epoch began")
+    fit_start = _Snapshot(network, "the weights it started with")
+    updates_this_epoch = 0
+
+    def fallbacks() -> list[_Snapshot]:
+        # The epoch's start is older than the weights before the update only after two updates.
+        return [before_update, *([epoch_start] if updates_this_epoch > 1 else []), fit_start]
+
     network.stop_training = False
     rows: Any = None
     for callback in callbacks:
         callback.on_train_begin()
     for epoch in range(start_epoch, epochs):
-        np.copyto(epoch_start, network.params)
+        epoch_start.take(network)
+        updates_this_epoch = 0
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         total, total_weight = 0.0, 0.0
@@ -253,16 +258,19 @@ def run_epochs(
             for callback in begin_callbacks:
                 callback.on_batch_begin(index)
             batch_weights = None if sample_weight is None else sample_weight[rows]
-            with np.errstate(**QUIET):
+            with np.errstate(**QUIET):  # overflow is the divergence rule's to report
                 value, weight, outputs, _ = step.loss_and_gradients(X[rows], y[rows], batch_weights)
-            if not math.isfinite(value):
-                _stop(network, history, fallbacks, X, f"the loss became {value} at epoch "
+                finite = math.isfinite(value)
+                if finite and outputs is not None:  # None: a batch of zero total weight
+                    before_update.take(network)
+                    step.optimizer.step(network.params, network.grads)
+                    updates_this_epoch += 1
+            if not finite:
+                _stop(network, history, fallbacks(), X, f"the loss became {value} at epoch "
                       f"{epoch + 1}, batch {index + 1}")  # fmt: skip
                 break
             if outputs is None:
-                continue  # a batch of zero total weight
-            np.copyto(before_update, network.params)
-            step.optimizer.step(network.params, network.grads)
+                continue
             total += value * weight
             total_weight += weight
             if seen_outputs is not None:
@@ -292,17 +300,39 @@ def run_epochs(
         and history.stop_reason is None
         and not _last_update_is_finite(step, X, y, rows)
     ):
-        _stop(network, history, fallbacks, X, "the last update made the model overflow")
+        _stop(network, history, fallbacks(), X, "the last update made the model overflow")
     for callback in callbacks:
         callback.on_train_end()
 
 
+class _Snapshot:
+    """A network's parameters and layer states (batch-norm statistics) at one point of a fit."""
+
+    def __init__(self, network: Network, name: str) -> None:
+        self.name = name
+        self._live = [array for layer in network.layers for array in layer.state.values()]
+        self.params = network.params.copy()
+        self.states = [array.copy() for array in self._live]
+
+    def take(self, network: Network) -> None:
+        np.copyto(self.params, network.params)
+        for saved, live in zip(self.states, self._live, strict=True):
+            np.copyto(saved, live)
+
+    def restore(self, network: Network) -> None:
+        network.params[...] = self.params
+        for saved, live in zip(self.states, self._live, strict=True):
+            live[...] = saved
+
+
 def _last_update_is_finite(step: TrainingStep, X: Any, y: np.ndarray, rows: Any) -> bool:
-    """Finite weights that give the last batch a finite loss (no step checks its own update)."""
+    """Finite weights whose outputs (logits, for a fused head) and loss on the last batch are
+    finite: no step checks its own update."""
     with np.errstate(**QUIET):
         if not np.isfinite(np.add.reduce(step.network.params)):
             return False
-        return math.isfinite(step.evaluate(X[rows], y[rows])[0])
+        outputs = step.forward(X[rows], training=False)
+        return bool(np.isfinite(outputs).all()) and math.isfinite(step.loss(outputs, y[rows]))
 
 
 def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool:
@@ -315,11 +345,7 @@ def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool
 
 
 def _stop(
-    network: Network,
-    history: History,
-    candidates: Sequence[tuple[np.ndarray, str]],
-    X: Any,
-    what: str,
+    network: Network, history: History, candidates: Sequence[_Snapshot], X: Any, what: str
 ) -> None:
     """Stop training on divergence, restoring the latest weights that are finite on every row.
 
@@ -328,13 +354,13 @@ def _stop(
     the last update (whose batch had a finite loss), to the earliest, the fit's first weights;
     the first whose outputs on all of ``X`` are finite is kept.
     """
-    for weights, name in candidates:
-        network.params[...] = weights
+    for snapshot in candidates:
+        snapshot.restore(network)
         if _finite_everywhere(network, X):
-            kept = f"{name} (try a smaller learning rate)"
+            kept = f"{snapshot.name} (try a smaller learning rate)"
             break
     else:
-        kept = f"{name}, though even they overflow on some rows (scale the inputs)"
+        kept = f"{snapshot.name}, though even they overflow on some rows (scale the inputs)"
     message = f"{what}: training stopped and the model keeps {kept}"
     history.stop_reason = message
     network.stop_training = True

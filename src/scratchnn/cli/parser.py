@@ -72,8 +72,8 @@ def _add_csv_options(group: argparse._ArgumentGroup) -> None:
         "--header",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="whether the first line (after --skip-rows) names the columns; by default a line "
-        "of numbers is data, a name over a column of numbers a header, else ask",
+        help="whether the first line (after --skip-rows) names the columns; by default names "
+        "over the columns of numbers make a header, numbers make data, anything else is refused",
     )
     group.add_argument(
         "--skip-rows", type=NON_NEGATIVE, default=0, metavar="N", help="lines to skip first"

@@ -287,31 +287,32 @@ def _target_column(
 def _has_header(columns: list[np.ndarray], path: Path, line: int) -> bool:
     """Whether the first row names the columns, decided only when nothing else could be meant.
 
-    Over the columns of numbers, the first row's fields are names (a header), or numbers and
-    missing values (data). A mix is refused: a metadata line, numeric column names or data
-    with a typo would all look so. A row of data is refused too when a text column's first
-    field appears nowhere else in it (``2020,2021,label`` over years and ``yes``/``no``: names
-    that look like numbers). When every column is text, nothing tells, and that is refused.
+    Over the columns of numbers, the first row's fields are names (a header), or numbers (data);
+    blank fields and missing-value words (``NA``, which is also sodium's symbol) count for
+    neither. A mix of names and numbers is refused: a metadata line, numeric column names or
+    data with a typo would all look so. A row of data is refused too when a text column's first
+    field appears nowhere else in it (``2020,2021,2022,label`` over years and ``yes``/``no``:
+    names that look like numbers). When every column is text, nothing tells: refused.
     """
     first = [str(column[0]).strip() for column in columns]
     if len(columns[0]) == 1:
-        return not all(_is_number(field) for field in first)
+        return not all(_is_number(field) or _is_missing(field) for field in first)
     over_numbers = [i for i, column in enumerate(columns) if _all_numbers(column[1:])]
     names = [
         first[i] for i in over_numbers if not _is_number(first[i]) and not _is_missing(first[i])
     ]
-    values = [first[i] for i in over_numbers if _is_number(first[i]) or _is_missing(first[i])]
+    values = [first[i] for i in over_numbers if _is_number(first[i])]
     choose = "say header=True or header=False (--header or --no-header)"
     if names and values:
         raise ValueError(
             f"{path}: cannot tell what line {line} is: over columns of numbers it holds both "
-            f"numbers or missing values ({_names(values)}) and text ({_names(names)}). Skip a "
+            f"numbers ({_names(values)}) and text ({_names(names)}). Skip a "
             "metadata line (skip_rows, --skip-rows); say header=True (--header) for names that "
             "include numbers, or header=False (--no-header) for data, to have the bad field named"
         )
     if names:
         return True
-    if values:
+    if values or over_numbers:  # numbers, or only blanks and missing values: data
         fresh = [
             first[i]
             for i, column in enumerate(columns)
@@ -382,9 +383,11 @@ def load_csv(
         is a header name, or an index written in digits when no column has that name. Text
         that names one column and indexes another is refused. ``None``: no target.
     header : bool or None
-        Whether the first line (after ``skip_rows``) holds column names. ``None`` decides: a
-        line of numbers is data; a line with text in a column of numbers is the header; a line
-        with text only in columns of text is refused as ambiguous.
+        Whether the first line (after ``skip_rows``) holds column names. ``None`` decides from
+        the fields over the columns of numbers (blanks and missing-value words count for
+        neither): names make a header, numbers make data; a mix of both, numbers beside a text
+        field that appears nowhere below it, or text only in columns of text is refused as
+        ambiguous, with the ways out.
     delimiter : str
         The field separator, or ``"whitespace"`` for runs of spaces and tabs.
     skip_rows : int
