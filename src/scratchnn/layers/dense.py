@@ -182,17 +182,17 @@ class Dense(_WeightedLayer):
         Inference allocates its own arrays and writes nothing on the layer.
         """
         z = self._affine(x, training)
-        # Inference owns its fresh z, so the activation may overwrite it: one array fewer.
-        a = self.activation.forward(z, out=self._rows("a", len(x)) if training else z)
-        if training:
-            self._cache = (x, z, a)
+        if not training:  # inference owns its fresh z: the activation may overwrite it
+            return self.activation.forward(z, out=z)
+        a = self.activation.forward(z, out=self._workspace("a", (len(x), self.units)))
+        self._cache = (x, z, a)
         return a
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None``: see ``needs_input_grad``)."""
         _, z, a = self._cache or self._recorded()
         grad_z = self.activation.backward(
-            grad_output, z, a, out=self._rows("grad_z", len(grad_output))
+            grad_output, z, a, out=self._workspace("grad_z", (len(grad_output), self.units))
         )
         return self.backward_logits(grad_z)
 
@@ -218,14 +218,11 @@ class Dense(_WeightedLayer):
         return grad_logits @ self.params["W"].T  # a new array: callers such as gradcheck keep it
 
     def _affine(self, x: np.ndarray, training: bool) -> np.ndarray:
-        z = np.matmul(x, self.params["W"], out=self._rows("z", len(x)) if training else None)
+        out = self._workspace("z", (len(x), self.units)) if training else None
+        z = np.matmul(x, self.params["W"], out=out)
         if self.use_bias:
             z += self.params["b"]  # in place: no second (batch, units) array
         return z
-
-    def _rows(self, name: str, rows: int) -> np.ndarray:
-        """A ``(rows, units)`` work array reused across training batches of the same size."""
-        return self._workspace(name, (rows, self.units))
 
     def get_config(self) -> dict[str, Any]:
         return {"units": self.units, **self._weight_config(), **super().get_config()}
