@@ -284,3 +284,33 @@ def test_optimizer_slots_that_no_run_could_reach_are_refused(
         read_checkpoint(path)
     with pytest.raises(ModelFileError, match=message):
         scratchnn.load(path)
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ("abc", "classes must be a list of 3 labels for a model with 3 output"),
+        (["a"], "classes must be a list of 3 labels"),
+        ([["x"], "b", "c"], r"a class label must be text or a finite number, got \['x'\]"),
+        (["a", True, "c"], "a class label must be text or a finite number, got True"),
+        (["a", "a", "c"], "the class labels must be distinct"),
+        (list(range(10**5)), "classes must be a list of 3 labels"),
+    ],
+)
+def test_class_labels_in_a_file_are_checked(tmp_path, classes, message):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), np.array(["a", "b", "c"] * 6 + ["a", "b"])
+    model = Sequential([Dense(4), Dense(3, "softmax")], seed=0)
+    model.fit(X, y, loss="categorical_crossentropy", epochs=1, verbose=0)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    assert (
+        scratchnn.load(path).predict_labels(X[:2]).tolist() == model.predict_labels(X[:2]).tolist()
+    )
+
+    def plant(header):
+        header["classes"] = classes
+
+    edit_header(path, plant)
+    with pytest.raises(ModelFileError, match=message):
+        scratchnn.load(path)

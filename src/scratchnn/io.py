@@ -13,6 +13,7 @@ The container itself (atomic writes, checked reads) is :mod:`scratchnn.archive`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -96,9 +97,8 @@ def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     kind = _kind_of(model)
     if isinstance(model, Network):
         network, extra_header, extra_arrays = model, {}, {}
-        for key in ("classes", "target_scaling"):  # what Sequential keeps beside its weights
-            if getattr(model, key, None) is not None:
-                extra_header[key] = getattr(model, key)
+        if getattr(model, "classes", None) is not None:  # Sequential's labels, beside its weights
+            extra_header["classes"] = list(model.classes)
     else:
         network, extra_header, extra_arrays = model._file_entries()
     if not network.built:
@@ -245,6 +245,28 @@ def restore_optimizer(entry: Any, arrays: dict, path: str) -> Optimizer:
     return optimizer
 
 
+def _checked_classes(classes: Any, model: Network, path: str) -> list[Any] | None:
+    """The class labels a file keeps: one distinct number or text per class the model outputs."""
+    if classes is None:
+        return None
+    outputs = int(np.prod(model.output_shape))
+    wanted = 2 if outputs == 1 else outputs
+    if not isinstance(classes, list) or len(classes) != wanted:
+        raise ModelFileError(
+            f"{path!r}: classes must be a list of {wanted} labels for a model with {outputs} "
+            f"output(s), got {describe(classes)[:80]}"
+        )
+    for label in classes:
+        plain = isinstance(label, (str, int, float)) and not isinstance(label, bool)
+        if not plain or (isinstance(label, float) and not math.isfinite(label)):
+            raise ModelFileError(
+                f"{path!r}: a class label must be text or a finite number, got {label!r:.80}"
+            )
+    if len(set(classes)) != len(classes):
+        raise ModelFileError(f"{path!r}: the class labels must be distinct, got {classes!r:.200}")
+    return classes
+
+
 def load(path: str | os.PathLike) -> Any:
     """Load a model saved by :func:`save` (or a checkpoint): a Sequential or a NeuralNetwork.
 
@@ -261,8 +283,7 @@ def load(path: str | os.PathLike) -> Any:
     if issubclass(cls, Network):
         model = restore_network(header, arrays, path, from_config)
         check_optimizer_arrays(header, arrays, path)
-        for key in ("classes", "target_scaling"):
-            setattr(model, key, header.get(key))
+        model.classes = _checked_classes(header.get("classes"), model, path)
         return model
     network = restore_network(header, arrays, path)
     return from_config(header, arrays, network, path)

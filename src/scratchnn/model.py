@@ -58,7 +58,6 @@ class Sequential(Network):
         self.metric_names: list[str] = []
         self.stop_training = False
         self.classes: list[Any] | None = None  # class labels, kept by model files
-        self.target_scaling: dict[str, list[float]] | None = None  # {"mean", "scale"}, ditto
 
     # -- training -----------------------------------------------------------------------------
     def fit(
@@ -149,7 +148,7 @@ class Sequential(Network):
     def copy(self, dtype: str | None = None) -> Sequential:
         """An independent copy with the same weights, state and class labels."""
         clone = super().copy(dtype)
-        clone.classes, clone.target_scaling = self.classes, self.target_scaling
+        clone.classes = self.classes
         return clone
 
     # -- files --------------------------------------------------------------------------------

@@ -172,7 +172,6 @@ def _train(args: argparse.Namespace) -> Any:
         print(diagnostics.report)
     if args.out:
         model.classes = classes  # kept by the model file: predict writes these labels back
-        model.target_scaling = None  # folded into the output layer instead
         model.save(args.out)
         model.classes = None
         print(f"saved model to {args.out}")
