@@ -151,7 +151,7 @@ def test_text_labels_train_and_evaluate_with_per_class_counts(tmp_path):
     assert saved_line(trained.stdout)["val_accuracy"] == 1.0
 
 
-def test_repeated_drops_in_train_each_take_a_column_out(tmp_path):
+def test_repeated_drops_count_and_the_model_checks_its_columns_by_name(tmp_path):
     path, X, _ = three_classes(tmp_path)
     out = tmp_path / "m.npz"
     trained = run("train", "--csv", str(path), "--target", "animal", "--drop", "id",
@@ -160,7 +160,15 @@ def test_repeated_drops_in_train_each_take_a_column_out(tmp_path):
     assert scratchnn.load(out).input_dim == 1  # only x1 left
     evaluated = run("evaluate", str(out), "--csv", str(path), "--target", "animal",
                     "--drop", "id")  # fmt: skip
-    one_line_error(evaluated, 1, "X must have 1 features (columns), got 2")
+    one_line_error(evaluated, 2, "gives the columns ['x1', 'x2'] but the model was trained on "
+                   "['x1']: drop the same columns as in training (--drop)")  # fmt: skip
+    # The same number of columns, but not the same ones: named, not trained on silently.
+    swapped = run("predict", str(out), str(path), "--drop", "animal", "--drop", "id",
+                  "--drop", "x1")  # fmt: skip
+    one_line_error(swapped, 2, "gives the columns ['x2'] but the model was trained on ['x1']")
+    right = run("predict", str(out), str(path), "--drop", "animal", "--drop", "id", "--drop", "x2")
+    assert right.returncode == 0, right.stderr
+    assert scratchnn.load(out).feature_names == ["x1"]
 
 
 def test_text_labels_round_trip_through_the_model_file(tmp_path):
@@ -197,7 +205,8 @@ def test_every_drop_is_kept_in_predict(tmp_path):
         np.array(rows[1:])[:, 1:].astype(float), scratchnn.load(out).predict(X), rtol=1e-4
     )
     only_one = run("predict", str(out), str(path), "--drop", "animal")
-    one_line_error(only_one, 1, "must have 2 features (columns), got 3")
+    one_line_error(only_one, 2, "gives the columns ['id', 'x1', 'x2'] but the model was trained "
+                   "on ['x1', 'x2']")  # fmt: skip
 
 
 def test_headerless_numeric_file_keeps_its_first_row(tmp_path):

@@ -314,3 +314,21 @@ def test_class_labels_in_a_file_are_checked(tmp_path, classes, message):
     edit_header(path, plant)
     with pytest.raises(ModelFileError, match=message):
         scratchnn.load(path)
+
+
+def test_feature_names_round_trip_and_are_checked_on_load(tmp_path):
+    model = Sequential([Dense(2, input_dim=3)], seed=0)
+    model.build(3)
+    model.feature_names = ["a", "b", "c"]
+    path = tmp_path / "m.npz"
+    model.save(path)
+    assert scratchnn.load(path).feature_names == ["a", "b", "c"]
+    assert model.copy().feature_names == ["a", "b", "c"]
+    for bad in (["a", "b"], ["a", "b", 3], "abc"):
+
+        def plant(header, bad=bad):
+            header["feature_names"] = bad
+
+        edit_header(path, plant)
+        with pytest.raises(ModelFileError, match="feature_names must be a list of one text per"):
+            scratchnn.load(path)

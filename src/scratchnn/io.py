@@ -97,8 +97,9 @@ def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     kind = _kind_of(model)
     if isinstance(model, Network):
         network, extra_header, extra_arrays = model, {}, {}
-        if getattr(model, "classes", None) is not None:  # Sequential's labels, beside its weights
-            extra_header["classes"] = list(model.classes)
+        for key in ("classes", "feature_names"):  # what Sequential keeps beside its weights
+            if getattr(model, key, None) is not None:
+                extra_header[key] = list(getattr(model, key))
     else:
         network, extra_header, extra_arrays = model._file_entries()
     if not network.built:
@@ -267,6 +268,24 @@ def _checked_classes(classes: Any, model: Network, path: str) -> list[Any] | Non
     return classes
 
 
+def _checked_feature_names(names: Any, model: Network, path: str) -> list[str] | None:
+    """The names of a flat model's input columns a file keeps: one text per column."""
+    if names is None:
+        return None
+    width = model.input_shape[0] if len(model.input_shape) == 1 else None
+    if (
+        width is None
+        or not isinstance(names, list)
+        or len(names) != width
+        or not all(isinstance(name, str) for name in names)
+    ):
+        raise ModelFileError(
+            f"{path!r}: feature_names must be a list of one text per input column of a model "
+            f"with inputs of shape {model.input_shape}, got {describe(names)[:80]}"
+        )
+    return names
+
+
 def load(path: str | os.PathLike) -> Any:
     """Load a model saved by :func:`save` (or a checkpoint): a Sequential or a NeuralNetwork.
 
@@ -284,6 +303,7 @@ def load(path: str | os.PathLike) -> Any:
         model = restore_network(header, arrays, path, from_config)
         check_optimizer_arrays(header, arrays, path)
         model.classes = _checked_classes(header.get("classes"), model, path)
+        model.feature_names = _checked_feature_names(header.get("feature_names"), model, path)
         return model
     network = restore_network(header, arrays, path)
     return from_config(header, arrays, network, path)

@@ -58,6 +58,7 @@ class Sequential(Network):
         self.metric_names: list[str] = []
         self.stop_training = False
         self.classes: list[Any] | None = None  # class labels, kept by model files
+        self.feature_names: list[str] | None = None  # the input columns' names, ditto
 
     # -- training -----------------------------------------------------------------------------
     def fit(
@@ -148,7 +149,7 @@ class Sequential(Network):
     def copy(self, dtype: str | None = None) -> Sequential:
         """An independent copy with the same weights, state and class labels."""
         clone = super().copy(dtype)
-        clone.classes = self.classes
+        clone.classes, clone.feature_names = self.classes, self.feature_names
         return clone
 
     # -- files --------------------------------------------------------------------------------

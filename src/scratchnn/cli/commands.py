@@ -35,6 +35,7 @@ from .build import (
 )
 from .data import (
     UsageError,
+    check_columns,
     class_indices,
     csv_options,
     encode_labels,
@@ -172,6 +173,7 @@ def _train(args: argparse.Namespace) -> Any:
         print(diagnostics.report)
     if args.out:
         model.classes = classes  # kept by the model file: predict writes these labels back
+        model.feature_names = data.features  # evaluate and predict check the columns by name
         model.save(args.out)
         model.classes = None
         print(f"saved model to {args.out}")
@@ -293,6 +295,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.dataset = args.dataset or args.data
     model, classes = _load_model(args.model)
     data = load_data(args)
+    check_columns(getattr(model, "feature_names", None), data.features, f"--csv {args.csv}")
     loss = args.loss or default_loss(model)
     if not is_classifier(model):
         if data.y.dtype == object:
@@ -328,7 +331,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model, classes = _load_model(args.model)
     if not Path(args.input).is_file():
         raise FileNotFoundError(f"input: no such file {args.input!r}")
-    X, _ = datasets.load_csv(args.input, target=None, **csv_options(args))
+    X, _, features = datasets.load_csv(args.input, target=None, return_names=True,
+                                       **csv_options(args))  # fmt: skip
+    check_columns(getattr(model, "feature_names", None), features, args.input)
     outputs = model.predict(X)
     if is_classifier(model):
         probabilities = outputs if outputs.shape[1] > 1 else np.hstack([1 - outputs, outputs])

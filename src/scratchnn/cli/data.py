@@ -23,11 +23,12 @@ class UsageError(Exception):
 
 @dataclass
 class Data:
-    """Features, targets and the name shown in messages."""
+    """Features, targets, the name shown in messages and, from a CSV header, column names."""
 
     X: np.ndarray
     y: np.ndarray
     name: str
+    features: list[str] | None = None
 
 
 def csv_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def _load_csv(args: argparse.Namespace) -> Data:
         _existing(args.target_csv, "--target-csv")
     options = csv_options(args)
     if args.target_csv is not None:
-        X, _ = datasets.load_csv(args.csv, target=None, **options)
+        X, _, features = datasets.load_csv(args.csv, target=None, return_names=True, **options)
         options["drop"] = []
         column = -1 if target is None else target
         _, y = datasets.load_csv(args.target_csv, target=column, **options)
@@ -109,10 +110,21 @@ def _load_csv(args: argparse.Namespace) -> Data:
                 f"{len(X)}; they must match row for row"
             )
     else:
-        X, y = datasets.load_csv(args.csv, target=target, **options)
+        X, y, features = datasets.load_csv(args.csv, target=target, return_names=True, **options)
     if X.shape[1] == 0:
         raise ValueError(f"{args.csv}: no feature columns are left once the target is taken out")
-    return Data(X, y, Path(args.csv).name)
+    return Data(X, y, Path(args.csv).name, features)
+
+
+def check_columns(trained: list[str] | None, given: list[str] | None, source: str) -> None:
+    """Refuse data whose header names other columns than the model was trained on."""
+    if trained is None or given is None or list(trained) == list(given):
+        return
+    raise UsageError(
+        f"{source} gives the columns {given} but the model was trained on {trained}: drop the "
+        "same columns as in training (--drop), or read the file with --no-header to skip this "
+        "check"
+    )
 
 
 # -- labels ---------------------------------------------------------------------------------------

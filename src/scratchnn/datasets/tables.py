@@ -371,7 +371,8 @@ def load_csv(
     skip_rows: int = 0,
     drop: Sequence[str | int] = (),
     encoding: str = "utf-8",
-) -> tuple[np.ndarray, np.ndarray | None]:
+    return_names: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None] | tuple[np.ndarray, np.ndarray | None, list | None]:
     """Read a CSV table into features ``X`` and the ``target`` column ``y``.
 
     Parameters
@@ -396,12 +397,17 @@ def load_csv(
         Columns to leave out, each given like ``target``.
     encoding : str
         The text encoding; a UTF-8 byte-order mark is removed.
+    return_names : bool
+        Also return the names of ``X``'s columns (what a model trained on them can check later).
 
     Returns
     -------
     X : ndarray of shape (n_rows, n_features), float64
     y : ndarray of shape (n_rows,) or None
         float64 when every target field is a number, else the labels as an object array of str.
+    names : list of str or None
+        Only with ``return_names=True``: the header's names of ``X``'s columns, in order
+        (``None`` for a file read without a header).
 
     Raises
     ------
@@ -436,4 +442,6 @@ def load_csv(
     y = None
     if target_index is not None:
         y = _target_column(columns[target_index], lines, target_index, names, path)
+    if return_names:
+        return X, y, None if names is None else [names[i] for i in kept]
     return X, y
