@@ -160,12 +160,14 @@ def test_repeated_drops_count_and_the_model_checks_its_columns_by_name(tmp_path)
     assert scratchnn.load(out).input_dim == 1  # only x1 left
     evaluated = run("evaluate", str(out), "--csv", str(path), "--target", "animal",
                     "--drop", "id")  # fmt: skip
-    one_line_error(evaluated, 2, "gives the columns ['x1', 'x2'] but the model was trained on "
-                   "['x1']: drop the same columns as in training (--drop)")  # fmt: skip
+    one_line_error(evaluated, 2, "its columns include 'x2', which the model was not trained "
+                   "on; the model was trained on 1: 'x1'. Drop the same columns as in training "
+                   "(--drop), or read the file as data")  # fmt: skip
     # The same number of columns, but not the same ones: named, not trained on silently.
     swapped = run("predict", str(out), str(path), "--drop", "animal", "--drop", "id",
                   "--drop", "x1")  # fmt: skip
-    one_line_error(swapped, 2, "gives the columns ['x2'] but the model was trained on ['x1']")
+    one_line_error(swapped, 2, "its columns lack 'x1' and include 'x2', which the model was "
+                   "not trained on")  # fmt: skip
     right = run("predict", str(out), str(path), "--drop", "animal", "--drop", "id", "--drop", "x2")
     assert right.returncode == 0, right.stderr
     assert scratchnn.load(out).feature_names == ["x1"]
@@ -205,8 +207,31 @@ def test_every_drop_is_kept_in_predict(tmp_path):
         np.array(rows[1:])[:, 1:].astype(float), scratchnn.load(out).predict(X), rtol=1e-4
     )
     only_one = run("predict", str(out), str(path), "--drop", "animal")
-    one_line_error(only_one, 2, "gives the columns ['id', 'x1', 'x2'] but the model was trained "
-                   "on ['x1', 'x2']")  # fmt: skip
+    one_line_error(only_one, 2, "its columns include 'id', which the model was not trained on")
+    reordered = tmp_path / "reordered.csv"
+    lines = path.read_text().splitlines()
+    reordered.write_text("\n".join(",".join(np.array(line.split(","))[[0, 2, 1, 3]])
+                                   for line in lines) + "\n")  # fmt: skip
+    swapped = run("predict", str(out), str(reordered), "--drop", "animal", "--drop", "id")
+    one_line_error(swapped, 2, "its columns are in another order; the model was trained on 2")
+
+
+def test_column_names_that_are_numbers_are_not_predicted_on_as_a_row(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{a:.3f},{b:.3f},{'yes' if a > b else 'no'}\n" for a, b in rng.random((40, 2)))
+    years = tmp_path / "years.csv"
+    years.write_text("2020,2021,label\n" + rows)
+    out = tmp_path / "m.npz"
+    trained = run("train", "--csv", str(years), "--header", "--target", "label", "--epochs", "2",
+                  "--quiet", "--out", str(out))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert scratchnn.load(out).feature_names == ["2020", "2021"]
+    new = tmp_path / "new.csv"
+    new.write_text("2020,2021\n0.5,0.7\n")
+    predicted = run("predict", str(out), str(new))
+    one_line_error(predicted, 2, "its first line holds the model's column names (2020, 2021), "
+                   "read as numbers: give --header")  # fmt: skip
+    assert run("predict", str(out), str(new), "--header").returncode == 0
 
 
 def test_headerless_numeric_file_keeps_its_first_row(tmp_path):

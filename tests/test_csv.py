@@ -338,3 +338,19 @@ def test_blank_and_missing_word_names_do_not_unmake_a_header(tmp_path):
     X, y = load_csv(write(tmp_path, glass), target="Type", drop=["Na"])
     np.testing.assert_array_equal(X, [[1.52, 4.49], [1.51, 3.60], [1.52, 3.55]])
     np.testing.assert_array_equal(y, [1, 2, 1])
+
+
+def test_fields_with_underscores_are_text_not_numbers(tmp_path):
+    path = write(tmp_path, "income,age_group,label\n10,18_25,x\n20,26_35,y\n")
+    with pytest.raises(ValueError, match=r"column 2 \('age_group'\) holds text \('18_25', ...\)"):
+        load_csv(path, target="label")
+    _, y = load_csv(write(tmp_path, "a,t\n1,1_2\n2,3_4\n"), target="t")
+    assert y.tolist() == ["1_2", "3_4"]  # labels, not the numbers 12 and 34
+
+
+def test_a_column_without_a_name_is_refused_unless_dropped(tmp_path):
+    path = write(tmp_path, ",a,label\n0,1.5,x\n1,2.5,y\n2,0.5,x\n")  # pandas' to_csv index
+    with pytest.raises(ValueError, match=r"column 1 has no name in the header .*--drop-index 0"):
+        load_csv(path, target="label")
+    X, _ = load_csv(path, target="label", drop=[0])
+    np.testing.assert_array_equal(X, [[1.5], [2.5], [0.5]])

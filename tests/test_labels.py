@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,62 @@ def test_labels_a_fitted_model_does_not_know_are_named():
     model = _fit(names)
     with pytest.raises(ValueError, match=r"labels the model does not know: \['tulip'\]"):
         model.evaluate(X[:2], np.array(["setosa", "tulip"]))
+
+
+def test_labels_must_fit_the_output_layer():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    model = Sequential([Dense(3, "softmax")], seed=0)
+    with pytest.raises(ValueError, match=r"y holds 2 labels .* the last layer has 3 output\(s\)"):
+        model.fit(X, np.array(["a", "b"] * 20), loss="categorical_crossentropy", verbose=0)
+    assert not model.built  # a rejected fit changes nothing
+
+
+def test_numpy_scalars_and_booleans_are_labels_a_file_keeps(tmp_path):
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    for labels, expected in (
+        (np.array([np.int64(3), np.int64(5)] * 20, dtype=object), [3, 5]),
+        (np.array([True, False] * 20, dtype=object), [False, True]),
+    ):
+        model = Sequential([Dense(2, "softmax")], seed=0)
+        model.fit(X, labels, loss="categorical_crossentropy", epochs=1, verbose=0)
+        model.save(tmp_path / "m.npz")
+        assert scratchnn.load(tmp_path / "m.npz").classes == expected
+    odd = np.array([decimal.Decimal(1), decimal.Decimal(2)] * 20, dtype=object)
+    with pytest.raises(TypeError, match="labels of type Decimal"):
+        Sequential([Dense(2, "softmax")], seed=0).fit(X, odd, loss="categorical_crossentropy")
+
+
+def test_a_resumed_fit_keeps_the_checkpoints_labels(tmp_path):
+    from scratchnn import ModelCheckpoint
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    path = tmp_path / "run.npz"
+    first = Sequential([Dense(4, "softmax")], seed=0)
+    first.fit(X, np.array(list("abcd") * 10), loss="categorical_crossentropy", epochs=1,
+              verbose=0, callbacks=[ModelCheckpoint(path)])  # fmt: skip
+    resumed = Sequential([Dense(4, "softmax")], seed=0)
+    some = np.array(list("bcd") * 13 + ["b"])  # 'a' absent: b must stay the second unit
+    resumed.fit(X, some, loss="categorical_crossentropy", epochs=2, verbose=0, resume_from=path)
+    assert resumed.classes == ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match=r"labels the model does not know: \['w', 'x'"):
+        Sequential([Dense(4, "softmax")], seed=0).fit(
+            X, np.array(list("wxyz") * 10), loss="categorical_crossentropy", epochs=2,
+            verbose=0, resume_from=path,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="its class labels \\['a', 'b', 'c', 'd'\\], got numbers"):
+        Sequential([Dense(4, "softmax")], seed=0).fit(
+            X, np.arange(40) % 4, loss="categorical_crossentropy", epochs=2, verbose=0,
+            resume_from=path,
+        )  # fmt: skip
+
+
+def test_labels_and_names_a_reader_would_refuse_are_refused_at_save(tmp_path):
+    model = Sequential([Dense(2)], seed=0)
+    model.build(3)
+    model.classes = ["a", "b", "c"]
+    with pytest.raises(ValueError, match="cannot save: the model has 2 output"):
+        model.save(tmp_path / "m.npz")
+    model.classes, model.feature_names = None, ["a"]
+    with pytest.raises(ValueError, match="cannot save: feature_names must be a list of one text"):
+        model.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()

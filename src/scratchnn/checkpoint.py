@@ -23,6 +23,7 @@ from .io import (
     ModelFileError,
     build_payload,
     check_optimizer_arrays,
+    checked_classes,
     optimizer_payload,
     read_model_file,
     restore_network,
@@ -46,6 +47,7 @@ class Checkpoint:
     history_epochs: list[int] = field(default_factory=list)
     fit_settings: dict[str, Any] = field(default_factory=dict)  # batch_size, shuffle
     callbacks: list[dict[str, Any]] = field(default_factory=list)  # {"key", "state"} each
+    classes: list[Any] | None = None  # the labels of a fit on text (or other) labels
 
 
 def save_checkpoint(
@@ -108,6 +110,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             [int(e) for e in entry["history_epochs"]],
             dict(entry.get("fit_settings", {})),  # absent from checkpoints of version 0.1.0
             _callback_states(entry.get("callbacks", [])),
+            checked_classes(header.get("classes"), model, path),
         )
         _check_fit_settings(checkpoint.fit_settings)
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -107,6 +108,8 @@ def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "model must be built before saving (fit it or call build(input_shape)), got an "
             "unbuilt model"
         )
+    if network is model:
+        _check_before_saving(model)
     header: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -246,44 +249,87 @@ def restore_optimizer(entry: Any, arrays: dict, path: str) -> Optimizer:
     return optimizer
 
 
-def _checked_classes(classes: Any, model: Network, path: str) -> list[Any] | None:
-    """The class labels a file keeps: one distinct number or text per class the model outputs."""
-    if classes is None:
-        return None
-    outputs = int(np.prod(model.output_shape))
-    wanted = 2 if outputs == 1 else outputs
-    if not isinstance(classes, list) or len(classes) != wanted:
-        raise ModelFileError(
-            f"{path!r}: classes must be a list of {wanted} labels for a model with {outputs} "
-            f"output(s), got {describe(classes)[:80]}"
-        )
+def wanted_classes(network: Network) -> int:
+    """How many class labels a classifier with this output has: two for one sigmoid unit."""
+    outputs = int(np.prod(network.output_shape))
+    return 2 if outputs == 1 else outputs
+
+
+def class_labels_problem(classes: Any) -> str | None:
+    """What is wrong with a list of class labels (``None``: nothing): each text, a number or a
+    boolean, finite, all distinct."""
+    if not isinstance(classes, list):
+        return f"classes must be a list of labels, got {describe(classes)[:80]}"
     for label in classes:
-        plain = isinstance(label, (str, int, float)) and not isinstance(label, bool)
-        if not plain or (isinstance(label, float) and not math.isfinite(label)):
-            raise ModelFileError(
-                f"{path!r}: a class label must be text or a finite number, got {label!r:.80}"
-            )
+        if not isinstance(label, (str, int, float)) or (
+            isinstance(label, float) and not math.isfinite(label)
+        ):
+            return f"a class label must be text, a finite number or a boolean, got {label!r:.80}"
     if len(set(classes)) != len(classes):
-        raise ModelFileError(f"{path!r}: the class labels must be distinct, got {classes!r:.200}")
-    return classes
+        return f"the class labels must be distinct, got {classes!r:.200}"
+    return None
 
 
-def _checked_feature_names(names: Any, model: Network, path: str) -> list[str] | None:
-    """The names of a flat model's input columns a file keeps: one text per column."""
-    if names is None:
-        return None
-    width = model.input_shape[0] if len(model.input_shape) == 1 else None
+def feature_names_problem(names: Any, network: Network) -> str | None:
+    """What is wrong with the names of a flat network's input columns (``None``: nothing)."""
+    width = network.input_shape[0] if len(network.input_shape) == 1 else None
     if (
         width is None
         or not isinstance(names, list)
         or len(names) != width
         or not all(isinstance(name, str) for name in names)
     ):
-        raise ModelFileError(
-            f"{path!r}: feature_names must be a list of one text per input column of a model "
-            f"with inputs of shape {model.input_shape}, got {describe(names)[:80]}"
+        return (
+            f"feature_names must be a list of one text per input column of a model with inputs "
+            f"of shape {network.input_shape}, got {describe(names)[:80]}"
         )
+    return None
+
+
+def checked_classes(classes: Any, model: Network, path: str) -> list[Any] | None:
+    """The class labels a file keeps: one distinct label per class the model outputs.
+
+    A count that does not fit the outputs (files of older versions could be saved so) loads the
+    model without its labels, with a warning: its weights are sound, its labels are not.
+    """
+    if classes is None:
+        return None
+    problem = class_labels_problem(classes)
+    if problem:
+        raise ModelFileError(f"{path!r}: {problem}")
+    if len(classes) != wanted_classes(model):
+        warnings.warn(
+            f"{path!r} keeps {len(classes)} class labels for a model with "
+            f"{int(np.prod(model.output_shape))} output(s); loaded without them (predict_labels "
+            "gives class numbers)",
+            stacklevel=3,
+        )
+        return None
+    return classes
+
+
+def _checked_feature_names(names: Any, model: Network, path: str) -> list[str] | None:
+    """The names of a flat model's input columns a file keeps: one text per column."""
+    problem = None if names is None else feature_names_problem(names, model)
+    if problem:
+        raise ModelFileError(f"{path!r}: {problem}")
     return names
+
+
+def _check_before_saving(model: Network) -> None:
+    """A file is written only with labels and names its reader will accept."""
+    classes, names = getattr(model, "classes", None), getattr(model, "feature_names", None)
+    if classes is not None:
+        problem = class_labels_problem(list(classes))
+        if problem is None and len(classes) != wanted_classes(model):
+            problem = (
+                f"the model has {int(np.prod(model.output_shape))} output(s), which take "
+                f"{wanted_classes(model)} class labels, but model.classes holds {len(classes)}"
+            )
+        if problem:
+            raise ValueError(f"cannot save: {problem}")
+    if names is not None and (problem := feature_names_problem(list(names), model)):
+        raise ValueError(f"cannot save: {problem}")
 
 
 def load(path: str | os.PathLike) -> Any:
@@ -302,7 +348,7 @@ def load(path: str | os.PathLike) -> Any:
     if issubclass(cls, Network):
         model = restore_network(header, arrays, path, from_config)
         check_optimizer_arrays(header, arrays, path)
-        model.classes = _checked_classes(header.get("classes"), model, path)
+        model.classes = checked_classes(header.get("classes"), model, path)
         model.feature_names = _checked_feature_names(header.get("feature_names"), model, path)
         return model
     network = restore_network(header, arrays, path)

@@ -206,6 +206,13 @@ def _label_indices(
             f"{name} holds labels the model does not know: {unknown[:5].tolist()} (it knows "
             f"{known[:10].tolist()})"
         )
+    plain = [label.item() if isinstance(label, np.generic) else label for label in known.tolist()]
+    odd = [label for label in plain if not isinstance(label, (str, int, float))]
+    if odd:
+        raise TypeError(
+            f"{name} holds labels of type {type(odd[0]).__name__} ({odd[0]!r:.40}); class labels "
+            "must be text, numbers or booleans (a model file keeps them as JSON)"
+        )
     indices = np.searchsorted(known, labels)
     if loss.name == "binary_crossentropy":
         if len(known) != 2:
@@ -213,7 +220,7 @@ def _label_indices(
                 f"{name} must hold two labels for binary cross-entropy, got {len(known)}"
             )
         indices = indices.astype(np.float64)[:, None]
-    return indices, known.tolist()
+    return indices, plain
 
 
 def resolve_metrics(names: Any) -> list[tuple[str, Metric]]:
@@ -290,7 +297,25 @@ def _plan_fit(
     X = model.check_inputs(X)
     sources.scan(X)  # data read batch by batch are checked in one pass, before anything changes
     loss = get_loss(loss)
-    y, classes = _label_indices(y, loss, model.classes, "y")
+    resume = None if resume_from is None else read_checkpoint(resume_from)
+    known = model.classes
+    if known is None and resume is not None:
+        known = resume.classes  # a resumed fit keeps the interrupted run's labels in order
+    y, classes = _label_indices(y, loss, known, "y")
+    if resume is not None and (resume.classes is None) != (classes is None):
+        raise ValueError(
+            "y must hold the kind of targets resume_from was trained on: "
+            + (f"its class labels {resume.classes[:10]}" if resume.classes else "numbers")
+            + f", got {'labels' if classes is not None else 'numbers'}"
+        )
+    if classes is not None:
+        outputs = int(np.prod(model.output_shape_for(X.shape[1:])))
+        if len(classes) != (2 if outputs == 1 else outputs):
+            raise ValueError(
+                f"y holds {len(classes)} labels ({classes[:5]}...), but the last layer has "
+                f"{outputs} output(s): give it {len(classes)} units with softmax"
+                + (" or 1 with sigmoid" if len(classes) == 2 else "")
+            )
     y = check.check_array(y, "y", ndim=(1, 2))
     check.check_same_length(X, y)
     optimizer = get_optimizer(optimizer)
@@ -378,9 +403,7 @@ def _plan_fit(
         if check_paths is not None:
             check_paths()
 
-    resume = None
-    if resume_from is not None:
-        resume = read_checkpoint(resume_from)
+    if resume is not None:
         settings = {
             "batch_size": batch_size,
             "shuffle": shuffle,

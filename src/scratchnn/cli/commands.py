@@ -295,7 +295,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.dataset = args.dataset or args.data
     model, classes = _load_model(args.model)
     data = load_data(args)
-    check_columns(getattr(model, "feature_names", None), data.features, f"--csv {args.csv}")
+    check_columns(getattr(model, "feature_names", None), data.features, f"--csv {args.csv}",
+                  data.X)  # fmt: skip
     loss = args.loss or default_loss(model)
     if not is_classifier(model):
         if data.y.dtype == object:
@@ -333,7 +334,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"input: no such file {args.input!r}")
     X, _, features = datasets.load_csv(args.input, target=None, return_names=True,
                                        **csv_options(args))  # fmt: skip
-    check_columns(getattr(model, "feature_names", None), features, args.input)
+    check_columns(getattr(model, "feature_names", None), features, args.input, X)
     outputs = model.predict(X)
     if is_classifier(model):
         probabilities = outputs if outputs.shape[1] > 1 else np.hstack([1 - outputs, outputs])

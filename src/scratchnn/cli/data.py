@@ -116,15 +116,50 @@ def _load_csv(args: argparse.Namespace) -> Data:
     return Data(X, y, Path(args.csv).name, features)
 
 
-def check_columns(trained: list[str] | None, given: list[str] | None, source: str) -> None:
-    """Refuse data whose header names other columns than the model was trained on."""
-    if trained is None or given is None or list(trained) == list(given):
+def check_columns(
+    trained: list[str] | None, given: list[str] | None, source: str, X: np.ndarray
+) -> None:
+    """Refuse data whose columns are not the ones the model was trained on, by name.
+
+    ``given`` is ``None`` for a file read without a header: then its first row is checked for
+    being the model's own column names (numbers such as years, which read as data).
+    """
+    if trained is None:
         return
-    raise UsageError(
-        f"{source} gives the columns {given} but the model was trained on {trained}: drop the "
-        "same columns as in training (--drop), or read the file with --no-header to skip this "
-        "check"
+    if given is None:
+        numeric = [_number_or_none(name) for name in trained]
+        if len(X) and X.shape[1] == len(trained) and None not in numeric:
+            if np.array_equal(np.sort(X[0]), np.sort(np.asarray(numeric, dtype=float))):
+                raise UsageError(
+                    f"{source}: its first line holds the model's column names "
+                    f"({', '.join(trained[:8])}), read as numbers: give --header"
+                )
+        return
+    if list(trained) == list(given):
+        return
+    missing = [name for name in trained if name not in given]
+    extra = [name for name in given if name not in trained]
+    problems = ([f"lack {_short(missing)}"] if missing else []) + (
+        [f"include {_short(extra)}, which the model was not trained on"] if extra else []
     )
+    raise UsageError(
+        f"{source}: its columns {' and '.join(problems) or 'are in another order'}; the model "
+        f"was trained on {len(trained)}: {_short(trained)}. Drop the same columns as in training "
+        "(--drop), or read the file as data to skip this check (--skip-rows 1 --no-header, "
+        "columns by index)"
+    )
+
+
+def _short(names: list[str], shown: int = 6) -> str:
+    listed = ", ".join(repr(name) for name in names[:shown])
+    return listed + (f", ... {len(names)} in all" if len(names) > shown else "")
+
+
+def _number_or_none(text: str) -> float | None:
+    try:
+        return float(text) if "_" not in text else None
+    except ValueError:
+        return None
 
 
 # -- labels ---------------------------------------------------------------------------------------

@@ -136,6 +136,8 @@ def _is_missing(field: str) -> bool:
 
 
 def _is_number(field: str) -> bool:
+    if "_" in field:  # Python reads 1_000 as 1000; in a CSV file it is text (18_25: an age band)
+        return False
     try:
         float(field)
     except ValueError:
@@ -143,10 +145,18 @@ def _is_number(field: str) -> bool:
     return not _is_missing(field)
 
 
+def _as_floats(fields: np.ndarray) -> np.ndarray:
+    """``fields`` as float64, or ``ValueError``: NumPy, like Python, reads ``1_000`` as 1000."""
+    values = fields.astype(np.float64)
+    if fields.dtype.kind in "UO" and np.any(np.char.find(fields.astype(str), "_") >= 0):
+        raise ValueError("a field holds an underscore")
+    return values
+
+
 def _all_numbers(fields: np.ndarray) -> bool:
     """Whether every field that is not missing is a number (and at least one is)."""
     try:
-        values = fields.astype(np.float64)  # fast: most columns are plain numbers
+        values = _as_floats(fields)  # fast: most columns are plain numbers
         return len(values) > 0 and not np.all(np.isnan(values))  # all "nan": all missing
     except ValueError:
         values = [field for field in fields if not _is_missing(field)]
@@ -217,7 +227,7 @@ def _numeric_column(
 ) -> np.ndarray:
     """One feature column as float64, or the error a user can act on."""
     try:
-        values = fields.astype(np.float64)
+        values = _as_floats(fields)
     except ValueError:
         values = None
     if values is not None and np.all(np.isfinite(values)):
@@ -268,7 +278,7 @@ def _target_column(
 ) -> np.ndarray:
     """The target: float64 when every field is a number, else the labels as text."""
     try:
-        values = fields.astype(np.float64)
+        values = _as_floats(fields)
         if np.all(np.isfinite(values)):
             return values
     except ValueError:
@@ -435,6 +445,13 @@ def load_csv(
     if target_index is not None and target_index in dropped:
         raise ValueError(f"{path}: target {target!r} is also in drop={list(drop)!r}")
     kept = [i for i in range(width) if i != target_index and i not in dropped]
+    unnamed = [i for i in kept if names is not None and not names[i]]
+    if unnamed:
+        i = unnamed[0]
+        raise ValueError(
+            f"{path}: column {i + 1} has no name in the header (a row index, as pandas writes "
+            f"one?); drop it (drop=[{i}], --drop-index {i}) or name it: a row number is no feature"
+        )
     _refuse_text_columns(columns, kept, names, path)
     X = np.empty((len(lines), len(kept)), dtype=np.float64)
     for position, index in enumerate(kept):
