@@ -379,3 +379,35 @@ def test_weight_histograms_show_the_network_as_trained_not_folded(tmp_path, monk
     saved = scratchnn.load(out).layers[0].params["W"]  # folded: W / std of each input
     np.testing.assert_allclose(seen["W"], saved * X.std(axis=0)[:, None], rtol=1e-9)
     assert (tmp_path / "pictures" / "weights.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_hot_columns_train_and_predict_with_the_training_categories(tmp_path):
+    rng = np.random.default_rng(0)
+    colors = np.array(["red", "green", "blue"])[np.arange(150) % 3]
+    size = rng.normal(size=150)
+    labels = np.where((colors == "red") ^ (size > 0.5), "yes", "no")
+    path = tmp_path / "things.csv"
+    rows = zip(size, colors, labels, strict=True)
+    path.write_text("size,color,label\n" + "".join(f"{s:.3f},{c},{lab}\n" for s, c, lab in rows))
+    refused = run("train", "--csv", str(path), "--target", "label", "--quiet")
+    one_line_error(refused, 1, "holds text", "--one-hot color")
+    out = tmp_path / "m.npz"
+    trained = run("train", "--csv", str(path), "--target", "label", "--one-hot", "color",
+                  "--quiet", "--out", str(out))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert saved_line(trained.stdout)["val_accuracy"] >= 0.9  # the color matters: it was used
+    model = scratchnn.load(out)
+    assert model.feature_names == ["size", "color=blue", "color=green", "color=red"]
+    new = tmp_path / "new.csv"
+    new.write_text("size,color\n0.1,red\n0.9,red\n0.1,blue\n")  # no green: still 4 columns
+    predicted = run("predict", str(out), str(new), "--one-hot", "color")
+    assert predicted.returncode == 0, predicted.stderr
+    rows = list(csv.reader(io.StringIO(predicted.stdout)))
+    assert [row[0] for row in rows[1:]] == ["yes", "no", "no"]
+    purple = tmp_path / "purple.csv"
+    purple.write_text("size,color\n0.1,purple\n")
+    one_line_error(run("predict", str(out), str(purple), "--one-hot", "color"), 1,
+                   "holds 'purple', a category the model was not trained on")  # fmt: skip
+    one_line_error(run("predict", str(out), str(new), "--one-hot", "size"), 2,
+                   "--one-hot size: the model was not trained with that column one-hot encoded "
+                   "(its one-hot columns: color)")  # fmt: skip

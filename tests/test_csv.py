@@ -160,7 +160,8 @@ def test_text_feature_column_is_named_with_how_to_drop_it(tmp_path):
         load_csv(path, target="price")
     assert str(info.value).endswith(
         "data.csv: line 2, column 2 ('colour') holds text ('red', ...), not numbers; drop it "
-        "(drop=['colour'], --drop colour) or encode it as numbers first"
+        "(drop=['colour'], --drop colour) or encode it, one 0/1 column per category "
+        "(one_hot=['colour'], --one-hot colour)"
     )
     X, _ = load_csv(path, target="price", drop=["colour"])
     np.testing.assert_array_equal(X, [[1], [2]])
@@ -354,3 +355,29 @@ def test_a_column_without_a_name_is_refused_unless_dropped(tmp_path):
         load_csv(path, target="label")
     X, _ = load_csv(path, target="label", drop=[0])
     np.testing.assert_array_equal(X, [[1.5], [2.5], [0.5]])
+
+
+def test_one_hot_encodes_text_columns_in_place_with_named_categories(tmp_path):
+    path = write(tmp_path, "size,color,shape,label\n1.5,red,round,x\n2.5,blue,square,y\n"
+                           "0.5,red,square,x\n")  # fmt: skip
+    X, y, names = load_csv(path, target="label", one_hot=["color", "shape"], return_names=True)
+    assert names == ["size", "color=blue", "color=red", "shape=round", "shape=square"]
+    np.testing.assert_array_equal(X, [[1.5, 0, 1, 1, 0], [2.5, 1, 0, 0, 1], [0.5, 0, 1, 0, 1]])
+    # A model's categories: a category absent from these rows still has its column.
+    X, _, names = load_csv(path, target="label", drop=["shape"], return_names=True,
+                           one_hot={"color": ["blue", "green", "red"]})  # fmt: skip
+    assert names == ["size", "color=blue", "color=green", "color=red"]
+    np.testing.assert_array_equal(X[:, 1:], [[0, 0, 1], [1, 0, 0], [0, 0, 1]])
+    with pytest.raises(ValueError, match=r"line 2, column 2 \('color'\) holds 'red', a category "
+                       r"the model was not trained on \(it knows 'blue'\)"):  # fmt: skip
+        load_csv(path, target="label", drop=["shape"], one_hot={"color": ["blue"]})
+    with pytest.raises(ValueError, match="one_hot column 'label' is also the target or dropped"):
+        load_csv(path, target="label", one_hot=["label"])
+    with pytest.raises(TypeError, match="one_hot must be a list of columns"):
+        load_csv(path, target="label", one_hot="color")
+    headerless = write(tmp_path, "1.5,red,x\n2.5,blue,y\n0.5,red,x\n")
+    _, _, names = load_csv(headerless, target=-1, one_hot=[1], return_names=True, header=False)
+    assert names == ["0", "1=blue", "1=red"]
+    missing = write(tmp_path, "size,color,label\n1.5,,x\n2.5,blue,y\n")
+    with pytest.raises(ValueError, match=r"line 2, column 2 \('color'\) is a missing value"):
+        load_csv(missing, target="label", one_hot=["color"])

@@ -41,6 +41,7 @@ from .data import (
     encode_labels,
     is_classification,
     load_data,
+    trained_categories,
 )
 
 DEMOS: dict[str, list[str]] = {
@@ -54,6 +55,13 @@ DEMOS: dict[str, list[str]] = {
     ).split(),
     "digits": "digits --layers 64 --epochs 40 --early-stopping 5".split(),
 }
+
+
+def _model_categories(model: Any, args: argparse.Namespace) -> dict[str, list] | None:
+    """The training categories of the ``--one-hot`` columns (``None`` without the option)."""
+    if not getattr(args, "one_hot", None):
+        return None
+    return trained_categories(getattr(model, "feature_names", None), args.one_hot)
 
 
 def _load_model(path: str) -> tuple[Any, list[Any] | None]:
@@ -294,7 +302,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("give the data set once: as DATASET or as --data NAME")
     args.dataset = args.dataset or args.data
     model, classes = _load_model(args.model)
-    data = load_data(args)
+    data = load_data(args, _model_categories(model, args))
     check_columns(getattr(model, "feature_names", None), data.features, f"--csv {args.csv}",
                   data.X)  # fmt: skip
     loss = args.loss or default_loss(model)
@@ -332,8 +340,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model, classes = _load_model(args.model)
     if not Path(args.input).is_file():
         raise FileNotFoundError(f"input: no such file {args.input!r}")
-    X, _, features = datasets.load_csv(args.input, target=None, return_names=True,
-                                       **csv_options(args))  # fmt: skip
+    options = csv_options(args)
+    options["one_hot"] = _model_categories(model, args) or []
+    X, _, features = datasets.load_csv(args.input, target=None, return_names=True, **options)
     check_columns(getattr(model, "feature_names", None), features, args.input, X)
     outputs = model.predict(X)
     if is_classifier(model):

@@ -39,7 +39,26 @@ def csv_options(args: argparse.Namespace) -> dict[str, Any]:
         "skip_rows": args.skip_rows,
         "encoding": args.encoding,
         "drop": [*(args.drop or []), *(args.drop_index or [])],
+        "one_hot": list(getattr(args, "one_hot", None) or []),
     }
+
+
+def trained_categories(feature_names: list[str] | None, columns: list[str]) -> dict[str, list]:
+    """``{column: categories}`` for ``--one-hot`` columns, as a model's column names record them
+    (``"color=red"``, ``"color=blue"``): evaluate and predict encode with the training ones."""
+    found: dict[str, list[str]] = {}
+    for name in feature_names or []:
+        column, equals, category = name.partition("=")
+        if equals:
+            found.setdefault(column, []).append(category)
+    unknown = [column for column in columns if column not in found]
+    if unknown:
+        known = ", ".join(found) or "none"
+        raise UsageError(
+            f"--one-hot {unknown[0]}: the model was not trained with that column one-hot "
+            f"encoded (its one-hot columns: {known})"
+        )
+    return {column: found[column] for column in columns}
 
 
 def _target(args: argparse.Namespace) -> str | int | None:
@@ -48,7 +67,7 @@ def _target(args: argparse.Namespace) -> str | int | None:
     return args.target_index if args.target_index is not None else args.target
 
 
-def load_data(args: argparse.Namespace) -> Data:
+def load_data(args: argparse.Namespace, one_hot: dict[str, list] | None = None) -> Data:
     """The data the options name: a data set, ``--csv`` (with ``--target``) or ``--mnist``."""
     sources = [args.dataset is not None, args.csv is not None, args.mnist is not None]
     if sum(sources) > 1:
@@ -60,7 +79,7 @@ def load_data(args: argparse.Namespace) -> Data:
         X, y = datasets.load_mnist(args.mnist, kind=args.mnist_kind)
         return Data(X, y, f"mnist-{args.mnist_kind}")
     if args.csv is not None:
-        return _load_csv(args)
+        return _load_csv(args, one_hot)
     if args.dataset is None:
         raise UsageError(
             "give a data set name (e.g. iris, spirals; for evaluate also --data NAME) "
@@ -89,7 +108,7 @@ def _existing(path: str, option: str) -> str:
     return path
 
 
-def _load_csv(args: argparse.Namespace) -> Data:
+def _load_csv(args: argparse.Namespace, one_hot: dict[str, list] | None = None) -> Data:
     target = _target(args)
     if target is None and args.target_csv is None:
         raise UsageError(
@@ -99,9 +118,11 @@ def _load_csv(args: argparse.Namespace) -> Data:
     if args.target_csv is not None:
         _existing(args.target_csv, "--target-csv")
     options = csv_options(args)
+    if one_hot is not None:  # the categories the model was trained on
+        options["one_hot"] = one_hot
     if args.target_csv is not None:
         X, _, features = datasets.load_csv(args.csv, target=None, return_names=True, **options)
-        options["drop"] = []
+        options["drop"], options["one_hot"] = [], []
         column = -1 if target is None else target
         _, y = datasets.load_csv(args.target_csv, target=column, **options)
         if len(y) != len(X):

@@ -89,6 +89,11 @@ def _add_csv_options(group: argparse._ArgumentGroup) -> None:
         "--drop-index", action="append", type=_index, metavar="I",
         help="a column to leave out, by index from 0 (repeatable)",
     )  # fmt: skip
+    group.add_argument(
+        "--one-hot", action="append", metavar="COL",
+        help="a text column to encode as one 0/1 column per category (repeatable); evaluate and "
+        "predict use the categories the model was trained on",
+    )  # fmt: skip
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:

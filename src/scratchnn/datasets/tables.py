@@ -17,7 +17,7 @@ import gzip
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +245,8 @@ def _numeric_column(
     if text and len(text) == len(fields):
         raise ValueError(
             f"{_where(path, lines[0], index, names)} holds text ({_show(fields[0].strip())}, ...), "
-            f"not numbers; drop it (drop=[{flag!r}], --drop {flag}) or encode it as numbers first"
+            f"not numbers; drop it (drop=[{flag!r}], --drop {flag}) or encode it, one 0/1 column "
+            f"per category (one_hot=[{flag!r}], --one-hot {flag})"
         )
     if text:
         field, line = text[0]
@@ -269,7 +270,8 @@ def _refuse_text_columns(
     where = ", ".join(f"{i + 1}" + (f" ({_show(names[i], 20)})" if names else "") for i in text)
     raise ValueError(
         f"{path}: columns {where} hold text, not numbers; drop them (drop={flags!r}, "
-        f"{' '.join(f'--drop {flag}' for flag in flags)}) or encode them as numbers first"
+        f"{' '.join(f'--drop {flag}' for flag in flags)}) or encode them, one 0/1 column per "
+        f"category (one_hot={flags!r}, {' '.join(f'--one-hot {flag}' for flag in flags)})"
     )
 
 
@@ -382,6 +384,7 @@ def load_csv(
     drop: Sequence[str | int] = (),
     encoding: str = "utf-8",
     return_names: bool = False,
+    one_hot: Sequence[str | int] | Mapping[str | int, Sequence[str]] = (),
 ) -> tuple[np.ndarray, np.ndarray | None] | tuple[np.ndarray, np.ndarray | None, list | None]:
     """Read a CSV table into features ``X`` and the ``target`` column ``y``.
 
@@ -409,6 +412,11 @@ def load_csv(
         The text encoding; a UTF-8 byte-order mark is removed.
     return_names : bool
         Also return the names of ``X``'s columns (what a model trained on them can check later).
+    one_hot : sequence of str or int, or mapping to categories
+        Text columns to encode as one 0/1 column per category, in place, named
+        ``"column=category"``: the categories found (sorted), or, as a mapping
+        ``{column: categories}``, those given (a model's), where any other value is an error.
+        With ``one_hot`` a file without a header names its columns by index (``"2=red"``).
 
     Returns
     -------
@@ -452,13 +460,80 @@ def load_csv(
             f"{path}: column {i + 1} has no name in the header (a row index, as pandas writes "
             f"one?); drop it (drop=[{i}], --drop-index {i}) or name it: a row number is no feature"
         )
-    _refuse_text_columns(columns, kept, names, path)
-    X = np.empty((len(lines), len(kept)), dtype=np.float64)
-    for position, index in enumerate(kept):
-        X[:, position] = _numeric_column(columns[index], lines, index, names, path)
+    encoded = _one_hot_columns(one_hot, names, width, path)
+    for index in encoded:
+        if index == target_index or index in dropped:
+            raise ValueError(f"{path}: one_hot column {_label(names, index)} is also the target "
+                             "or dropped")  # fmt: skip
+    _refuse_text_columns(columns, [i for i in kept if i not in encoded], names, path)
+    blocks, labels = [], []
+    for index in kept:
+        label = names[index] if names is not None else str(index)
+        if index in encoded:
+            block, categories = _indicators(columns[index], lines, index, names, path,
+                                            encoded[index])  # fmt: skip
+            labels += [f"{label}={category}" for category in categories]
+        else:
+            block = _numeric_column(columns[index], lines, index, names, path)[:, None]
+            labels.append(label)
+        blocks.append(block)
+    X = np.hstack(blocks) if blocks else np.empty((len(lines), 0))
     y = None
     if target_index is not None:
         y = _target_column(columns[target_index], lines, target_index, names, path)
     if return_names:
-        return X, y, None if names is None else [names[i] for i in kept]
+        return X, y, labels if names is not None or encoded else None
     return X, y
+
+
+def _one_hot_columns(
+    one_hot: Any, names: list[str] | None, width: int, path: Path
+) -> dict[int, list[str] | None]:
+    """``{column index: its given categories, or None to find them}`` for ``one_hot``."""
+    if isinstance(one_hot, (str, int)) or not isinstance(one_hot, Sequence | Mapping):
+        raise TypeError(
+            f"one_hot must be a list of columns or a dict of columns to categories, got "
+            f"{describe(one_hot)}"
+        )
+    given = one_hot if isinstance(one_hot, Mapping) else dict.fromkeys(one_hot)
+    encoded: dict[int, list[str] | None] = {}
+    for column, categories in given.items():
+        index = _resolve(column, names, width, "one_hot", path)
+        if categories is not None:
+            if isinstance(categories, str) or not all(isinstance(c, str) for c in categories):
+                raise TypeError(
+                    f"one_hot[{column!r}] must be a list of category names, got "
+                    f"{describe(categories)}"
+                )
+            categories = list(categories)
+        encoded[index] = categories
+    return encoded
+
+
+def _indicators(
+    fields: np.ndarray,
+    lines: np.ndarray,
+    index: int,
+    names: list[str] | None,
+    path: Path,
+    categories: list[str] | None,
+) -> tuple[np.ndarray, list[str]]:
+    """One 0/1 column per category of a text column, and the categories in order."""
+    values = np.array([str(field).strip() for field in fields], dtype=object)
+    for value, line in zip(values, lines, strict=True):
+        if _is_missing(value):
+            raise ValueError(
+                f"{_where(path, line, index, names)} is a missing value ({_show(value)}) in a "
+                "one-hot column; fill it in or remove the line"
+            )
+    if categories is None:
+        categories = sorted(set(values.tolist()))
+    unknown = sorted(set(values.tolist()) - set(categories))
+    if unknown:
+        line = lines[int(np.flatnonzero(values == unknown[0])[0])]
+        raise ValueError(
+            f"{_where(path, line, index, names)} holds {_show(unknown[0])}, a category the model "
+            f"was not trained on (it knows {_names(categories)})"
+        )
+    block = (values[:, None] == np.array(categories, dtype=object)[None, :]).astype(np.float64)
+    return block, categories
