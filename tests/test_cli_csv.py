@@ -402,6 +402,10 @@ def test_one_hot_columns_train_and_predict_with_the_training_categories(tmp_path
     new.write_text("size,color\n0.1,red\n0.9,red\n0.1,blue\n")  # no green: still 4 columns
     predicted = run("predict", str(out), str(new), "--one-hot", "color")
     assert predicted.returncode == 0, predicted.stderr
+    piped = subprocess.run([sys.executable, "-m", "scratchnn.cli", "predict", str(out), "-",
+                            "--one-hot", "color"], input=new.read_text(), capture_output=True,
+                           text=True)  # fmt: skip
+    assert piped.returncode == 0 and piped.stdout == predicted.stdout, piped.stderr
     rows = list(csv.reader(io.StringIO(predicted.stdout)))
     assert [row[0] for row in rows[1:]] == ["yes", "no", "no"]
     purple = tmp_path / "purple.csv"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -338,11 +339,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """``scratchnn predict``: one CSV row of predictions per input row, labels by name."""
     model, classes = _load_model(args.model)
-    if not Path(args.input).is_file():
-        raise FileNotFoundError(f"input: no such file {args.input!r}")
     options = csv_options(args)
     options["one_hot"] = _model_categories(model, args) or []
-    X, _, features = datasets.load_csv(args.input, target=None, return_names=True, **options)
+    if args.input == "-":  # standard input, kept in a file of its own while it is read
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "stdin.csv"
+            path.write_bytes(sys.stdin.buffer.read())
+            X, _, features = datasets.load_csv(path, target=None, return_names=True, **options)
+    else:
+        if not Path(args.input).is_file():
+            raise FileNotFoundError(f"input: no such file {args.input!r}")
+        X, _, features = datasets.load_csv(args.input, target=None, return_names=True, **options)
     check_columns(getattr(model, "feature_names", None), features, args.input, X)
     outputs = model.predict(X)
     if is_classifier(model):

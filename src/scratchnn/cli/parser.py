@@ -218,7 +218,9 @@ def add_predict(commands: Commands) -> None:
         formatter_class=_Help,
     )
     predict.add_argument("model", help="a model file written by train --out")
-    predict.add_argument("input", help="CSV of the features, one row per sample")
+    predict.add_argument(
+        "input", help="CSV of the features, one row per sample ('-' reads standard input)"
+    )
     predict.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     _add_csv_options(predict.add_argument_group("CSV"))
     predict.set_defaults(handler=cmd_predict)
