@@ -4,6 +4,12 @@ Every loss averages a per-sample loss ``l_n`` over the batch: ``L = (1/N) sum_n 
 sample weights ``w_n`` (all ones by default). ``value_and_grad(y_pred, y_true)`` returns ``L`` and
 ``dL/dy_pred`` (same shape as ``y_pred``: ``(batch, outputs)``).
 
+Predictions of higher rank, ``(N, ..., K)`` (one prediction per position of a sequence), are
+``N P`` rows of ``K`` outputs (``P`` positions per sample): the loss is the mean over every
+position, ``L = (1/(N P)) sum_{n,p} w_np l_np``, with sample weights per sample ``(N,)`` or per
+position ``(N, ...)``; targets are ``(N, ..., K)``, or integer labels ``(N, ...)`` for
+categorical cross-entropy.
+
 The cross-entropies take ``from_logits``: with ``True`` the predictions are raw scores and the
 loss applies softmax/sigmoid itself in log-sum-exp form. A model that ends in softmax (or
 sigmoid) and trains on categorical (or binary) cross-entropy uses the fused gradient
@@ -39,6 +45,8 @@ class Loss:
         raise NotImplementedError
 
     def __call__(self, y_pred: np.ndarray, y_true: np.ndarray, sample_weight=None) -> float:
+        if y_pred.ndim > 2:
+            return self(*_per_position(y_pred, y_true, sample_weight))
         values = self.per_sample(y_pred, y_true)
         if sample_weight is not None:
             values = values * sample_weight
@@ -51,6 +59,9 @@ class Loss:
         self, y_pred: np.ndarray, y_true: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
         """Return ``(L, dL/dy_pred)`` for a batch."""
+        if y_pred.ndim > 2:
+            value, grad = self.value_and_grad(*_per_position(y_pred, y_true, sample_weight))
+            return value, grad.reshape(y_pred.shape)
         n = y_pred.shape[0]
         value = self(y_pred, y_true, sample_weight)
         grad = self.per_sample_grad(y_pred, y_true)
@@ -60,8 +71,15 @@ class Loss:
             grad *= (sample_weight / n).astype(grad.dtype)[:, None]
         return value, grad
 
-    def prepare_targets(self, y: np.ndarray, n_outputs: int, dtype: type) -> np.ndarray:
-        """Check ``y`` against a model with ``n_outputs`` outputs; return it in working form."""
+    def prepare_targets(self, y: np.ndarray, n_outputs: Any, dtype: type) -> np.ndarray:
+        """Check ``y`` against a model with ``n_outputs`` outputs; return it in working form.
+
+        ``n_outputs`` may be an output shape ``(..., K)``: targets then have that shape per sample.
+        """
+        if not isinstance(n_outputs, (int, np.integer)):
+            if len(n_outputs) == 1:
+                return self.prepare_targets(y, n_outputs[0], dtype)
+            return self._prepare_per_position(y, tuple(n_outputs), dtype)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         if y.shape[1] != n_outputs:
@@ -70,6 +88,18 @@ class Loss:
                 f"got shape {y.shape}"
             )
         return y.astype(dtype, copy=False)
+
+    def _prepare_per_position(self, y: np.ndarray, shape: tuple, dtype: type) -> np.ndarray:
+        """Targets of one prediction per position: ``(N, *shape)``, each row checked as usual."""
+        if y.ndim != len(shape) + 1 or any(
+            want is not None and want != got for want, got in zip(shape, y.shape[1:], strict=True)
+        ):
+            shown = "(batch, " + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(
+                f"y must have shape {shown} to match the model's outputs, got {y.shape}"
+            )
+        rows = self.prepare_targets(y.reshape(-1, shape[-1]), shape[-1], dtype)
+        return rows.reshape(y.shape)
 
     def on_logits(self) -> Loss:
         """The same loss taking logits (the fused form used after softmax/sigmoid)."""
@@ -170,7 +200,7 @@ class BinaryCrossEntropy(Loss):
         return (p - y_true) / (p * (1.0 - p)) * k
 
     def value_and_grad(self, y_pred, y_true, sample_weight=None):
-        if not self.from_logits:
+        if not self.from_logits or y_pred.ndim > 2:
             return super().value_and_grad(y_pred, y_true, sample_weight)
         # Fused on logits, a third of the ufunc calls of per_sample + per_sample_grad (tiny nets
         # are call-bound): l = softplus(z) - z y with softplus(z) = logaddexp(0, z), which equals
@@ -248,7 +278,7 @@ class CategoricalCrossEntropy(Loss):
         return -y_true / p
 
     def value_and_grad(self, y_pred, y_true, sample_weight=None):
-        if not self.from_logits:
+        if not self.from_logits or y_pred.ndim > 2:
             return super().value_and_grad(y_pred, y_true, sample_weight)
         # Fused on logits: one exp serves both l_n = logsumexp(z_n) - z_n[c_n] and
         # dl_n/dz_n = softmax(z_n) - y_n (per_sample + per_sample_grad would compute it twice).
@@ -277,8 +307,22 @@ class CategoricalCrossEntropy(Loss):
             probs *= weights[:, None]
         return value, probs
 
+    def _prepare_per_position(self, y, shape, dtype):
+        """Per position: integer labels ``(N, ...)`` or one-hot ``(N, ..., K)``."""
+        if y.ndim == len(shape):  # labels: one per position
+            if any(w is not None and w != g for w, g in zip(shape[:-1], y.shape[1:], strict=True)):
+                raise ValueError(
+                    f"y must hold one class label per position, shape (batch, "
+                    f"{', '.join('any' if s is None else str(s) for s in shape[:-1])}), got "
+                    f"{y.shape}"
+                )
+            return self.prepare_targets(y.reshape(-1), shape[-1], dtype).reshape(y.shape)
+        return super()._prepare_per_position(y, shape, dtype)
+
     def prepare_targets(self, y, n_outputs, dtype):
         """Integer labels ``(N,)`` stay integers (checked in range); one-hot rows are checked."""
+        if not isinstance(n_outputs, (int, np.integer)):
+            return super().prepare_targets(y, n_outputs, dtype)
         if y.ndim == 2 and y.shape[1] == 1 and n_outputs > 1:
             y = y[:, 0]
         if y.ndim == 1:
@@ -316,6 +360,26 @@ LOSSES: dict[str, type[Loss]] = {
     "sparse_categorical_crossentropy": CategoricalCrossEntropy,
     "cross_entropy": CategoricalCrossEntropy,
 }
+
+
+def _per_position(
+    y_pred: np.ndarray, y_true: np.ndarray, sample_weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(N, ..., K)`` predictions as ``(N P, K)`` rows, with their targets and weights."""
+    k = y_pred.shape[-1]
+    rows = y_pred.reshape(-1, k)
+    positions = len(rows) // max(len(y_pred), 1)
+    if y_true.ndim == y_pred.ndim - 1:  # integer labels, one per position
+        targets = y_true.reshape(-1)
+    else:
+        targets = y_true.reshape(-1, k)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight)
+        if sample_weight.ndim == 1:
+            sample_weight = np.repeat(sample_weight, positions)
+        else:  # one weight per position
+            sample_weight = sample_weight.reshape(-1)
+    return rows, targets, sample_weight
 
 
 def get_loss(spec: str | dict | Loss) -> Loss:

@@ -1,7 +1,9 @@
 """Metrics: ``metric(y_true, y_pred) -> float`` over a whole data set.
 
-``y_pred`` has shape ``(N, outputs)``; ``y_true`` is either integer class labels ``(N,)`` or an
-array of the same shape as ``y_pred`` (targets or one-hot rows).
+``y_pred`` has shape ``(N, outputs)``, or ``(N, ..., outputs)`` for one prediction per position
+(a sequence); ``y_true`` is either integer class labels (``(N,)``, or ``(N, ...)`` per position)
+or an array of the same shape as ``y_pred`` (targets or one-hot rows). Every position counts
+as one more row.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
 def _as_columns(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    return y_true.reshape(y_pred.shape) if y_true.ndim == 1 else y_true
+    return y_true.reshape(y_pred.shape) if y_true.ndim == y_pred.ndim - 1 else y_true
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -24,10 +26,10 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
     Several outputs: the class is the arg-max. One output: the class is ``y_pred > 0.5``.
     """
-    if y_pred.shape[1] == 1:
+    if y_pred.shape[-1] == 1:
         return binary_accuracy(y_true, y_pred)
-    predicted = np.argmax(y_pred, axis=1)
-    true = y_true if y_true.ndim == 1 else np.argmax(y_true, axis=1)
+    predicted = np.argmax(y_pred, axis=-1)
+    true = y_true if y_true.ndim == y_pred.ndim - 1 else np.argmax(y_true, axis=-1)
     return float(np.mean(predicted == true))
 
 
@@ -55,6 +57,8 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     scikit-learn).
     """
     y_true = _as_columns(y_true, y_pred).astype(np.float64)
+    if y_pred.ndim > 2:  # every position is a row
+        y_true, y_pred = y_true.reshape(-1, y_pred.shape[-1]), y_pred.reshape(-1, y_pred.shape[-1])
     ss_res = np.sum((y_true - y_pred) ** 2, axis=0)
     ss_tot = np.sum((y_true - y_true.mean(axis=0)) ** 2, axis=0)
     scores = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), 0.0)

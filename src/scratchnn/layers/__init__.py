@@ -17,10 +17,22 @@ from .batch_norm import BatchNorm
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .input import Input, InputLayer
+from .layer_norm import LayerNormalization
+from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .reshape import Flatten, Reshape
 
 __all__ = [
+    "Add",
+    "Average",
+    "Concatenate",
+    "Input",
+    "InputLayer",
+    "LayerNormalization",
+    "Maximum",
+    "Multiply",
+    "Subtract",
     "as_shape",
     "format_shape",
     "ELU",

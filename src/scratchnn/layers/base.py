@@ -10,7 +10,12 @@ Shapes are tuples *without* the batch axis: ``(784,)`` for a table of 784 featur
   records in ``self._cache`` what ``backward`` needs;
 * ``backward(grad_y) -> grad_x`` uses the record of the latest training forward, *overwrites*
   the gradients of the parameters in ``grads`` and returns ``dL/dx`` (``None`` when
-  ``needs_input_grad`` is False: the first layer of a model, whose input gradient nobody uses);
+  ``needs_input_grad`` is False: the first layer of a model, whose input gradient nobody uses).
+  Neither pass changes the array it is given: in a graph one tensor (or one gradient) can feed
+  several layers;
+* a layer that takes several inputs (``Add``, ``Concatenate``) sets ``takes_list = True``: it
+  gets a list of shapes in ``output_shape`` and ``build``, a list of arrays in ``forward``, and
+  returns a list of gradients from ``backward``;
 * ``params`` and ``grads`` map a parameter name (``"W"``, ``"b"``, ...) to its array. Inside a
   :class:`~scratchnn.Sequential` these arrays are views into one flat buffer, so an optimizer
   updates every parameter of the model in one vectorised pass;
@@ -27,16 +32,25 @@ A layer whose output ends in an activation that a loss can fuse (softmax or sigm
 cross-entropy) names it in ``output_activation`` and offers ``forward_logits`` and
 ``backward_logits``, the same passes without that activation. The training step picks them when
 fit starts; nothing else needs to know.
+
+Calling a layer on symbolic tensors (``Dense(8)(Input(shape=(4,)))``) records a node of a graph
+(:mod:`scratchnn.layers.symbolic`); :class:`scratchnn.Model` turns such a graph into a model. A
+layer called twice shares its weights: the model keeps one training record per call (through
+:meth:`Layer.save_record` and :meth:`Layer.load_record`) and sums the gradients of the calls.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .._validation import check_positive_int, describe, from_settings, lookup
+from .symbolic import Node, SymbolicTensor
 
 LAYERS: dict[str, type[Layer]] = {}
 
@@ -47,28 +61,62 @@ CACHE_ATTRIBUTES = frozenset(
 )
 
 
-def as_shape(value: Any, name: str = "input_shape") -> tuple[int, ...]:
-    """``value`` (an int or a sequence of positive ints) as a shape tuple, checked."""
+def as_shape(value: Any, name: str = "input_shape", open_axes: bool = False) -> tuple:
+    """``value`` (an int or a sequence of positive ints) as a shape tuple, checked.
+
+    With ``open_axes`` an axis may be ``None``: a length left open (sequences of any length).
+    """
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return (check_positive_int(value, name),)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence | np.ndarray):
         raise TypeError(f"{name} must be a positive int or a tuple of them, got {describe(value)}")
     if len(value) == 0:
         raise ValueError(f"{name} must have at least one axis, got {tuple(value)!r}")
-    return tuple(check_positive_int(v, f"{name}[{i}]") for i, v in enumerate(value))
+    return tuple(
+        None if (v is None and open_axes) else check_positive_int(v, f"{name}[{i}]")
+        for i, v in enumerate(value)
+    )
 
 
 def format_shape(shape: tuple[int, ...] | None) -> str:
     """``(None, 14, 14, 8)``: a shape with its batch axis, as ``summary`` prints it."""
     if shape is None:
         return "(None, ?)"
+    if isinstance(shape, list):  # the shapes of a layer with several inputs or outputs
+        return "[" + ", ".join(format_shape(s) for s in shape) + "]"
     return "(" + ", ".join(["None", *map(str, shape)]) + ")"
 
 
-class Layer:
+def snake_case(name: str) -> str:
+    """``"MaxPool2D"`` -> ``"max_pool2d"``: the stem of a generated layer name."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+_NAME_COUNTERS: defaultdict[str, itertools.count] = defaultdict(lambda: itertools.count(1))
+
+
+class _NamedOnCreation(type):
+    """Every layer takes ``name=`` (checked text) or gets a unique one, ``dense_1``, ``dense_2``.
+
+    Done once here rather than in each layer's ``__init__``: a layer's constructor arguments stay
+    its own settings (what ``get_config`` returns); its name belongs to the model it serves in.
+    """
+
+    def __call__(cls, *args: Any, name: str | None = None, **kwargs: Any) -> Any:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise TypeError(f"name must be a non-empty string, got {describe(name)}")
+        layer = super().__call__(*args, **kwargs)
+        stem = snake_case(cls.__name__)
+        layer.name = name if name is not None else f"{stem}_{next(_NAME_COUNTERS[stem])}"
+        return layer
+
+
+class Layer(metaclass=_NamedOnCreation):
     """Base class of all layers. Subclasses register themselves by class name."""
 
     output_activation: str | None = None  # see the module docstring
+    takes_list = False  # True: several inputs, as a list (see the module docstring)
+    name: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -92,6 +140,92 @@ class Layer:
         self.dtype: type = np.float32
         self.needs_input_grad = True
         self._cache: Any = None
+        self.calls: list[Node] = []  # the nodes of graphs this layer was called in
+
+    def __call__(self, inputs: Any) -> Any:
+        """Add this layer to a graph: call it on a tensor from ``Input`` or another layer.
+
+        Returns the output tensor (a list of them for a layer with several outputs). A layer
+        called on several tensors (``Add()([a, b])``) takes them as a list. Calling the same layer
+        again shares its weights.
+        """
+        what = type(self).__name__
+        if self.takes_list:
+            valid = isinstance(inputs, (list, tuple)) and len(inputs) > 0
+            tensors = list(inputs) if valid else []
+            if not valid or not all(isinstance(t, SymbolicTensor) for t in tensors):
+                raise TypeError(
+                    f"{what} takes a list of tensors (from Input or other layers), got "
+                    f"{describe(inputs)}"
+                )
+            shape: Any = [t.shape for t in tensors]
+        else:
+            if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+                inputs = inputs[0]
+            if not isinstance(inputs, SymbolicTensor):
+                raise TypeError(
+                    f"{what} must be called on a tensor from Input or another layer, got "
+                    f"{describe(inputs)} (to run a layer on arrays, build a Model, or use "
+                    "layer.forward(x))"
+                )
+            tensors, shape = [inputs], inputs.shape
+        if self.calls:
+            first = self.calls[0]
+            expected = [t.shape for t in first.inputs] if self.takes_list else first.inputs[0].shape
+            if expected != shape:
+                raise ValueError(
+                    f"{what} {self.name!r} was first called on inputs of shape "
+                    f"{format_shape(expected)}; calling it again shares its weights, so it "
+                    f"needs the same shape, got {format_shape(shape)}"
+                )
+        elif self.input_shape is not None and not self.takes_list:
+            if len(self.input_shape) != len(shape) or any(
+                a != b for a, b in zip(self.input_shape, shape, strict=False) if b is not None
+            ):
+                raise ValueError(
+                    f"{what} {self.name!r} expects inputs of shape {format_shape(self.input_shape)}"
+                    f", got a tensor of shape {format_shape(shape)}"
+                )
+        try:
+            output_shape = self.output_shape(shape)
+        except ValueError as error:
+            raise ValueError(f"{what} {self.name!r}: {error}") from None
+        node = Node(self, tensors, output_shape, len(self.calls))
+        self.calls.append(node)
+        return node.outputs if node.several_outputs else node.outputs[0]
+
+    def __getattr__(self, name: str) -> Any:
+        """A parameter or state array by its name (``layer.gamma``, ``layer.running_mean``)."""
+        for group in ("params", "state"):
+            arrays = self.__dict__.get(group)
+            if arrays is not None and name in arrays:
+                return arrays[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _write_param(self, name: str, value: Any) -> None:
+        """``layer.W = value`` writes into the parameter's view (the model's buffer), checked."""
+        if not self.built:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} has no {name} before it is built"
+            )
+        target = self.params[name]
+        array = np.asarray(value)
+        if array.shape != target.shape or array.dtype.kind not in "iuf":
+            raise ValueError(
+                f"{name} must be a numeric array of shape {target.shape}, got {describe(value)}"
+            )
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} must be finite, got NaN or infinite values")
+        target[...] = array
+
+    # -- the training record, per call ----------------------------------------------------------
+    def save_record(self) -> Any:
+        """What the latest training forward recorded for backward (a graph keeps one per call)."""
+        return self._cache
+
+    def load_record(self, record: Any) -> None:
+        """Put back a record :meth:`save_record` gave (``None``: start without one)."""
+        self._cache = record
 
     @property
     def input_dim(self) -> int | None:
@@ -133,8 +267,12 @@ class Layer:
         rng: np.random.Generator | None = None,
         dtype: type = np.float32,
     ) -> None:
-        """Create parameters for inputs of ``input_shape`` (an int is a flat width)."""
-        input_shape = as_shape(input_shape)
+        """Create parameters for inputs of ``input_shape`` (an int is a flat width; a list of
+        shapes for a layer that ``takes_list``). An axis may be ``None``: a length left open."""
+        if self.takes_list:
+            input_shape = [as_shape(s, open_axes=True) for s in input_shape]
+        else:
+            input_shape = as_shape(input_shape, open_axes=True)
         if self.input_shape is not None and self.input_shape != input_shape:
             raise ValueError(
                 f"{type(self).__name__} expects inputs of shape {self.input_shape}, got inputs "

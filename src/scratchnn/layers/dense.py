@@ -60,6 +60,35 @@ class _WeightedLayer(Layer):
     def output_activation(self) -> str:
         return self.activation.name
 
+    @property
+    def W(self) -> np.ndarray:  # noqa: N802 - the formula's name
+        """The kernel: a view into the model's flat parameters (write with ``layer.W[...] =``)."""
+        return self.params["W"]
+
+    @W.setter
+    def W(self, value: Any) -> None:  # noqa: N802
+        self._write_param("W", value)
+
+    @property
+    def b(self) -> np.ndarray:
+        """The bias (a view, like :attr:`W`); only with ``use_bias=True``."""
+        if "b" not in self.params:
+            raise AttributeError(
+                f"{type(self).__name__} {self.name!r} has no bias (use_bias=False)"
+            )
+        return self.params["b"]
+
+    @b.setter
+    def b(self, value: Any) -> None:
+        self._write_param("b", value)
+
+    def save_record(self) -> Any:
+        """The training record and the work arrays it lives in (a graph keeps one per call)."""
+        return (self._cache, self._buffers)
+
+    def load_record(self, record: Any) -> None:
+        self._cache, self._buffers = (None, {}) if record is None else record
+
     def _workspace(self, name: str, shape: tuple[int, ...], fill: float = 0.0) -> np.ndarray:
         """An array of ``shape``, made holding ``fill``, reused by training batches of that shape.
 
@@ -103,6 +132,9 @@ class Dense(_WeightedLayer):
     """Fully connected layer with an optional activation: ``a = f(x W + b)``.
 
     Shapes: ``x: (batch, in)``, ``W: (in, units)``, ``b: (units,)``, ``a: (batch, units)``.
+    Inputs of higher rank ``(batch, ..., in)`` are mapped along their last axis (Keras's and
+    PyTorch's rule): every position gets the same ``W`` and ``b``, and in the backward pass the
+    sums over the batch below run over every position too.
 
     Backward, with ``g = dL/da`` and ``delta = dL/dz = f'(z) * g`` (from the activation)::
 
@@ -157,19 +189,19 @@ class Dense(_WeightedLayer):
         )  # fmt: skip
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if len(input_shape) != 1:
+        if input_shape[-1] is None:
             raise ValueError(
-                f"Dense takes flat inputs (batch, features), got inputs of shape "
-                f"{format_shape(tuple(input_shape))}: put a Flatten() layer before it"
+                f"Dense needs the size of its inputs' last axis, got inputs of shape "
+                f"{format_shape(tuple(input_shape))}: give Input that axis's size"
             )
-        return (self.units,)
+        return (*input_shape[:-1], self.units)
 
     def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        shapes = {"W": (input_shape[0], self.units)}
+        shapes = {"W": (input_shape[-1], self.units)}
         return {**shapes, "b": (self.units,)} if self.use_bias else shapes
 
     def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
-        params = {"W": get_initializer(self.kernel_initializer)((input_shape[0], self.units), rng)}
+        params = {"W": get_initializer(self.kernel_initializer)((input_shape[-1], self.units), rng)}
         if self.use_bias:
             params["b"] = get_initializer(self.bias_initializer)((self.units,), rng)
         return params
@@ -184,7 +216,7 @@ class Dense(_WeightedLayer):
         z = self._affine(x, training)
         if not training:  # inference owns its fresh z: the activation may overwrite it
             return self.activation.forward(z, out=z)
-        a = self.activation.forward(z, out=self._workspace("a", (len(x), self.units)))
+        a = self.activation.forward(z, out=self._workspace("a", z.shape))
         self._cache = (x, z, a)
         return a
 
@@ -192,7 +224,7 @@ class Dense(_WeightedLayer):
         """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None``: see ``needs_input_grad``)."""
         _, z, a = self._cache or self._recorded()
         grad_z = self.activation.backward(
-            grad_output, z, a, out=self._workspace("grad_z", (len(grad_output), self.units))
+            grad_output, z, a, out=self._workspace("grad_z", grad_output.shape)
         )
         return self.backward_logits(grad_z)
 
@@ -210,14 +242,21 @@ class Dense(_WeightedLayer):
         third of its matrix products.
         """
         x = (self._cache or self._recorded())[0]
-        np.matmul(x.T, grad_logits, out=self.grads["W"])
+        delta, x_shape = grad_logits, x.shape[:-1]
+        if x.ndim > 2:  # every position is a row of one product: (batch * positions, in)
+            x, delta = x.reshape(-1, x.shape[-1]), delta.reshape(-1, self.units)
+        np.matmul(x.T, delta, out=self.grads["W"])
         if self.use_bias:
-            np.add.reduce(grad_logits, axis=0, out=self.grads["b"])  # np.sum's wrapper costs ~2 us
+            np.add.reduce(delta, axis=0, out=self.grads["b"])  # np.sum's wrapper costs ~2 us
         if not self.needs_input_grad:
             return None
-        return grad_logits @ self.params["W"].T  # a new array: callers such as gradcheck keep it
+        grad_x = delta @ self.params["W"].T  # a new array: callers such as gradcheck keep it
+        return grad_x if grad_x.ndim == grad_logits.ndim else grad_x.reshape(*x_shape, -1)
 
     def _affine(self, x: np.ndarray, training: bool) -> np.ndarray:
+        if x.ndim > 2:  # one product over every position, not one per sample
+            rows = self._affine(x.reshape(-1, x.shape[-1]), training)
+            return rows.reshape(*x.shape[:-1], self.units)
         out = self._workspace("z", (len(x), self.units)) if training else None
         z = np.matmul(x, self.params["W"], out=out)
         if self.use_bias:

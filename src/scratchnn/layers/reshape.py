@@ -30,6 +30,7 @@ class Flatten(Layer):
         super().__init__(None, input_shape)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        _require_known(self, input_shape)
         return (math.prod(input_shape),)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -84,6 +85,7 @@ class Reshape(Layer):
         self.target_shape = tuple(entries)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        _require_known(self, input_shape)
         size = math.prod(input_shape)
         known = math.prod(s for s in self.target_shape if s != -1)
         shape = self.target_shape
@@ -108,3 +110,13 @@ class Reshape(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"target_shape": list(self.target_shape), **super().get_config()}
+
+
+def _require_known(layer: Layer, input_shape: tuple) -> None:
+    """Refuse an open axis (``Input(shape=(None, 16))``): a reshape needs every size."""
+    if None in input_shape:
+        raise ValueError(
+            f"{type(layer).__name__} needs every axis's size, got inputs of shape "
+            f"{format_shape(tuple(input_shape))} with an open axis (None); give Input that "
+            "axis's size, or pool over it first"
+        )
