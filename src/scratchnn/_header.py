@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 FORMAT_NAME = "scratchnn-model"
-FORMAT_VERSION = 2  # 2: shapes as input_shape (images); 1 wrote input_dim (still read)
+# 3: graph models (the "Model" kind, its nodes and edges); 2: shapes as input_shape (images);
+# 1 wrote input_dim (still read). A stack of layers is still written as version 2.
+FORMAT_VERSION = 3
 MAX_NDIM = 32  # numpy allows 64; no model array has more than 2
 MAX_DEPTH = 32  # nesting of the JSON; ours is 6 deep, json.loads recurses per level
 MAX_INT = 2**128  # JSON integers are unbounded; ours (seeds, PCG64's state) fit in 128 bits

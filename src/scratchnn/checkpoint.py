@@ -50,6 +50,13 @@ class Checkpoint:
     classes: list[Any] | None = None  # the labels of a fit on text (or other) labels
 
 
+def loss_config(loss: Any) -> dict[str, Any]:
+    """A loss's config; several outputs' losses as ``{"outputs": [config, ...]}``."""
+    if isinstance(loss, (list, tuple)):
+        return {"outputs": [one.get_config() for one in loss]}
+    return loss.get_config()
+
+
 def save_checkpoint(
     model: Any,
     path: str | os.PathLike,
@@ -71,7 +78,7 @@ def save_checkpoint(
     arrays.update(optimizer_arrays)
     header["checkpoint"] = {
         "epoch": int(epoch),
-        "loss": model.loss.get_config(),
+        "loss": loss_config(model.loss),
         "metrics": list(model.metric_names),
         "history": {}
         if history is None
@@ -90,7 +97,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     header, arrays = read_model_file(path)
     path = os.fspath(path)
     entry = header.get("checkpoint")
-    if header["kind"] != "Sequential" or not isinstance(entry, dict):
+    if header["kind"] not in ("Sequential", "Model") or not isinstance(entry, dict):
         raise ModelFileError(
             f"{path!r} is a model file, not a checkpoint: it has no training state"
         )
@@ -161,8 +168,23 @@ def _callback_states(entries: Any) -> list[dict[str, Any]]:
     return states
 
 
-def _architecture(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Layer classes and configs without the input shape (set only once a model is built)."""
+def _architecture(config: dict[str, Any]) -> Any:
+    """Layer classes and configs without the input shape (set only once a model is built); a
+    graph's whole description."""
+    if "graph" in config:  # names may differ between two builds: compare by position
+        graph = config["graph"]
+        position = {spec["name"]: f"input {i}" for i, spec in enumerate(graph["inputs"])}
+        position.update({spec["name"]: f"layer {i}" for i, spec in enumerate(graph["layers"])})
+
+        def ref(tensor: list[Any]) -> list[Any]:
+            return [position.get(tensor[0]), *tensor[1:]]
+
+        return (
+            [(spec["shape"], spec["dtype"]) for spec in graph["inputs"]],
+            [(spec["class_name"], spec["config"]) for spec in graph["layers"]],
+            [(position.get(n["layer"]), [ref(t) for t in n["inputs"]]) for n in graph["nodes"]],
+            [ref(t) for t in graph["outputs"]],
+        )
     return [
         (spec["class_name"], {k: v for k, v in spec["config"].items() if k != "input_shape"})
         for spec in config["layers"]
@@ -211,7 +233,9 @@ def check_resumable(
         raise ValueError(
             f"resume_from holds a different architecture: {saved!r}, got a model {model!r}"
         )
-    if saved.input_shape != tuple(sample_shape):
+    if saved.is_graph:
+        pass  # the architectures, Input shapes included, matched above
+    elif saved.input_shape != tuple(sample_shape):
         if len(saved.input_shape) == len(sample_shape) == 1:
             raise ValueError(
                 f"X must have {saved.input_shape[0]} features like the checkpoint's model, got "
@@ -221,9 +245,9 @@ def check_resumable(
             f"X must have samples of shape {saved.input_shape} like the checkpoint's model, got "
             f"{tuple(sample_shape)}"
         )
-    if loss.get_config() != checkpoint.loss:
+    if loss_config(loss) != checkpoint.loss:
         raise ValueError(
-            f"loss must be {checkpoint.loss} as in the checkpoint, got {loss.get_config()}"
+            f"loss must be {checkpoint.loss} as in the checkpoint, got {loss_config(loss)}"
         )
     if optimizer.get_config() != checkpoint.optimizer.get_config():
         raise ValueError(

@@ -90,25 +90,44 @@ def gradcheck(
         )
     eps = check.check_positive_number(eps, "eps")
     X = model.check_inputs(X)
-    y = check.check_array(y, "y", ndim=(1, 2))
-    check.check_same_length(X, y)
-    loss = get_loss(loss)
     if not model.built:
         model.build(X.shape[1:])
+    several_in, several_out = model.n_inputs > 1, model.n_outputs > 1
+    inputs = [np.asarray(x[:], dtype=np.float64) for x in (X.arrays if several_in else [X])]
+    targets = list(y) if several_out and isinstance(y, (list, tuple)) else [y]
+    if several_out and len(targets) != model.n_outputs:
+        raise ValueError(
+            f"y must hold one array per output ({model.n_outputs}), got {len(targets)}"
+        )
+    losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * len(targets)
+    losses = [get_loss(one) for one in losses]
     net = model.copy(dtype="float64")
     net.set_input_gradient(check_input)
-    X = X.astype(np.float64)
-    y = loss.prepare_targets(y, net.output_shape[0], np.float64)
-    step = TrainingStep(net, loss)
+    prepared = []
+    for index, (target, one, shape) in enumerate(
+        zip(targets, losses, net.output_shapes, strict=True)
+    ):
+        name = "y" if len(targets) == 1 else f"y[{index}]"
+        target = check.check_array(
+            target, name, ndim=(1, 2) if len(shape) == 1 else (len(shape), len(shape) + 1)
+        )
+        if len(target) != len(inputs[0]):
+            raise ValueError(f"X and {name} must have the same number of samples")
+        prepared.append(
+            one.prepare_targets(target, shape[0] if len(shape) == 1 else shape, np.float64)
+        )
+    y = prepared if several_out else prepared[0]
+    step = TrainingStep(net, losses if several_out else losses[0])
     start = net.get_state()
 
-    def evaluate(inputs: np.ndarray) -> tuple[float, np.ndarray]:
+    def evaluate(batch: list[np.ndarray]) -> tuple[float, Any]:
         # The same dropout mask and batch-norm statistics every time, with these weights.
-        net._restore_state(dict(start, params=net.params))
-        result = step.loss_and_gradients(inputs, y)
-        return result.loss, result.input_gradient
+        net.set_state(dict(start, params=net.params), checked=False)
+        result = step.loss_and_gradients(batch if several_in else batch[0], y)
+        grads = result.input_gradient
+        return result.loss, grads if several_in else [grads]
 
-    _, analytic_input = evaluate(X)
+    _, analytic_inputs = evaluate(inputs)
     analytic_params = net.grads.copy()
     report = GradcheckReport()
 
@@ -116,29 +135,32 @@ def gradcheck(
     for i in range(net.params.size):
         original = net.params[i]
         net.params[i] = original + eps
-        plus, _ = evaluate(X)
+        plus, _ = evaluate(inputs)
         net.params[i] = original - eps
-        minus, _ = evaluate(X)
+        minus, _ = evaluate(inputs)
         net.params[i] = original
         numeric_params[i] = (plus - minus) / (2 * eps)
 
     offset = 0
     for index, layer in enumerate(net.layers):
+        label = f"layers[{index}]" if not net.is_graph else layer.name
         for name, value in layer.params.items():
             rows = slice(offset, offset + value.size)
-            report.errors[f"layers[{index}].{name}"] = relative_error(
+            report.errors[f"{label}.{name}"] = relative_error(
                 analytic_params[rows], numeric_params[rows]
             )
             offset += value.size
 
     if check_input:
-        numeric_input = np.empty_like(X)
-        for i in np.ndindex(X.shape):
-            shifted = X.copy()
-            shifted[i] += eps
-            plus, _ = evaluate(shifted)
-            shifted[i] -= 2 * eps
-            minus, _ = evaluate(shifted)
-            numeric_input[i] = (plus - minus) / (2 * eps)
-        report.errors["X"] = relative_error(analytic_input, numeric_input)
+        for position, x in enumerate(inputs):
+            numeric_input = np.empty_like(x)
+            for i in np.ndindex(x.shape):
+                shifted = [array.copy() for array in inputs]
+                shifted[position][i] += eps
+                plus, _ = evaluate(shifted)
+                shifted[position][i] -= 2 * eps
+                minus, _ = evaluate(shifted)
+                numeric_input[i] = (plus - minus) / (2 * eps)
+            name = "X" if not several_in else f"X[{net.input_names[position]!r}]"
+            report.errors[name] = relative_error(analytic_inputs[position], numeric_input)
     return report

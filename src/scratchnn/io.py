@@ -25,8 +25,9 @@ from ._header import FORMAT_NAME, FORMAT_VERSION
 from ._validation import all_finite, describe
 from ._version import __version__
 from .archive import CONFIG_KEY, ModelFileError, read_model_file, write_model_file
+from .graph import GraphError, Topology
 from .layers.base import as_shape, get_layer_class
-from .network import Network
+from .network import Network, graph_from_config
 from .optimizers import Optimizer, get_optimizer
 
 __all__ = [
@@ -112,7 +113,7 @@ def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         _check_before_saving(model)
     header: dict[str, Any] = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if network.is_graph else 2,  # readable by older ones
         "library_version": __version__,
         "kind": kind,
         "model": network.get_config(),
@@ -138,8 +139,24 @@ def _check_declared_shapes(config: dict[str, Any], arrays: dict, path: str) -> N
 
     Layers are made from their configs (which allocates nothing) and asked for the shapes of
     what they would build; a layer that cannot say (``array_shapes`` is ``None``) stops the
-    check there, and the arrays are compared once built.
+    check there, and the arrays are compared once built. A graph is rebuilt as symbolic tensors
+    (which computes shapes only) and each layer is asked about its first call's inputs.
     """
+    if "graph" in config:
+        inputs, outputs = graph_from_config(config["graph"])
+        try:
+            topology, _ = Topology.from_tensors(inputs, outputs)
+        except GraphError as error:
+            raise ModelFileError(f"{path!r}: the model's graph is unsound: {error}") from None
+        for index, layer in enumerate(topology.layers):
+            shapes = [t.shape for t in layer.calls[0].inputs]
+            declared = layer.array_shapes(shapes if layer.takes_list else shapes[0])
+            if declared is None:
+                return
+            _compare_declared(
+                declared, arrays, index, path, f"{type(layer).__name__} {layer.name!r}"
+            )
+        return
     layers = [
         get_layer_class(spec["class_name"]).from_config(spec["config"]) for spec in config["layers"]
     ]
@@ -156,20 +173,25 @@ def _check_declared_shapes(config: dict[str, Any], arrays: dict, path: str) -> N
         declared = layer.array_shapes(shape)
         if declared is None:
             return
-        for name, expected in declared.items():
-            kind = "state" if name in ("running_mean", "running_var") else "params"
-            key = next(
-                (k for k in (f"layers.{index}.params.{name}", f"layers.{index}.state.{name}")
-                 if k in arrays), f"layers.{index}.{kind}.{name}"
-            )  # fmt: skip
-            if key not in arrays:
-                raise ModelFileError(f"{path!r} lacks the array {key!r} that its model needs")
-            if arrays[key].shape != tuple(expected):
-                raise ModelFileError(
-                    f"{path!r}: array {key!r} must have shape {tuple(expected)} for this model "
-                    f"(layer {index}, {spec_name(config, index)}), got shape {arrays[key].shape}"
-                )
+        _compare_declared(declared, arrays, index, path, spec_name(config, index))
         shape = layer.output_shape(shape)
+
+
+def _compare_declared(declared: dict, arrays: dict, index: int, path: str, what: str) -> None:
+    """Raise unless layer ``index``'s arrays are in the file with the declared shapes."""
+    for name, expected in declared.items():
+        kind = "state" if name in ("running_mean", "running_var") else "params"
+        key = next(
+            (k for k in (f"layers.{index}.params.{name}", f"layers.{index}.state.{name}")
+             if k in arrays), f"layers.{index}.{kind}.{name}"
+        )  # fmt: skip
+        if key not in arrays:
+            raise ModelFileError(f"{path!r} lacks the array {key!r} that its model needs")
+        if arrays[key].shape != tuple(expected):
+            raise ModelFileError(
+                f"{path!r}: array {key!r} must have shape {tuple(expected)} for this model "
+                f"(layer {index}, {what}), got shape {arrays[key].shape}"
+            )
 
 
 def spec_name(config: dict[str, Any], index: int) -> str:

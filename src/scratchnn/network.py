@@ -1,7 +1,9 @@
-"""``Network``: a stack of layers over one flat parameter buffer; forward, backward, state.
+"""``Network``: a graph of layers over one flat parameter buffer; forward, backward, state.
 
 This is the model without its training: building, the passes, logits, the state API and the
-description. :class:`scratchnn.Sequential` adds ``fit``, ``evaluate`` and ``save`` on top.
+description. The layers form a :class:`~scratchnn.graph.Topology`: a chain for a stack of
+layers, any directed acyclic graph for a model made from ``Input`` tensors. :class:`scratchnn.Model`
+and :class:`scratchnn.Sequential` add ``fit``, ``evaluate`` and ``save`` on top.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import numpy as np
 
 from . import _validation as check
 from . import sources
+from .graph import MAX_NODES, GraphError, Topology
 from .layers.base import Layer, as_shape, format_shape, get_layer_class
+from .layers.input import InputLayer
+from .layers.symbolic import SymbolicTensor
 
 
 class Network:
@@ -56,39 +61,118 @@ class Network:
         layers = list(layers)
         if not layers:
             raise ValueError("layers must hold at least one layer, got an empty list")
-        seen: set[int] = set()
         for index, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
+            if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
                 raise TypeError(
                     f"layers[{index}] must be a scratchnn layer, got {check.describe(layer)}"
                 )
+            if layer.takes_list:
+                raise TypeError(
+                    f"layers[{index}] ({layer!r}) takes several inputs, which a stack cannot give "
+                    "it: build a Model from Input tensors instead"
+                )
+        self._adopt(
+            layers, seed, dtype, input_gradient, [f"layers[{i}]" for i in range(len(layers))]
+        )
+        self.topology = Topology.chain(layers)
+        self.graph: tuple[list[SymbolicTensor], list[SymbolicTensor]] | None = None
+        if layers[0].input_shape is not None:
+            self.build(layers[0].input_shape)
+
+    def _adopt(
+        self, layers: list[Layer], seed: Any, dtype: str, input_gradient: Any, labels: list[str]
+    ) -> None:
+        """Check the settings and take the layers (each belongs to one model at a time)."""
+        seen: set[int] = set()
+        for label, layer in zip(labels, layers, strict=True):
             owner = getattr(layer, "_owned", None)
             if id(layer) in seen or (owner is not None and owner() is not None):
                 where = "this model" if id(layer) in seen else "another model"
                 raise ValueError(
-                    f"layers[{index}] ({layer!r}) already belongs to {where}: a layer holds its "
-                    "own weights and training record, so it can serve one place in one model; "
-                    "build a new layer, or copy the model (model.copy()) to reuse an architecture"
+                    f"{label} ({layer!r}) already belongs to {where}: a layer holds its own "
+                    "weights and training record, so it can serve one place in one model (call "
+                    "it twice in a graph to share its weights); build a new layer, or copy the "
+                    "model (model.copy()) to reuse an architecture"
                 )
             seen.add(id(layer))
         if seed is not None:
             check.check_non_negative_int(seed, "seed")
         if not isinstance(input_gradient, bool):
             raise TypeError(f"input_gradient must be True or False, got {input_gradient!r}")
+        self.seed = seed
+        self.dtype = check.check_dtype(dtype)
         for layer in layers:  # a weak reference: a model that is gone owns nothing
             layer._owned = weakref.ref(self)
         self.layers = layers
-        self.seed = seed
-        self.dtype = check.check_dtype(dtype)
         self.input_gradient = input_gradient
         self.rng = np.random.default_rng(seed)
         self.built = False
-        if layers[0].input_shape is not None:
-            self.build(layers[0].input_shape)
+
+    def _init_graph(
+        self, inputs: Any, outputs: Any, seed: Any, dtype: str, input_gradient: bool
+    ) -> None:
+        """Make this network the graph from ``inputs`` to ``outputs`` (symbolic tensors)."""
+        inputs = _tensor_list(inputs, "inputs")
+        outputs = _tensor_list(outputs, "outputs")
+        try:
+            topology, nodes = Topology.from_tensors(inputs, outputs)
+        except GraphError as error:
+            raise ValueError(str(error)) from None
+        if not topology.nodes:
+            raise ValueError("outputs must be made by layers from the inputs, got the inputs")
+        names = [t.node.layer.name for t in inputs] + [layer.name for layer in topology.layers]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"layer names must be unique in a model, got {duplicates} more than once "
+                "(give name=... to one of them)"
+            )
+        self._adopt(
+            topology.layers, seed, dtype, input_gradient,
+            [f"layer {layer.name!r}" for layer in topology.layers],
+        )  # fmt: skip
+        self.topology = topology
+        self.graph = (inputs, outputs)
+        self._graph_nodes = nodes
+        self.input_names = [t.node.layer.name for t in inputs]
+        self.output_names = [t.name for t in outputs]
+        self._build_graph()
+
+    def _build_graph(self) -> None:
+        """Build every layer of the graph on its first call's input shapes, in run order."""
+        inputs, outputs = self.graph
+        for node in self._graph_nodes:
+            if node.layer.built:
+                continue
+            shapes = [t.shape for t in node.inputs]
+            node.layer.build(shapes if node.layer.takes_list else shapes[0], self.rng, self.dtype)
+        self._gather_parameters()
+        self.input_shapes = [t.shape for t in inputs]
+        self.output_shapes = [t.shape for t in outputs]
+        single_in, single_out = len(inputs) == 1, len(outputs) == 1
+        self.input_shape = self.input_shapes[0] if single_in else self.input_shapes
+        self.output_shape = self.output_shapes[0] if single_out else self.output_shapes
+        self.input_dtypes = [t.dtype or self.dtype for t in inputs]
+        self.built = True
+
+    @property
+    def is_graph(self) -> bool:
+        """Whether this network was made from ``Input`` tensors (else it is a stack)."""
+        return self.graph is not None
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.topology.input_slots)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.topology.output_slots)
 
     # -- building -----------------------------------------------------------------------------
     def output_shape_for(self, input_shape: Any) -> tuple[int, ...]:
         """The output shape (no batch axis) for inputs of ``input_shape``, without building."""
+        if self.is_graph:
+            return self.output_shape
         shape = as_shape(input_shape)
         for layer in self.layers:
             shape = layer.output_shape(shape)
@@ -100,19 +184,29 @@ class Network:
         ``input_shape`` has no batch axis: ``(features,)``, or ``(height, width, channels)``; an
         int is a number of features.
         """
+        if self.is_graph:
+            if self.built:
+                return
+            raise ValueError("a graph model is built when it is made")
         input_shape = as_shape(input_shape)
         self.output_shape_for(input_shape)  # every layer checks its input shape before any change
         shape = input_shape
         for layer in self.layers:
             layer.build(shape, self.rng, self.dtype)
             shape = layer.output_shape(shape)
+        self._gather_parameters()
+        self.input_shape, self.output_shape = input_shape, shape
+        self.input_shapes, self.output_shapes = [input_shape], [shape]
+        self.input_dtypes = [self.dtype]
+        self.built = True
+
+    def _gather_parameters(self) -> None:
+        """One flat buffer for every layer's parameters (and one for their gradients)."""
         self.set_input_gradient(self.input_gradient)
         sizes = [p.size for layer in self.layers for p in layer.params.values()]
         self.params = np.empty(sum(sizes), dtype=self.dtype)
         self.grads = np.zeros(sum(sizes), dtype=self.dtype)
         self._bind_layers()
-        self.input_shape, self.output_shape = input_shape, shape
-        self.built = True
 
     @property
     def input_dim(self) -> int | None:
@@ -152,12 +246,16 @@ class Network:
             self.params, self.grads = self.params.copy(), self.grads.copy()
             self._bind_layers()
 
-    def check_inputs(self, X: Any, name: str = "X") -> np.ndarray:
+    def check_inputs(self, X: Any, name: str = "X") -> Any:
         """``X`` as a finite array of this network's dtype and input shape (batch axis first).
 
         h5py, zarr and dask arrays come back as a :class:`~scratchnn.sources.RowSource`, whose
-        values are checked batch by batch as they are read, never loaded whole.
+        values are checked batch by batch as they are read, never loaded whole. A model with
+        several inputs takes a list of arrays (in the order of its inputs) or a dict keyed by
+        the inputs' names, and gets back a :class:`~scratchnn.sources.ArrayGroup`.
         """
+        if self.is_graph:
+            return self._check_graph_inputs(X, name)
         expected = self.input_shape if self.built else self.layers[0].input_shape
         if sources.is_source(X):  # h5py, zarr, dask: read and checked batch by batch
             X = sources.as_source(X, name, self.dtype, ndim=tuple(range(1, 6)))
@@ -192,9 +290,51 @@ class Network:
             )
         return X
 
-    def _ensure_built(self, X: np.ndarray) -> None:
+    def _check_graph_inputs(self, X: Any, name: str) -> Any:
+        """A graph's inputs: each checked against its ``Input`` (shape with open axes, dtype)."""
+        arrays = by_position(X, self.input_names, name, "input")
+        checked = []
+        for position, (array, shape, dtype) in enumerate(
+            zip(arrays, self.input_shapes, self.input_dtypes, strict=True)
+        ):
+            label = name if len(arrays) == 1 else f"{name}[{self.input_names[position]!r}]"
+            integer = np.dtype(dtype).kind in "iu"
+            if sources.is_source(array):
+                array = sources.as_source(array, label, dtype, ndim=(len(shape) + 1,))
+            else:
+                array = check.check_array(array, label, ndim=len(shape) + 1)
+            if integer and array.dtype.kind not in "iu":
+                if array.dtype.kind != "f" or not np.all(np.asarray(array[:]) % 1 == 0):
+                    raise TypeError(
+                        f"{label} must hold integers (the Input's dtype is {dtype}), got an "
+                        f"array of dtype {array.dtype}"
+                    )
+            fits = all(e is None or e == g for e, g in zip(shape, array.shape[1:], strict=True))
+            if not fits:
+                raise ValueError(
+                    f"{label} must have shape {format_shape(shape).replace('None', 'batch', 1)}, "
+                    f"got {array.shape}"
+                )
+            checked.append(array)
+        if len(checked) == 1:
+            return checked[0]
+        lengths = {len(array) for array in checked}
+        if len(lengths) > 1:
+            detail = ", ".join(
+                f"{n!r}: {len(a)}" for n, a in zip(self.input_names, checked, strict=True)
+            )
+            raise ValueError(f"{name} must hold the same number of samples per input, got {detail}")
+        return sources.ArrayGroup(checked)
+
+    def _ensure_built(self, X: Any) -> None:
         if not self.built:
             self.build(X.shape[1:])
+
+    def _as_inputs(self, X: Any) -> list[np.ndarray]:
+        """One batch of checked inputs as the list the topology takes, in each input's dtype."""
+        if isinstance(X, list):
+            return [np.asarray(x, dtype=d) for x, d in zip(X, self.input_dtypes, strict=True)]
+        return [np.asarray(X, dtype=self.input_dtypes[0])]
 
     # -- the passes ---------------------------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
@@ -204,6 +344,11 @@ class Network:
         the next training call with the same batch size overwrites: copy it to keep it.
         Inference records nothing.
         """
+        if self.is_graph:
+            outputs = self.topology.forward(self._as_inputs(self.check_inputs(X)), training)
+            if training:
+                self._training_output_shape = [out.shape for out in outputs]
+            return outputs[0] if len(outputs) == 1 else outputs
         X = np.asarray(X, dtype=self.dtype)
         # Shapes only (cheap, once per batch); fit and predict check values at their boundary.
         if X.ndim < 2 or (self.built and X.shape[1:] != self.input_shape):
@@ -211,8 +356,7 @@ class Network:
             expected = expected.replace("None", "batch")
             raise ValueError(f"X must have shape {expected}, got {X.shape}")
         self._ensure_built(X)
-        for layer in self.layers:
-            X = layer.forward(X, training)
+        (X,) = self.topology.forward([X], training)
         if training:
             self._training_output_shape = X.shape  # what backward's gradient must match
         return X
@@ -222,31 +366,32 @@ class Network:
         skips its input gradient (for Dense a third of the products) and the layers before it
         (a ``Reshape``, a ``Dropout``) run no backward at all: nothing there needs a gradient."""
         self.input_gradient = bool(wanted)
-        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        for index, layer in enumerate(self.layers):
-            layer.needs_input_grad = self.input_gradient or index > first
+        self.topology.prepare(self.input_gradient)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         """Backpropagate ``dL/d(output)`` through the last training forward; fills ``grads``.
 
         Returns ``dL/dX`` when the network was made with ``input_gradient=True``, else ``None``.
         """
-        if not self.built or self.layers[-1]._cache is None:
+        expected = getattr(self, "_training_output_shape", None)
+        if not self.built or expected is None:
             raise ValueError(
                 "backward needs a forward pass first: call forward(X, training=True) before it"
             )
-        grad = np.asarray(grad_output, dtype=self.dtype)
-        expected = self._training_output_shape
-        if grad.shape != expected:
+        several = isinstance(expected, list) and len(expected) > 1
+        given = list(grad_output) if several else [grad_output]
+        wanted = expected if isinstance(expected, list) else [expected]
+        grads = [np.asarray(g, dtype=self.dtype) for g in given]
+        if len(grads) != len(wanted) or any(
+            g.shape != w for g, w in zip(grads, wanted, strict=False)
+        ):
+            shown = wanted if several else wanted[0]
+            got = [g.shape for g in grads] if several else grads[0].shape
             raise ValueError(
-                f"grad_output must have the shape of the last forward output {expected}, "
-                f"got {grad.shape}"
+                f"grad_output must have the shape of the last forward output {shown}, got {got}"
             )
-        for layer in reversed(self.layers):
-            if grad is None:  # below the first layer with parameters: nothing needs a gradient
-                break
-            grad = layer.backward(grad)
-        return grad
+        input_grads = self.topology.backward(grads)
+        return input_grads if self.n_inputs > 1 else input_grads[0]
 
     def logits(self, X: Any, batch_size: int = 8192) -> np.ndarray:
         """Outputs before the last layer's activation (softmax/sigmoid scores), inference mode.
@@ -257,18 +402,31 @@ class Network:
         X = self.check_inputs(X)
         batch_size = check.check_positive_int(batch_size, "batch_size")
         self._ensure_built(X)
-        head = self.layers[-1]
-        if head.output_activation is None:
-            raise ValueError(f"logits needs a last layer that ends in an activation, got {head!r}")
+        for index in self.output_nodes():
+            head = self.topology.nodes[index][0]
+            if head.output_activation is None:
+                raise ValueError(
+                    f"logits needs output layers that end in an activation, got {head!r}"
+                )
         return self._batched(X, batch_size, logits=True)
 
-    def infer(self, X: np.ndarray, logits: bool = False) -> np.ndarray:
-        """Inference pass over checked ``X``; ``logits=True`` stops before the last activation."""
-        X = np.asarray(X, dtype=self.dtype)
-        *body, head = self.layers
-        for layer in body:
-            X = layer.forward(X, False)
-        return head.forward_logits(X, False) if logits else head.forward(X, False)
+    def output_nodes(self) -> list[int]:
+        """The index (in run order) of the node that makes each output."""
+        makers = {}
+        for index, (_, _, target) in enumerate(self.topology.nodes):
+            for slot in target if isinstance(target, tuple) else (target,):
+                makers[slot] = index
+        return [makers[slot] for slot in self.topology.output_slots]
+
+    def infer(self, X: Any, logits: bool = False) -> Any:
+        """Inference pass over checked ``X``; ``logits=True`` stops before the last activation.
+
+        A model with several inputs takes a list of arrays; one with several outputs returns a
+        list.
+        """
+        fused = frozenset(self.output_nodes()) if logits else frozenset()
+        outputs = self.topology.forward(self._as_inputs(X), False, fused)
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def _batched(self, X: np.ndarray, batch_size: int, logits: bool = False) -> np.ndarray:
         """``infer`` over ``X`` in chunks of ``batch_size`` rows (each cast to dtype alone).
@@ -277,26 +435,34 @@ class Network:
         one warning that counts their rows and says what to do.
         """
         with np.errstate(**check.QUIET):
+            if self.n_outputs > 1 or None in self.output_shapes[0]:
+                return self._batched_outputs(X, batch_size, logits)
             if len(X) <= batch_size:
-                batch = X if isinstance(X, np.ndarray) else X[:]  # a RowSource reads its rows
+                batch = X if isinstance(X, (np.ndarray, list)) else X[:]  # a source reads rows
                 out = self.infer(batch, logits)
                 # The identity network returns its own input: never hand the caller's array back.
-                out = out.copy() if np.shares_memory(out, batch) else out
+                out = out.copy() if _shares_memory(out, batch) else out
             else:
                 out = np.empty((len(X), *self.output_shape), dtype=self.dtype)
                 for start in range(0, len(X), batch_size):
                     stop = start + batch_size
                     out[start:stop] = self.infer(X[start:stop], logits)
-            if not np.isfinite(out).all():  # each value: a sum of huge ones may overflow
-                bad = int(np.count_nonzero((~np.isfinite(out.reshape(len(out), -1))).any(axis=1)))
-                warnings.warn(
-                    f"{bad} of {len(out)} rows gave non-finite outputs: these inputs are too "
-                    f"large for the weights in {np.dtype(self.dtype).name} (scale the inputs, "
-                    "or use dtype='float64')",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+            _warn_if_not_finite(out, self.dtype)
         return out
+
+    def _batched_outputs(self, X: Any, batch_size: int, logits: bool) -> Any:
+        """``_batched`` for several outputs, or outputs with an open axis: joined per output."""
+        pieces = []
+        for start in range(0, len(X), batch_size):
+            batch = X[start : start + batch_size]
+            outputs = self.infer(batch, logits)
+            pieces.append(outputs if isinstance(outputs, list) else [outputs])
+        joined = [np.concatenate(parts) for parts in zip(*pieces, strict=True)]
+        for index, out in enumerate(joined):
+            if len(pieces) == 1 and _shares_memory(out, batch):
+                joined[index] = out.copy()
+            _warn_if_not_finite(joined[index], self.dtype)
+        return joined if len(joined) > 1 else joined[0]
 
     def predict(self, X: Any, batch_size: int = 8192) -> np.ndarray:
         """Outputs for ``X`` ``(N, ...input_shape)``: ``(N, ...output_shape)``, inference mode."""
@@ -331,13 +497,18 @@ class Network:
             "rng": self.rng.bit_generator.state,
         }
 
-    def set_state(self, state: dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any], checked: bool = True) -> None:
         """Restore what :meth:`get_state` returned (of this network or one of the same build).
 
         Everything is checked first (shapes, finite numbers, each layer's own rules, the
-        generator state); a state that does not fit changes nothing.
+        generator state); a state that does not fit changes nothing. ``checked=False`` takes a
+        network's own snapshot as it was, NaN or not (a diverged copy, diagnostics or gradcheck
+        putting back what they found), without the checks.
         """
         self._require_built("set_state")
+        if not checked:
+            self._restore_state(state)
+            return
         if not isinstance(state, dict) or not {"params", "layers"} <= set(state):
             raise TypeError(
                 "state must be a dict with 'params', 'layers' (and 'rng') as get_state returns, "
@@ -409,19 +580,43 @@ class Network:
 
     # -- description --------------------------------------------------------------------------
     def summary(self, print_fn: Any = print) -> str:
-        """Print (with ``print_fn``) and return a table of layers, output shapes and parameters."""
-        rows = [("Layer", "Output shape", "Params")]
-        shape = self.input_shape if self.built else self.layers[0].input_shape
-        for index, layer in enumerate(self.layers):
-            if shape is not None:
-                shape = layer.output_shape(shape)
-            count = str(layer.n_params) if layer.built else "?"
-            rows.append((f"{index}: {layer!r}", format_shape(shape), count))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        rule = "-" * (sum(widths) + 4)
+        """Print (with ``print_fn``) and return a table of layers, output shapes and parameters.
+
+        A graph's table adds what each layer call is connected to (the layers whose outputs it
+        takes); a layer called twice appears once per call.
+        """
+        if self.is_graph:
+            rows = [("Layer", "Output shape", "Params", "Connected to")]
+            inputs, _ = self.graph
+            for tensor in inputs:
+                layer = tensor.node.layer
+                rows.append((f"{layer.name} (Input)", format_shape(tensor.shape), "0", ""))
+            for node in self._graph_nodes:
+                layer = node.layer
+                shapes = [t.shape for t in node.outputs]
+                count = str(layer.n_params) if node.call_index == 0 else "(shared)"
+                rows.append((
+                    f"{layer.name} ({type(layer).__name__})",
+                    format_shape(shapes if node.several_outputs else shapes[0]),
+                    count,
+                    ", ".join(t.name for t in node.inputs),
+                ))  # fmt: skip
+        else:
+            rows = [("Layer", "Output shape", "Params")]
+            shape = self.input_shape if self.built else self.layers[0].input_shape
+            for index, layer in enumerate(self.layers):
+                if shape is not None:
+                    shape = layer.output_shape(shape)
+                count = str(layer.n_params) if layer.built else "?"
+                rows.append((f"{index}: {layer!r}", format_shape(shape), count))
+        columns = len(rows[0])
+        widths = [max(len(row[i]) for row in rows) for i in range(columns)]
+        rule = "-" * (sum(widths) + 2 * (columns - 1))
         lines = [rule]
         for i, row in enumerate(rows):
-            lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
+            cells = [f"{row[0]:<{widths[0]}}", f"{row[1]:<{widths[1]}}", f"{row[2]:>{widths[2]}}"]
+            cells += [f"{cell:<{width}}" for cell, width in zip(row[3:], widths[3:], strict=True)]
+            lines.append("  ".join(cells).rstrip())
             if i == 0:
                 lines.append(rule)
         lines.append(rule)
@@ -433,7 +628,18 @@ class Network:
         return text
 
     def get_config(self) -> dict[str, Any]:
-        """The architecture as JSON-friendly values (layers, seed, dtype, input shape)."""
+        """The architecture as JSON-friendly values (layers, seed, dtype, input shape).
+
+        A graph's config holds ``graph``: its inputs (name, shape, dtype), its layers (name,
+        class, settings), its nodes in run order (each a layer and the tensors it takes, a tensor
+        named ``[layer, call, output]``) and its outputs. A stack's holds ``layers``.
+        """
+        if self.is_graph:
+            return {
+                "graph": graph_config(*self.graph, self._graph_nodes),
+                "seed": self.seed,
+                "dtype": np.dtype(self.dtype).name,
+            }
         return {
             "layers": [
                 {"class_name": type(layer).__name__, "config": layer.get_config()}
@@ -450,15 +656,25 @@ class Network:
 
         Configs of format version 1 name ``input_dim`` instead of ``input_shape``.
         """
+        dtype = dtype or config.get("dtype", "float32")
+        if "graph" in config:
+            inputs, outputs = graph_from_config(config["graph"])
+            model = cls.__new__(cls)
+            Network._init_graph(model, inputs, outputs, config.get("seed"), dtype, False)
+            model._on_create()
+            return model
         layers = [
             get_layer_class(spec["class_name"]).from_config(spec["config"])
             for spec in config["layers"]
         ]
-        model = cls(layers, seed=config.get("seed"), dtype=dtype or config.get("dtype", "float32"))
+        model = cls(layers, seed=config.get("seed"), dtype=dtype)
         input_shape = config.get("input_shape") or config.get("input_dim")
         if not model.built and input_shape:
             model.build(input_shape)
         return model
+
+    def _on_create(self) -> None:
+        """What a subclass sets up beside the network (a model's loss, labels...): nothing here."""
 
     def __copy__(self) -> Network:
         """``copy.copy(model)`` is a full copy too: layers hold views into one buffer and belong
@@ -468,21 +684,228 @@ class Network:
     def copy(self, dtype: str | None = None) -> Network:
         """An independent copy with the same weights and state, optionally in another dtype."""
         self._require_built("copy")
-        # Deep copies of the layer objects, not a config round trip: a user's own layer without a
-        # JSON config can be copied (and so gradient-checked) too. Building gives fresh buffers.
-        layers = [copy.deepcopy(layer) for layer in self.layers]
-        clone = type(self)(
-            layers,
-            seed=self.seed,
-            dtype=dtype or np.dtype(self.dtype).name,
-            input_gradient=self.input_gradient,
-        )
-        if not clone.built:
-            clone.build(self.input_shape)
+        dtype = dtype or np.dtype(self.dtype).name
+        if self.is_graph:
+            # One deep copy of the whole graph keeps shared layers shared; building anew (in the
+            # copy's dtype) gives fresh buffers, and the state copies the weights over.
+            inputs, outputs = copy.deepcopy(self.graph)
+            clone = type(self).__new__(type(self))
+            for tensor in outputs:
+                for layer in _layers_behind(tensor):
+                    layer.built = False
+            Network._init_graph(clone, inputs, outputs, self.seed, dtype, self.input_gradient)
+            clone._on_create()
+        else:
+            # Deep copies of the layer objects, not a config round trip: a user's own layer
+            # without a JSON config can be copied (and so gradient-checked) too.
+            layers = [copy.deepcopy(layer) for layer in self.layers]
+            clone = type(self)(
+                layers, seed=self.seed, dtype=dtype, input_gradient=self.input_gradient
+            )
+            if not clone.built:
+                clone.build(self.input_shape)
         clone._restore_state(self.get_state())
         return clone
 
     def __repr__(self) -> str:
-        inner = ", ".join(repr(layer) for layer in self.layers)
         dtype = np.dtype(self.dtype).name
+        if self.is_graph:
+            return (
+                f"{type(self).__name__}(inputs={self.input_names}, outputs={self.output_names}, "
+                f"layers={len(self.layers)}, seed={self.seed}, dtype={dtype!r})"
+            )
+        inner = ", ".join(repr(layer) for layer in self.layers)
         return f"{type(self).__name__}([{inner}], seed={self.seed}, dtype={dtype!r})"
+
+
+def _layers_behind(tensor: SymbolicTensor) -> list[Layer]:
+    """Every layer a tensor depends on (no order), found without recursion."""
+    found, stack, seen = [], [tensor.node], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        found.append(node.layer)
+        stack.extend(t.node for t in node.inputs)
+    return found
+
+
+def graph_config(
+    inputs: list[SymbolicTensor], outputs: list[SymbolicTensor], nodes: list[Any]
+) -> dict[str, Any]:
+    """A graph as JSON-friendly values (see :meth:`Network.get_config`)."""
+
+    def ref(tensor: SymbolicTensor) -> list[Any]:
+        return [tensor.node.layer.name, tensor.node.call_index, tensor.index]
+
+    layers, seen = [], set()
+    for node in nodes:
+        if id(node.layer) not in seen:
+            seen.add(id(node.layer))
+            layers.append({
+                "name": node.layer.name,
+                "class_name": type(node.layer).__name__,
+                "config": node.layer.get_config(),
+            })  # fmt: skip
+    return {
+        "inputs": [
+            {"name": t.node.layer.name, "shape": list(t.shape), "dtype": t.dtype} for t in inputs
+        ],
+        "layers": layers,
+        "nodes": [
+            {"layer": node.layer.name, "inputs": [ref(t) for t in node.inputs]} for node in nodes
+        ],
+        "outputs": [ref(t) for t in outputs],
+    }
+
+
+def graph_from_config(config: Any) -> tuple[list[SymbolicTensor], list[SymbolicTensor]]:
+    """The inputs and outputs of a graph rebuilt from :func:`graph_config`'s values.
+
+    Every field is checked before it is used: a node may only take tensors made before it (so
+    the graph has no cycle), names are unique, and sizes are bounded. Raises ``ValueError`` or
+    ``TypeError`` naming what is wrong.
+    """
+    if not isinstance(config, dict) or not {"inputs", "layers", "nodes", "outputs"} <= set(config):
+        raise ValueError("the graph must hold 'inputs', 'layers', 'nodes' and 'outputs'")
+    entries = {key: config[key] for key in ("inputs", "layers", "nodes", "outputs")}
+    for key, value in entries.items():
+        if not isinstance(value, list):
+            raise TypeError(f"the graph's {key!r} must be a list, got {check.describe(value)}")
+        if len(value) > MAX_NODES:
+            raise ValueError(f"the graph's {key!r} may hold at most {MAX_NODES} entries")
+    if not entries["inputs"] or not entries["outputs"]:
+        raise ValueError("the graph needs at least one input and one output")
+    made: dict[tuple[str, int, int], SymbolicTensor] = {}
+    names: set[str] = set()
+
+    def checked_name(value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value or len(value) > 200:
+            raise ValueError(f"{where} must be a name (text), got {check.describe(value)}")
+        if value in names:
+            raise ValueError(f"{where}: the name {value!r} is used twice")
+        names.add(value)
+        return value
+
+    inputs = []
+    for index, spec in enumerate(entries["inputs"]):
+        if not isinstance(spec, dict):
+            raise TypeError(f"graph input {index} must be a dict, got {check.describe(spec)}")
+        name = checked_name(spec.get("name"), f"graph input {index}'s name")
+        shape = spec.get("shape")
+        tensor = InputLayer(shape, spec.get("dtype"), name=name).output
+        made[(name, 0, 0)] = tensor
+        inputs.append(tensor)
+    layers: dict[str, Layer] = {}
+    for index, spec in enumerate(entries["layers"]):
+        if not isinstance(spec, dict) or not {"name", "class_name", "config"} <= set(spec):
+            raise ValueError(f"graph layer {index} must hold 'name', 'class_name' and 'config'")
+        name = checked_name(spec["name"], f"graph layer {index}'s name")
+        cls = get_layer_class(spec["class_name"])
+        if cls is InputLayer:
+            raise ValueError(f"graph layer {index} must not be an InputLayer (inputs are listed)")
+        layer = cls.from_config(spec["config"])
+        layer.name = name
+        layers[name] = layer
+
+    def tensor_of(ref: Any, where: str) -> SymbolicTensor:
+        valid = (
+            isinstance(ref, list)
+            and len(ref) == 3
+            and isinstance(ref[0], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in ref[1:])
+        )
+        if not valid:
+            raise ValueError(f"{where} must be [layer name, call, output], got {ref!r:.80}")
+        key = (ref[0], ref[1], ref[2])
+        if key not in made:
+            raise ValueError(
+                f"{where} names a tensor no earlier node makes: {ref!r:.80} (a node may only "
+                "take the graph's inputs and the outputs of nodes listed before it)"
+            )
+        return made[key]
+
+    for index, spec in enumerate(entries["nodes"]):
+        if not isinstance(spec, dict) or not isinstance(spec.get("inputs"), list):
+            raise ValueError(f"graph node {index} must hold 'layer' and a list of 'inputs'")
+        layer = layers.get(spec.get("layer")) if isinstance(spec.get("layer"), str) else None
+        if layer is None:
+            raise ValueError(
+                f"graph node {index} names no layer of the graph: {spec.get('layer')!r:.80}"
+            )
+        tensors = [
+            tensor_of(ref, f"graph node {index}'s input {i}")
+            for i, ref in enumerate(spec["inputs"])
+        ]
+        if not tensors:
+            raise ValueError(f"graph node {index} takes no input")
+        result = layer(
+            tensors if layer.takes_list else tensors[0] if len(tensors) == 1 else tensors
+        )
+        node = layer.calls[-1]
+        for tensor in result if isinstance(result, list) else [result]:
+            made[(layer.name, node.call_index, tensor.index)] = tensor
+    outputs = [tensor_of(ref, f"graph output {i}") for i, ref in enumerate(entries["outputs"])]
+    unused = [name for name, layer in layers.items() if not layer.calls]
+    if unused:
+        raise ValueError(f"graph layers {unused[:5]} are never called by a node")
+    return inputs, outputs
+
+
+def _shares_memory(out: Any, batch: Any) -> bool:
+    batches = batch if isinstance(batch, list) else [batch]
+    return any(np.shares_memory(out, b) for b in batches if isinstance(b, np.ndarray))
+
+
+def _warn_if_not_finite(out: np.ndarray, dtype: Any) -> None:
+    """Overflow inside the layers is not NumPy's to report: outputs that end up non-finite get
+    one warning that counts their rows and says what to do."""
+    if not np.isfinite(out).all():  # each value: a sum of huge ones may overflow
+        bad = int(np.count_nonzero((~np.isfinite(out.reshape(len(out), -1))).any(axis=1)))
+        warnings.warn(
+            f"{bad} of {len(out)} rows gave non-finite outputs: these inputs are too large for "
+            f"the weights in {np.dtype(dtype).name} (scale the inputs, or use dtype='float64')",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def _tensor_list(value: Any, name: str) -> list[SymbolicTensor]:
+    """One symbolic tensor or a list of them, as a non-empty list (checked)."""
+    tensors = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not tensors:
+        raise ValueError(f"{name} must name at least one tensor, got an empty list")
+    for position, tensor in enumerate(tensors):
+        if not isinstance(tensor, SymbolicTensor):
+            where = name if len(tensors) == 1 else f"{name}[{position}]"
+            raise TypeError(
+                f"{where} must be a tensor from Input(...) or a layer call, got "
+                f"{check.describe(tensor)}"
+            )
+    return tensors
+
+
+def by_position(value: Any, names: list[str], name: str, what: str) -> list[Any]:
+    """Data for each of ``names``: from a list (in order), a dict (by name), or one array."""
+    if isinstance(value, dict):
+        unknown = sorted(set(map(str, value)) - set(names))
+        missing = [n for n in names if n not in value]
+        if unknown or missing:
+            raise ValueError(
+                f"{name} must be keyed by the model's {what} names {names}, got "
+                f"{sorted(map(str, value))}" + (f" (missing {missing})" if missing else "")
+            )
+        return [value[n] for n in names]
+    if isinstance(value, (list, tuple)) and len(names) > 1:
+        if len(value) != len(names):
+            raise ValueError(
+                f"{name} must hold one array per {what} ({len(names)}: {names}), got {len(value)}"
+            )
+        return list(value)
+    if len(names) > 1:
+        raise TypeError(
+            f"{name} must be a list of {len(names)} arrays or a dict keyed by {names}: the model "
+            f"has {len(names)} {what}s, got {check.describe(value)}"
+        )
+    return [value]

@@ -30,7 +30,15 @@ import numpy as np
 
 from ._validation import all_finite, describe
 
-__all__ = ["RowSource", "as_source", "block_batches", "is_source", "row_range", "scan"]
+__all__ = [
+    "ArrayGroup",
+    "RowSource",
+    "as_source",
+    "block_batches",
+    "is_source",
+    "row_range",
+    "scan",
+]
 
 # Modules whose arrays are read by slicing, batch by batch: never converted whole.
 _LAZY_MODULES = ("h5py", "zarr", "dask")
@@ -309,9 +317,30 @@ class SelectedRows:
         return self.data[self.index[rows]]
 
 
+class ArrayGroup:
+    """Several arrays of one length whose rows go together: a model's inputs, or its targets.
+
+    ``group[rows]`` is the list ``[array[rows] for array in group.arrays]``; ``len`` is the
+    common length. Each array may be a NumPy array or a :class:`RowSource`.
+    """
+
+    def __init__(self, arrays: list[Any]) -> None:
+        self.arrays = list(arrays)
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, rows: Any) -> list[Any]:
+        return [array[rows] for array in self.arrays]
+
+
 def scan(data: Any) -> None:
     """Read a :class:`RowSource` once, block by block, so that bad rows stop ``fit`` before it
     changes anything; NumPy arrays (checked whole already) pass untouched."""
+    if isinstance(data, ArrayGroup):
+        for array in data.arrays:
+            scan(array)
+        return
     if not isinstance(data, RowSource):
         return
     step = data.block_rows
@@ -321,11 +350,15 @@ def scan(data: Any) -> None:
 
 def row_range(data: Any, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of an array (a view) or of a :class:`RowSource` (a lazy view)."""
+    if isinstance(data, ArrayGroup):
+        return ArrayGroup([row_range(array, start, stop) for array in data.arrays])
     return data.view(start, stop) if isinstance(data, RowSource) else data[start:stop]
 
 
 def block_layout(data: Any) -> tuple[int, int] | None:
     """``(block_rows, buffer_blocks)`` when ``fit`` should shuffle ``data`` by blocks, else None."""
+    if isinstance(data, ArrayGroup):
+        return next(filter(None, map(block_layout, data.arrays)), None)
     if isinstance(data, RowSource) and data.shuffle == "blocks":
         return data.block_rows, data.buffer_blocks
     return None

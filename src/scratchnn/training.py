@@ -31,12 +31,14 @@ class DivergenceWarning(RuntimeWarning):
     """The loss became NaN or infinite during ``fit``; training stopped."""
 
 
-def fuses_head(network: Network, loss: Loss) -> bool:
-    """Whether ``loss`` takes the last layer's logits: its activation is the one it fuses."""
+def fuses_head(network: Network, loss: Loss, output: int = 0) -> bool:
+    """Whether ``loss`` takes the logits of the layer making ``output``: its activation is the
+    one the loss fuses."""
+    head = network.topology.nodes[network.output_nodes()[output]][0]
     return (
         loss.fused_activation is not None
         and not loss.from_logits
-        and network.layers[-1].output_activation == loss.fused_activation
+        and head.output_activation == loss.fused_activation
     )
 
 
@@ -75,20 +77,36 @@ class TrainingStep:
     def __init__(
         self,
         network: Network,
-        loss: Loss,
+        loss: Loss | Sequence[Loss],
         optimizer: Optimizer | None = None,
         weight_decay: float = 0.0,
         normalize_weights: bool = False,
+        loss_weights: Sequence[float] | None = None,
     ) -> None:
         if not network.built:
             raise ValueError(
                 "network must be built before a training step (call build(input_shape))"
             )
         self.network = network
-        self.fused = fuses_head(network, loss)
-        self.loss = loss.on_logits() if self.fused else loss
-        self._loss_of_probabilities = loss
-        self._head_activation = get_activation(loss.fused_activation) if self.fused else None
+        losses = list(loss) if isinstance(loss, (list, tuple)) else [loss]
+        self.several = len(losses) > 1
+        self.loss_weights = list(loss_weights) if loss_weights is not None else [1.0] * len(losses)
+        self.fused_outputs = [fuses_head(network, one, i) for i, one in enumerate(losses)]
+        self.losses = [
+            one.on_logits() if fused else one
+            for one, fused in zip(losses, self.fused_outputs, strict=True)
+        ]
+        self._losses_of_probabilities = losses
+        self._head_activations = [
+            get_activation(one.fused_activation) if fused else None
+            for one, fused in zip(losses, self.fused_outputs, strict=True)
+        ]
+        heads = network.output_nodes()
+        self.fused_nodes = frozenset(h for h, f in zip(heads, self.fused_outputs, strict=True) if f)
+        # The single-output names every caller of one loss uses.
+        self.fused, self.loss = self.fused_outputs[0], self.losses[0]
+        self._loss_of_probabilities = losses[0]
+        self._head_activation = self._head_activations[0]
         self.optimizer = optimizer
         self.normalize_weights = normalize_weights
         # One penalty implementation: every penalty is a Regularizer on a parameter view.
@@ -104,28 +122,43 @@ class TrainingStep:
                 for layer in network.layers
                 for name in layer.kernel_names
             ]
-        *self._body, self._head = network.layers
         # Functions called as (index, layer, output) after each layer's training forward: how
         # diagnostics see activations without a second pass. Empty, they cost nothing.
         self.observers: list[Callable[[int, Any, np.ndarray], None]] = []
+        self._topology = network.topology
 
-    def forward(self, X: np.ndarray, training: bool) -> np.ndarray:
-        """The network's outputs, or its logits when the loss takes them."""
-        X = X.astype(self.network.dtype, copy=False)  # one batch converted at a time
+    def forward(self, X: Any, training: bool) -> Any:
+        """The network's outputs, or its logits when the loss takes them (a list for several)."""
+        if isinstance(X, list):
+            inputs = [
+                x.astype(dtype, copy=False)
+                for x, dtype in zip(X, self.network.input_dtypes, strict=True)
+            ]
+        else:
+            inputs = [X.astype(self.network.input_dtypes[0], copy=False)]  # one batch at a time
         observers = self.observers if training else ()
-        for index, layer in enumerate(self._body):
-            X = layer.forward(X, training)
-            for observe in observers:
-                observe(index, layer, X)
-        if self.fused:
-            X = self._head.forward_logits(X, training)
-            for observe in observers:  # they see the head's output, as inference gives it
-                observe(len(self._body), self._head, self.probabilities(X))
-            return X
-        X = self._head.forward(X, training)
-        for observe in observers:
-            observe(len(self._body), self._head, X)
-        return X
+        if observers and self.fused_nodes:
+            observers = [self._seeing_probabilities(observe) for observe in observers]
+        outputs = self._topology.forward(inputs, training, self.fused_nodes, observers)
+        return outputs if self.several else outputs[0]
+
+    def _seeing_probabilities(self, observe: Callable) -> Callable:
+        """``observe`` as it is, but fed a fused head's probabilities, as inference gives them."""
+        layer_index = self._topology.layer_index
+        activations = {
+            layer_index[node]: activation
+            for node, activation in zip(
+                self.network.output_nodes(), self._head_activations, strict=True
+            )
+            if node in self.fused_nodes
+        }
+
+        def seen(index: int, layer: Any, output: np.ndarray) -> None:
+            if index in activations:
+                output = activations[index].forward(output)
+            observe(index, layer, output)
+
+        return seen
 
     def loss_and_gradients(
         self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
@@ -138,12 +171,22 @@ class TrainingStep:
             # The core loss averages over N; this rescaling makes it sum w l / sum w.
             sample_weight = sample_weight * (len(X) / weight_sum)
         outputs = self.forward(X, training=True)
-        value, grad = self.loss.value_and_grad(outputs, y, sample_weight)
-        grad = self._head.backward_logits(grad) if self.fused else self._head.backward(grad)
-        for layer in reversed(self._body):
-            if grad is None:  # below the first layer with parameters (see set_input_gradient)
-                break
-            grad = layer.backward(grad)
+        if self.several:
+            value, output_grads, self.output_values = 0.0, [], []
+            for loss, weight, out, target in zip(
+                self.losses, self.loss_weights, outputs, y, strict=True
+            ):
+                part, grad = loss.value_and_grad(out, target, sample_weight)
+                if weight != 1.0:
+                    grad *= grad.dtype.type(weight)
+                value += weight * part
+                output_grads.append(grad)
+                self.output_values.append(part)
+        else:
+            value, grad = self.loss.value_and_grad(outputs, y, sample_weight)
+            output_grads = [grad]
+        input_grads = self._topology.backward(output_grads, self.fused_nodes)
+        grad = input_grads if len(input_grads) > 1 else input_grads[0]
         for weights, grads, regularizer, per_sample in self.penalties:
             divisor = weight_sum if per_sample else 1.0
             value += regularizer.penalty(weights) / divisor
@@ -151,22 +194,47 @@ class TrainingStep:
         batch_weight = weight_sum if self.normalize_weights else float(len(X))
         return StepResult(value, batch_weight, outputs, grad)
 
-    def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """Mean loss (penalties excluded) and outputs of one batch in inference mode."""
+    def evaluate(self, X: Any, y: Any) -> tuple[float, Any]:
+        """Mean loss (penalties excluded) and outputs of one batch in inference mode.
+
+        With several outputs the loss is the weighted sum of the outputs' losses, and
+        :meth:`output_losses` gives each one.
+        """
         outputs = self.forward(X, training=False)
-        value = self.loss(outputs, y)
-        if self.fused and not math.isfinite(value):
+        if self.several:
+            return sum(
+                w * v
+                for w, v in zip(self.loss_weights, self.output_losses(outputs, y), strict=True)
+            ), outputs
+        return self._output_loss(0, outputs, y), outputs
+
+    def output_losses(self, outputs: list[np.ndarray], y: list[np.ndarray]) -> list[float]:
+        """Each output's own loss (not weighted) on one batch of inference outputs."""
+        return [
+            self._output_loss(i, out, target)
+            for i, (out, target) in enumerate(zip(outputs, y, strict=True))
+        ]
+
+    def _output_loss(self, index: int, outputs: np.ndarray, y: np.ndarray) -> float:
+        value = self.losses[index](outputs, y)
+        if self.fused_outputs[index] and not math.isfinite(value):
             # Logits that overflowed to inf: the loss of the probabilities, as predict gives them
             # (clipped like every loss on probabilities), which is finite.
-            value = self._loss_of_probabilities(self.probabilities(outputs), y)
-        return value, outputs
+            probabilities = self._head_activations[index].forward(outputs)
+            value = self._losses_of_probabilities[index](probabilities, y)
+        return value
 
     def penalty(self) -> float:
         """The layers' own penalties (not the per-batch weight decay) at the current weights."""
         return sum(reg.penalty(w) for w, _, reg, per_sample in self.penalties if not per_sample)
 
-    def probabilities(self, outputs: np.ndarray) -> np.ndarray:
+    def probabilities(self, outputs: Any) -> Any:
         """What the network outputs, from what :meth:`forward` returned (logits if fused)."""
+        if self.several:
+            return [
+                out if activation is None else activation.forward(out)
+                for out, activation in zip(outputs, self._head_activations, strict=True)
+            ]
         if not self.fused:
             return outputs
         return self._head_activation.forward(outputs)
@@ -224,7 +292,9 @@ def run_epochs(
     """
     network = step.network
     batches = Batches(len(X), batch_size, sources.block_layout(X))
-    seen_outputs = np.empty((len(X), *network.output_shape), network.dtype) if metrics else None
+    several = step.several
+    seen_outputs = _OutputStore(len(X), network) if metrics else None
+    output_totals = [0.0] * len(step.losses) if several else None
     # Only callbacks that override the batch hooks are called per batch (no per-batch dict else).
     batch_callbacks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     begin_callbacks = [
@@ -255,6 +325,8 @@ def run_epochs(
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
         total, total_weight = 0.0, 0.0
+        if several:
+            output_totals = [0.0] * len(step.losses)
         for index, rows in batches.epoch(network.rng, shuffle):
             for callback in begin_callbacks:
                 callback.on_batch_begin(index)
@@ -274,17 +346,22 @@ def run_epochs(
                 continue
             total += value * weight
             total_weight += weight
+            if several:
+                for k, part in enumerate(step.output_values):
+                    output_totals[k] += part * weight
             if seen_outputs is not None:
                 with np.errstate(**QUIET):
-                    seen_outputs[rows] = step.probabilities(outputs)
+                    seen_outputs.put(rows, step.probabilities(outputs))
             for callback in batch_callbacks:
                 callback.on_batch_end(index, {"loss": value})
         if history.stop_reason is not None:
             break
         logs = {"loss": total / total_weight if total_weight else float("nan")}
+        if several:
+            for name, part in zip(network.output_names, output_totals, strict=True):
+                logs[f"{name}_loss"] = part / total_weight if total_weight else float("nan")
         with np.errstate(**QUIET):
-            for name, function in metrics:
-                logs[name] = function(y, seen_outputs)
+            logs.update(metric_logs(network, metrics, y, seen_outputs.arrays if metrics else None))
         if end_of_epoch is not None:
             end_of_epoch(logs)
         for callback in callbacks:
@@ -304,6 +381,22 @@ def run_epochs(
         _stop(network, history, fallbacks(), X, "the last update made the model overflow")
     for callback in callbacks:
         callback.on_train_end()
+
+
+class _OutputStore:
+    """The outputs of every row of an epoch (or an evaluation), for the metrics: one array per
+    output, made at the first batch (an output with an open axis takes the data's length)."""
+
+    def __init__(self, rows: int, network: Network) -> None:
+        self.rows, self.dtype = rows, network.dtype
+        self.arrays: list[np.ndarray] = []
+
+    def put(self, rows: Any, outputs: Any) -> None:
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        if not self.arrays:
+            self.arrays = [np.empty((self.rows, *o.shape[1:]), self.dtype) for o in outputs]
+        for store, part in zip(self.arrays, outputs, strict=True):
+            store[rows] = part
 
 
 class _Snapshot:
@@ -334,6 +427,12 @@ def _last_update_is_finite(step: TrainingStep, X: Any, y: np.ndarray, rows: Any)
         if not np.isfinite(np.add.reduce(step.network.params)):
             return False
         outputs = step.forward(X[rows], training=False)
+        if step.several:
+            finite = all(np.isfinite(out).all() for out in outputs)
+            return finite and all(
+                math.isfinite(loss(out, target))
+                for loss, out, target in zip(step.losses, outputs, y[rows], strict=True)
+            )
         return bool(np.isfinite(outputs).all()) and math.isfinite(step.loss(outputs, y[rows]))
 
 
@@ -341,8 +440,10 @@ def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool
     """Whether the network's outputs on every row of ``X`` are finite (inference, quietly)."""
     with np.errstate(**QUIET):
         for start in range(0, len(X), batch_size):
-            if not np.isfinite(network.infer(X[start : start + batch_size])).all():
-                return False
+            outputs = network.infer(X[start : start + batch_size])
+            for out in outputs if isinstance(outputs, list) else [outputs]:
+                if not np.isfinite(out).all():
+                    return False
     return True
 
 
@@ -369,6 +470,25 @@ def _stop(
     warnings.warn(message, DivergenceWarning, stacklevel=5)
 
 
+def metric_logs(
+    network: Network,
+    metrics: Sequence[tuple[str, Metric]],
+    y: Any,
+    outputs: list[np.ndarray] | None,
+) -> dict[str, float]:
+    """Each metric on the outputs; ``{output}_{metric}`` for each of several outputs."""
+    if not metrics:
+        return {}
+    if len(outputs) == 1:
+        return {name: function(y, outputs[0]) for name, function in metrics}
+    targets = y.arrays if isinstance(y, sources.ArrayGroup) else y
+    return {
+        f"{output}_{name}": function(target, out)
+        for name, function in metrics
+        for output, target, out in zip(network.output_names, targets, outputs, strict=True)
+    }
+
+
 def evaluate_loss_and_metrics(
     step: TrainingStep,
     X: Any,
@@ -377,17 +497,30 @@ def evaluate_loss_and_metrics(
     batch_size: int = 8192,
     prefix: str = "",
 ) -> dict[str, float]:
-    """Loss (with the layers' penalties) and metrics over ``(X, y)`` in inference mode."""
+    """Loss (with the layers' penalties) and metrics over ``(X, y)`` in inference mode.
+
+    Several outputs add ``{output}_loss`` for each (and name each metric by its output).
+    """
     network = step.network
-    outputs = np.empty((len(X), *network.output_shape), dtype=network.dtype)
+    outputs = _OutputStore(len(X), network)
     total = 0.0
+    parts = [0.0] * network.n_outputs
     with np.errstate(**QUIET):
         for start in range(0, len(X), batch_size):
             rows = slice(start, start + batch_size)
-            value, batch_outputs = step.evaluate(X[rows], y[rows])
-            outputs[rows] = step.probabilities(batch_outputs)
-            total += value * len(batch_outputs)
+            targets = y[rows]
+            value, batch_outputs = step.evaluate(X[rows], targets)
+            seen = step.probabilities(batch_outputs)
+            count = len(seen[0]) if step.several else len(seen)
+            outputs.put(rows, seen)
+            if step.several:
+                for k, loss in enumerate(step.output_losses(batch_outputs, targets)):
+                    parts[k] += loss * count
+            total += value * count
         result = {f"{prefix}loss": total / len(X) + step.penalty()}
-        for name, function in metrics:
-            result[f"{prefix}{name}"] = function(y, outputs)
+        if step.several:
+            for name, part in zip(network.output_names, parts, strict=True):
+                result[f"{prefix}{name}_loss"] = part / len(X)
+        for name, value in metric_logs(network, metrics, y, outputs.arrays).items():
+            result[f"{prefix}{name}"] = value
     return result

@@ -313,7 +313,7 @@ def diagnose(
             step.loss_and_gradients(X, y)
             record.add_gradients(layers)
     finally:
-        model._restore_state(saved)  # as it was, NaN or not: diagnosing changes nothing
+        model.set_state(saved, checked=False)  # as it was, NaN or not: diagnosing changes nothing
         model.grads[...] = grads
     values = record.values(layers)  # weights and batch-norm statistics as the model has them
     described = describe_layers(model)
