@@ -85,8 +85,6 @@ def _case(overrides, error, message, id):
 FIT_CASES = [
     _case(dict(X=X[:, 0]), ValueError, "X must be 2-D (samples, features), or more for images "
           "(samples, height, width, channels), got an array of shape (20,)", "X-1d"),
-    _case(dict(X=X[None]), ValueError, "X does not fit the model: Dense takes flat inputs (batch, "
-          "features), got inputs of shape (None, 20, 3): put a Flatten() layer before it", "X-3d"),
     _case(dict(X="data"), TypeError, "X must be a numeric array, got 'data' (str)", "X-str"),
     _case(dict(X=np.full((20, 3), "a")), TypeError,
           "X must hold numbers, got an array of dtype <U1", "X-strings"),
@@ -178,6 +176,7 @@ FIT_CASES = [
           "callbacks[0] monitors 'val_acc', which this fit does not log", "monitor-misspelt"),
 ]  # fmt: skip
 BUILT_ONLY_CASES = [
+    _case(dict(X=X[None]), ValueError, "X must have shape (None, 3), got (1, 20, 3)", "X-3d"),
     _case(dict(X=X[:, :2]), ValueError, "X must have 3 features (columns), got 2",
           "feature-count-mismatch"),
     _case(dict(validation_data=(X[:, :2], Y)), ValueError,
@@ -210,6 +209,19 @@ def test_fit_on_a_new_model_rejects_bad_input_and_leaves_it_unbuilt(overrides, e
     with pytest.raises(error, match=re.escape(message)):
         _fit(model, overrides)
     _assert_unchanged(model, before)
+    assert not model.built
+
+
+def test_fit_on_a_new_model_takes_a_sequence_per_sample_and_names_the_targets_it_needs():
+    """Dense maps the last axis, so (N, T, F) inputs make one prediction per position: the
+    targets must then be one label per position."""
+    model = Sequential([Dense(4, "relu"), Dense(2, "softmax")], seed=0)
+    sequences = np.broadcast_to(X[:, None], (20, 5, 3))
+    with pytest.raises(
+        ValueError,
+        match=re.escape("y must be 2-D or 3-D, got an array of shape (20,)"),
+    ):
+        _fit(model, dict(X=sequences))
     assert not model.built
 
 
@@ -266,8 +278,13 @@ def test_evaluate_rejects_bad_input(overrides, error, message):
     _assert_unchanged(model, before)
 
 
-def test_evaluate_without_a_loss_on_an_unfitted_model():
-    with pytest.raises(ValueError, match="loss must be given: this model has not been fitted"):
+def test_evaluate_without_a_loss_on_an_unfitted_model_takes_the_one_its_head_implies():
+    """Softmax: categorical cross-entropy; a linear head: MSE, which then names the columns."""
+    model = Sequential([Dense(2, "softmax")], seed=0)
+    probabilities = model.predict(X)
+    expected = -np.mean(np.log(probabilities[np.arange(len(Y)), Y]))
+    assert model.evaluate(X, Y)["loss"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="y does not fit the loss 'mse': y must have 2 column"):
         Sequential([Dense(2)]).evaluate(X, Y)
 
 

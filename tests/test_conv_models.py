@@ -143,8 +143,9 @@ def test_a_model_names_images_of_the_wrong_shape():
     model = Sequential([Conv2D(2, 3, input_shape=(8, 8, 1)), Flatten(), Dense(3)])
     with pytest.raises(ValueError, match="8, 8, 1"):
         model.predict(np.zeros((2, 8, 8, 3)))
-    with pytest.raises(ValueError, match="Flatten"):
-        Sequential([Conv2D(2, 3, input_shape=(8, 8, 1)), Dense(3)])
+    # Dense maps the last axis (Keras's rule): on feature maps it is a 1x1 convolution.
+    per_pixel = Sequential([Conv2D(2, 3, input_shape=(8, 8, 1)), Dense(3)])
+    assert per_pixel.predict(np.zeros((2, 8, 8, 1))).shape == (2, 6, 6, 3)
 
 
 def test_fit_predict_evaluate_save_and_load_on_images(tmp_path):

@@ -206,8 +206,9 @@ def test_an_update_that_overflows_on_the_last_step_is_caught():
         ("gelu", "linear", "mse", "rmsprop"),
     ],
 )
-def test_one_training_step_runs_through_five_source_files(hidden, head, loss, optimizer):
-    """fit's step, forward -> loss -> backward -> update, as docs/architecture.md draws it."""
+def test_one_training_step_runs_through_six_source_files(hidden, head, loss, optimizer):
+    """fit's step, forward -> loss -> backward -> update, as docs/architecture.md draws it: the
+    step, the one traversal of the graph (graph.py), the layers' math, the loss, the update."""
     from scratchnn.optimizers import get_optimizer
     from scratchnn.training import TrainingStep
 
@@ -231,7 +232,10 @@ def test_one_training_step_runs_through_five_source_files(hidden, head, loss, op
         step.optimizer.step(model.params, model.grads)
     finally:
         sys.setprofile(None)
-    expected = {"training.py", "layers/dense.py", "activations.py", "losses.py", "optimizers.py"}
+    expected = {
+        "training.py", "graph.py", "layers/dense.py", "activations.py", "losses.py",
+        "optimizers.py",
+    }  # fmt: skip
     assert files == expected
 
 

@@ -138,12 +138,12 @@ def _edit_header(path, edit) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda h: h.update(format_version=3), "format version 3, newer than this scratchnn"),
+        (lambda h: h.update(format_version=4), "format version 4, newer than this scratchnn"),
         (lambda h: h.update(format_version="1"), "format_version must be a positive integer"),
         (lambda h: h.update(format="keras"), "format must be 'scratchnn-model', got 'keras'"),
         (
             lambda h: h.update(kind="Transformer"),
-            r"kind must be one of \['NeuralNetwork', 'Sequential'\], got 'Transformer'",
+            r"kind must be one of \['Model', 'NeuralNetwork', 'Sequential'\], got 'Transformer'",
         ),
         (lambda h: h.pop("model"), "header entry 'model' must be a dict"),
         (
