@@ -14,6 +14,10 @@ from .session import Session
 from .settings import LIMITS, SettingsError
 
 
+class Busy(SettingsError):
+    """As many sessions as the server keeps are open (status 503)."""
+
+
 class UnknownSession(LookupError):
     """A request for a session that does not exist (never did, or was freed)."""
 
@@ -35,7 +39,7 @@ class Registry:
         self.free_idle()
         with self._lock:
             if len(self._sessions) >= self.max_sessions:
-                raise SettingsError(
+                raise Busy(
                     f"{len(self._sessions)} tabs have a playground open already (the most is "
                     f"{self.max_sessions}): close one, or wait for idle ones to be freed after "
                     f"{self.idle_seconds:g} s"

@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from .. import __version__
 from .recipe import parse_table
-from .registry import Registry, UnknownSession
+from .registry import Busy, Registry, UnknownSession
 from .settings import (
     ACTIVATIONS,
     DATA_SETS,
@@ -88,6 +88,8 @@ def _guarded(handler: Callable) -> Callable:
             return await handler(request)
         except TooLarge as error:
             return _error(str(error), 413)
+        except Busy as error:
+            return _error(str(error), 503)
         except SettingsError as error:
             return _error(str(error))
         except UnknownSession as error:

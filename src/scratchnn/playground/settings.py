@@ -33,7 +33,7 @@ LIMITS: dict[str, Any] = {
     "upload_rows": 2000,
     "sessions": 8,  # browser tabs at once
     "idle_seconds": 300,  # a tab that stays quiet this long is freed
-    "request_bytes": 65_536,
+    "request_bytes": 1_000_000,
 }
 
 
