@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 
 const page = {
   session: null, settings: null, limits: null, points: null, frame: null, events: null,
-  frames: 0, framesSince: performance.now(), fps: 0, total: 0,
+  frames: 0, framesSince: performance.now(), fps: 0, total: 0, drawn: 0, latest: null, pending: null,
 };
 window.playground = page; // for the browser tests and the curious
 
@@ -212,21 +212,30 @@ function drawNetwork() {
   const columns = widths.length, gap = (width - size) / Math.max(columns - 1, 1);
   const spots = widths.map((count, column) => Array.from({ length: count }, (_, row) => [
     column * gap, (height - count * (size + 4)) / 2 + row * (size + 4)]));
-  edges.width = width; edges.height = height;
+  if (edges.width !== width || edges.height !== height) { edges.width = width; edges.height = height; }
   const context = edges.getContext("2d");
+  context.clearRect(0, 0, width, height);
+  // One path per colour and width step: a few strokes instead of one per weight.
+  const paths = new Map();
   frame.weights.forEach((kernel, layer) => {
-    const biggest = Math.max(1e-9, ...kernel.flat().map(Math.abs));
+    let biggest = 1e-9;
+    for (const row of kernel) for (const w of row) biggest = Math.max(biggest, Math.abs(w));
     kernel.forEach((row, i) => row.forEach((w, j) => {
+      const step = Math.round(4 * Math.abs(w) / biggest), key = `${w >= 0 ? 1 : 0}:${step}`;
+      if (!paths.has(key)) paths.set(key, new Path2D());
       const [ax, ay] = spots[layer][i], [bx, by] = spots[layer + 1][j];
-      context.strokeStyle = w >= 0 ? COLORS[1] : COLORS[0];
-      context.globalAlpha = 0.25 + 0.75 * Math.abs(w) / biggest;
-      context.lineWidth = 0.5 + 3 * Math.abs(w) / biggest;
-      context.beginPath();
-      context.moveTo(ax + size, ay + size / 2);
-      context.lineTo(bx, by + size / 2);
-      context.stroke();
+      const path = paths.get(key);
+      path.moveTo(ax + size, ay + size / 2);
+      path.lineTo(bx, by + size / 2);
     }));
   });
+  for (const [key, path] of paths) {
+    const [sign, step] = key.split(":").map(Number);
+    context.strokeStyle = COLORS[sign];
+    context.globalAlpha = 0.25 + 0.75 * step / 4;
+    context.lineWidth = 0.5 + 0.75 * step;
+    context.stroke(path);
+  }
   context.globalAlpha = 1;
   const key = widths.join(",") + ":" + size;
   if (neurons.dataset.key !== key) { // the layout changed: new squares
@@ -242,13 +251,14 @@ function drawNetwork() {
     neurons.dataset.key = key;
   }
   const n = frame.neuron_size;
+  const field = { classes: decode(frame.field.classes), confidence: decode(frame.field.confidence) };
   for (const canvas of neurons.children) {
     const layer = Number(canvas.dataset.layer), unit = Number(canvas.dataset.unit);
     const image = new ImageData(n, n);
     if (layer === 0 || layer === columns - 1) { // the inputs x1, x2; the output: the boundary
       for (let i = 0; i < n * n; i++) {
         const v = layer === 0 ? (unit === 0 ? (i % n) / (n - 1) : 1 - Math.floor(i / n) / (n - 1)) : null;
-        const value = v === null ? outputValue(i, n) : v;
+        const value = v === null ? outputValue(field, i, n) : v;
         paint(image, i, value);
       }
     } else {
@@ -259,13 +269,12 @@ function drawNetwork() {
   }
 }
 
-function outputValue(i, n) { // the field, sampled down to the neuron grid
+function outputValue(field, i, n) { // the field, sampled down to the neuron grid
   const size = page.frame.field_size;
   const row = Math.floor(Math.floor(i / n) * size / n), column = Math.floor((i % n) * size / n);
   const cell = row * size + column;
-  const classes = decode(page.frame.field.classes), confidence = decode(page.frame.field.confidence);
-  const sign = classes[cell] > 0 ? 1 : -1;
-  return 0.5 + sign * confidence[cell] / 510;
+  const sign = field.classes[cell] > 0 ? 1 : -1;
+  return 0.5 + sign * field.confidence[cell] / 510;
 }
 
 function paint(image, i, value) { // 0 orange, 0.5 white, 1 blue
@@ -301,7 +310,7 @@ function drawCurve(canvas, series, fixedTop) {
 function showFrame(frame) {
   page.frame = frame;
   page.frames += 1;
-  page.total += 1;
+  page.drawn += 1;
   $("epoch").textContent = frame.epochs;
   $("state").textContent = frame.state;
   for (const name of ["loss", "val_loss", "accuracy", "val_accuracy"]) {
@@ -349,7 +358,14 @@ async function start() {
     $("download-onnx").href = api("model.onnx");
     await loadPoints();
     page.events = new EventSource(api("events"));
-    page.events.onmessage = (event) => showFrame(JSON.parse(event.data));
+    page.events.onmessage = (event) => {
+      page.total += 1;
+      page.latest = event.data;
+      if (!page.pending) page.pending = setTimeout(() => {
+        page.pending = null;
+        showFrame(JSON.parse(page.latest));
+      }, 0);
+    };
     page.events.onerror = () => { if (page.events.readyState === EventSource.CLOSED) say("lost the server: reload the page", true); };
     addEventListener("pagehide", () => navigator.sendBeacon(api("close")));
     setInterval(() => {
