@@ -185,7 +185,9 @@ class Client:
 
     def __init__(self, base: str) -> None:
         self.base = base
-        self.id = self.call("POST", "api/sessions")[1]["id"]
+        status, reply = self.call("POST", "api/sessions")
+        assert status == 200, reply
+        self.id = reply["id"]
 
     def call(self, method: str, path: str, body: bytes | None = None, headers=None):
         request = urllib.request.Request(self.base + path, body, headers or {}, method=method)
@@ -237,7 +239,7 @@ class Client:
 
 @pytest.fixture(scope="module")
 def base():
-    with running(registry=Registry(idle_seconds=120)) as url:
+    with running(registry=Registry(max_sessions=64, idle_seconds=120)) as url:
         yield url
 
 
@@ -291,6 +293,31 @@ def test_a_100_mb_upload_is_refused_before_it_is_read(base):
     status, reply = client.session("POST", "upload", chunks, {"Transfer-Encoding": "chunked"})
     assert status == 413 and "more than 1,000,000 bytes" in reply["error"]
     assert client.call("GET", "api/limits")[0] == 200
+
+
+def test_an_uploaded_file_becomes_the_data_set(base):
+    client = Client(base)
+    rows = "".join(f"{i % 7},{i % 5},{'yes' if i % 3 else 'no'}\n" for i in range(60))
+    status, reply = client.session("POST", "upload", ("a,b,label\n" + rows).encode())
+    assert status == 200 and reply == {"rows": 60, "classes": ["no", "yes"]}
+    assert client.settings({"data": "upload", "validation": 0})[0] == 200
+    points = client.session("GET", "points")[1]
+    assert points["classes"] == ["no", "yes"] and len(points["train"]["X"]) == 60
+    assert points["train"]["X"][1] == [1, 1] and points["train"]["y"][:3] == [0, 1, 1]
+
+
+def test_the_page_ships_in_the_package_data():
+    import tomllib
+
+    import scratchnn.playground
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["scratchnn.playground"]
+    static = Path(scratchnn.playground.__file__).parent / "static"
+    files = sorted(path.relative_to(static.parent) for path in static.iterdir())
+    assert [p.name for p in files] == ["index.html", "playground.css", "playground.js"]
+    assert all(any(p.match(pattern) for pattern in patterns) for p in files)
+    assert "starlette" in str(config["project"]["optional-dependencies"]["dev"])
 
 
 def test_requests_for_another_host_are_refused(base):

@@ -271,7 +271,7 @@ def _server(sock: socket.socket, registry: Registry) -> _Server:
 @contextlib.contextmanager
 def running(port: int = 0, registry: Registry | None = None) -> Iterator[str]:
     """The playground served from a background thread; yields its address, stops on exit."""
-    registry = registry or Registry()
+    registry = Registry() if registry is None else registry
     sock = bind(port)
     server = _server(sock, registry)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -127,6 +127,23 @@ function wireForm() {
       if (action === "reset") await loadPoints();
     }));
   }
+  for (const [link, what] of [["download-model", "model.npz"], ["download-onnx", "model.onnx"]]) {
+    // Fetched first, so that a refusal (no onnx package) is a message, not a downloaded error.
+    $(link).addEventListener("click", (event) => {
+      if ($(link).dataset.ready) { delete $(link).dataset.ready; return; }
+      event.preventDefault();
+      guarded(async () => {
+        const reply = await fetch(api(what));
+        if (!reply.ok) throw new Error((await reply.json()).error);
+        const url = URL.createObjectURL(await reply.blob());
+        const save = Object.assign(document.createElement("a"),
+          { href: url, download: $(link).getAttribute("download") });
+        save.click();
+        setTimeout(() => URL.revokeObjectURL(url), 60000);
+        say(`downloaded ${save.download}`);
+      });
+    });
+  }
   $("copy-python").addEventListener("click", () => guarded(async () => {
     const reply = await fetch(api("script.py"));
     if (!reply.ok) throw new Error((await reply.json()).error);
