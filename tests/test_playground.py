@@ -436,3 +436,16 @@ def test_a_bad_port_is_a_usage_error():
     with pytest.raises(SystemExit) as caught:
         main(["playground", "--port", "70000"])
     assert caught.value.code == 2
+
+
+def test_without_the_web_stack_the_command_says_which_extra_to_install():
+    code = (
+        "import sys; sys.modules['uvicorn'] = None; from scratchnn.cli import main; "
+        "raise SystemExit(main(['playground']))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 2
+    assert "uvicorn is missing): pip install 'scratchnn[playground]'" in result.stderr

@@ -60,8 +60,7 @@ class Session:
         self.closed = False
         self.table: Table | None = None
         self.frame_time = 0.0
-        self._frame_number = 0
-        self._frame_text = "{}"
+        self._frame: tuple[int, str] = (0, "{}")  # replaced whole: readers need no lock
         self._run = 0
         self._thread: threading.Thread | None = None
         self._install(Settings(), make_data(Settings()))
@@ -211,13 +210,12 @@ class Session:
             message=self.message,
             time=time.time(),
         )
-        self._frame_number += 1
-        self._frame_text = json.dumps(picture, allow_nan=False)
+        self._frame = (self._frame[0] + 1, json.dumps(picture, allow_nan=False))
         self.frame_time = time.monotonic()
 
     def frame(self) -> tuple[int, str]:
         """The latest frame's number and JSON text."""
-        return self._frame_number, self._frame_text
+        return self._frame
 
     def touch(self) -> None:
         self.touched = time.monotonic()
