@@ -369,7 +369,7 @@ def test_frames_reach_the_page_at_10_or_more_a_second_for_a_2_8_8_1_network(base
     print(f"playground frames: {rate:.1f} per second (2-8-8-1, xor, 160 training samples)")
     assert rate >= 10
     widths = [len(layer) for layer in frames[-1]["neurons"]]
-    assert widths == [8, 8] and len(frames[-1]["weights"]) == 3
+    assert widths == [8, 8, 1] and len(frames[-1]["weights"]) == 3
     assert all(math.isfinite(v) for v in running_frames[-1]["metrics"].values())
 
 

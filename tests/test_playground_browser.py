@@ -83,7 +83,7 @@ def test_a_person_trains_spirals_and_takes_the_model_and_its_code_home(
         wait(chromium, page, "playground.settings.data === 'spirals' && " + DRAWN)
         click(chromium, page, "add-layer")
         wait(chromium, page, "playground.settings.layers.length === 3 && " + DRAWN)
-        wait(chromium, page, "playground.frame.neurons.length === 3")
+        wait(chromium, page, "playground.frame.neurons.length === 4")  # 3 hidden, the output
         before = chromium.evaluate(page, BOUNDARY)
 
         # A bad value gets a message in the page and changes nothing.

@@ -1,9 +1,9 @@
 """What the page draws, computed from the model: one frame as JSON values.
 
 A frame holds the decision boundary over a grid (class and confidence per cell), one picture per
-hidden neuron (its output over a coarser grid), the weights of every Dense layer, the loss and
-accuracy curves and the diagnostics' findings. Pictures are bytes, base64-encoded: a 48 x 48
-field is 4.6 kB of text instead of some 30 kB of JSON numbers.
+hidden and output neuron (its output over a coarser grid), the weights of every Dense layer, the
+loss and accuracy curves and the diagnostics' findings. Pictures are bytes, base64-encoded: a
+48 x 48 field is 4.6 kB of text instead of some 30 kB of JSON numbers.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def boundary(model: Sequential, points: np.ndarray) -> dict[str, str]:
 def neuron_pictures(
     model: Sequential, points: np.ndarray, neurons: Sequence[int]
 ) -> list[list[str]]:
-    """Per hidden layer, per unit: its output over the grid scaled by its largest size to 0-255.
+    """Per layer in ``neurons``, per unit: its output over the grid, scaled by its largest size.
 
     128 is zero; 255 the unit's largest positive output, 0 its most negative one.
     """

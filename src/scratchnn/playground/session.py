@@ -70,7 +70,8 @@ class Session:
         """A new run (the worker, if any, has stopped): fresh model, curves and frame."""
         model, neurons, dense = build_model(settings, data.n_classes)
         self.settings, self.data, self.model = settings, data, model
-        self.neurons, self.dense = neurons, dense
+        self.neurons = [*neurons, len(model.layers) - 1]  # the outputs are pictured too
+        self.dense = dense
         points = np.vstack([data.X_train, data.X_val])
         self.bounds = frames.bounds_of(points)
         self.history: dict[str, list[float]] = {name: [] for name in SERIES}

@@ -223,7 +223,7 @@ function drawNetwork() {
   const frame = page.frame;
   if (!frame || !page.settings) return;
   const box = $("network"), neurons = $("neurons"), edges = $("edges");
-  const widths = [2, ...frame.neurons.map((layer) => layer.length), frame.weights.at(-1)[0].length];
+  const widths = [2, ...frame.neurons.map((layer) => layer.length)]; // inputs, hidden, outputs
   const width = box.clientWidth, height = box.clientHeight;
   const size = Math.max(8, Math.min(36, Math.floor((height - 20) / Math.max(...widths)) - 4));
   const columns = widths.length, gap = (width - size) / Math.max(columns - 1, 1);
@@ -268,15 +268,12 @@ function drawNetwork() {
     neurons.dataset.key = key;
   }
   const n = frame.neuron_size;
-  const field = { classes: decode(frame.field.classes), confidence: decode(frame.field.confidence) };
   for (const canvas of neurons.children) {
     const layer = Number(canvas.dataset.layer), unit = Number(canvas.dataset.unit);
     const image = new ImageData(n, n);
-    if (layer === 0 || layer === columns - 1) { // the inputs x1, x2; the output: the boundary
+    if (layer === 0) { // the inputs x1 and x2, left to right and bottom to top
       for (let i = 0; i < n * n; i++) {
-        const v = layer === 0 ? (unit === 0 ? (i % n) / (n - 1) : 1 - Math.floor(i / n) / (n - 1)) : null;
-        const value = v === null ? outputValue(field, i, n) : v;
-        paint(image, i, value);
+        paint(image, i, unit === 0 ? (i % n) / (n - 1) : 1 - Math.floor(i / n) / (n - 1));
       }
     } else {
       const values = decode(frame.neurons[layer - 1][unit]);
@@ -284,14 +281,6 @@ function drawNetwork() {
     }
     canvas.getContext("2d").putImageData(image, 0, 0);
   }
-}
-
-function outputValue(field, i, n) { // the field, sampled down to the neuron grid
-  const size = page.frame.field_size;
-  const row = Math.floor(Math.floor(i / n) * size / n), column = Math.floor((i % n) * size / n);
-  const cell = row * size + column;
-  const sign = field.classes[cell] > 0 ? 1 : -1;
-  return 0.5 + sign * field.confidence[cell] / 510;
 }
 
 function paint(image, i, value) { // 0 orange, 0.5 white, 1 blue
