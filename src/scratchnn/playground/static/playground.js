@@ -100,10 +100,7 @@ function wireForm() {
   $("optimizer").addEventListener("change", () => send({ optimizer: $("optimizer").value }));
   $("batch_norm").addEventListener("change", () => send({ batch_norm: $("batch_norm").checked }));
   for (const name of NUMBER_FIELDS) {
-    $(name).addEventListener("change", () => {
-      const value = readNumber(name);
-      send({ [name]: Number.isInteger(page.limits.defaults[name]) && name !== "lr" ? value : value });
-    });
+    $(name).addEventListener("change", () => send({ [name]: readNumber(name) }));
   }
   $("add-layer").addEventListener("click", () => {
     const layers = page.settings.layers.map((l) => ({ ...l }));
