@@ -8,6 +8,7 @@ from collections.abc import Callable
 from .. import __version__, datasets
 from .commands import DEMOS, cmd_demo, cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 from .export import add_export
+from .playground import add_playground
 
 Commands = argparse._SubParsersAction  # what add_subparsers returns
 
@@ -270,4 +271,5 @@ def build_parser() -> argparse.ArgumentParser:
     add_summary(commands)
     add_demo(commands, parser)
     add_export(commands)
+    add_playground(commands)
     return parser
