@@ -176,6 +176,25 @@ class Topology:
         self._records.clear()
 
     # -- the passes -----------------------------------------------------------------------------
+    def chain_passes(self, fused: frozenset[int] = frozenset()) -> ChainPasses | None:
+        """For a stack without shared layers, its two passes with each layer's method bound
+        once (the last layer's logits variants where ``fused``); ``None`` for any other graph.
+
+        A tiny network's step is bound by Python's calls, not its arithmetic: this keeps a stack
+        as fast as the plain loops it had before graphs.
+        """
+        if not self.is_chain or self.shared:
+            return None
+        layers = [layer for layer, _, _ in self.nodes]
+        forwards = [
+            layer.forward_logits if i in fused else layer.forward for i, layer in enumerate(layers)
+        ]
+        backwards = [
+            layer.backward_logits if i in fused else layer.backward
+            for i, layer in enumerate(layers)
+        ]
+        return ChainPasses(forwards, backwards[::-1])
+
     def forward(
         self,
         inputs: list[np.ndarray],
@@ -191,19 +210,6 @@ class Topology:
         Inference writes nothing on the topology or its layers. Training records what the
         backward pass needs: on each layer, and here for the calls of a shared layer.
         """
-        if self.is_chain and not self.shared:  # a stack: no slots to look up
-            x = inputs[0]
-            last = len(self.nodes) - 1
-            for index, (layer, _, _) in enumerate(self.nodes):
-                if index in fused:
-                    x = layer.forward_logits(x, training)
-                else:
-                    x = layer.forward(x, training)
-                for observe in observers:
-                    observe(index, layer, x)
-                if index == last:
-                    return [x]
-            return [x]
         values: list[Any] = [None] * self.slot_count
         for slot, value in zip(self.input_slots, inputs, strict=True):
             values[slot] = value
@@ -239,13 +245,7 @@ class Topology:
         ``dL/d(input)`` per model input (``None`` where nothing was computed).
         """
         if self.is_chain and not self.shared:
-            grad = output_grads[0]
-            for index in range(len(self.nodes) - 1, -1, -1):
-                if grad is None:  # below the first layer with weights: nothing needs a gradient
-                    return [None]
-                layer = self.nodes[index][0]
-                grad = layer.backward_logits(grad) if index in fused else layer.backward(grad)
-            return [grad]
+            return [self.chain_passes(fused).backward(output_grads[0])]
         grads: list[Any] = [None] * self.slot_count
         touched: set[int] = set()  # layers whose gradients this pass has written
         for slot, grad in zip(self.output_slots, output_grads, strict=True):
@@ -314,3 +314,27 @@ class Topology:
         state["_records"] = {}
         state["_training_values"] = []
         return state
+
+
+class ChainPasses:
+    """The forward and backward pass of a stack: each layer's output is the next one's input.
+
+    Made by :meth:`Topology.chain_passes`; the same calls :meth:`Topology.forward` and
+    :meth:`Topology.backward` make for a chain, without slots to look up.
+    """
+
+    def __init__(self, forwards: list[Callable], backwards: list[Callable]) -> None:
+        self.forwards = forwards
+        self.backwards = backwards  # last layer first
+
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        for forward in self.forwards:
+            x = forward(x, training)
+        return x
+
+    def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        for backward in self.backwards:
+            if grad is None:  # below the first layer with weights: nothing needs a gradient
+                return None
+            grad = backward(grad)
+        return grad

@@ -126,9 +126,13 @@ class TrainingStep:
         # diagnostics see activations without a second pass. Empty, they cost nothing.
         self.observers: list[Callable[[int, Any, np.ndarray], None]] = []
         self._topology = network.topology
+        self._chain = network.topology.chain_passes(self.fused_nodes)  # None: not a stack
 
     def forward(self, X: Any, training: bool) -> Any:
         """The network's outputs, or its logits when the loss takes them (a list for several)."""
+        observers = self.observers if training else ()
+        if self._chain is not None and not observers:
+            return self._chain.forward(X.astype(self.network.input_dtypes[0], copy=False), training)
         if isinstance(X, list):
             inputs = [
                 x.astype(dtype, copy=False)
@@ -136,7 +140,6 @@ class TrainingStep:
             ]
         else:
             inputs = [X.astype(self.network.input_dtypes[0], copy=False)]  # one batch at a time
-        observers = self.observers if training else ()
         if observers and self.fused_nodes:
             observers = [self._seeing_probabilities(observe) for observe in observers]
         outputs = self._topology.forward(inputs, training, self.fused_nodes, observers)
@@ -185,8 +188,11 @@ class TrainingStep:
         else:
             value, grad = self.loss.value_and_grad(outputs, y, sample_weight)
             output_grads = [grad]
-        input_grads = self._topology.backward(output_grads, self.fused_nodes)
-        grad = input_grads if len(input_grads) > 1 else input_grads[0]
+        if self._chain is not None:
+            grad = self._chain.backward(grad)
+        else:
+            input_grads = self._topology.backward(output_grads, self.fused_nodes)
+            grad = input_grads if len(input_grads) > 1 else input_grads[0]
         for weights, grads, regularizer, per_sample in self.penalties:
             divisor = weight_sum if per_sample else 1.0
             value += regularizer.penalty(weights) / divisor
@@ -360,8 +366,9 @@ def run_epochs(
         if several:
             for name, part in zip(network.output_names, output_totals, strict=True):
                 logs[f"{name}_loss"] = part / total_weight if total_weight else float("nan")
-        with np.errstate(**QUIET):
-            logs.update(metric_logs(network, metrics, y, seen_outputs.arrays if metrics else None))
+        if metrics:
+            with np.errstate(**QUIET):
+                logs.update(metric_logs(network, metrics, y, seen_outputs.arrays))
         if end_of_epoch is not None:
             end_of_epoch(logs)
         for callback in callbacks:

@@ -242,16 +242,24 @@ class Dense(_WeightedLayer):
         third of its matrix products.
         """
         x = (self._cache or self._recorded())[0]
-        delta, x_shape = grad_logits, x.shape[:-1]
         if x.ndim > 2:  # every position is a row of one product: (batch * positions, in)
-            x, delta = x.reshape(-1, x.shape[-1]), delta.reshape(-1, self.units)
-        np.matmul(x.T, delta, out=self.grads["W"])
+            return self._backward_positions(x, grad_logits)
+        np.matmul(x.T, grad_logits, out=self.grads["W"])
         if self.use_bias:
-            np.add.reduce(delta, axis=0, out=self.grads["b"])  # np.sum's wrapper costs ~2 us
+            np.add.reduce(grad_logits, axis=0, out=self.grads["b"])  # np.sum's wrapper: ~2 us
         if not self.needs_input_grad:
             return None
-        grad_x = delta @ self.params["W"].T  # a new array: callers such as gradcheck keep it
-        return grad_x if grad_x.ndim == grad_logits.ndim else grad_x.reshape(*x_shape, -1)
+        return grad_logits @ self.params["W"].T  # a new array: callers such as gradcheck keep it
+
+    def _backward_positions(self, x: np.ndarray, grad_logits: np.ndarray) -> np.ndarray | None:
+        """:meth:`backward_logits` for ``(batch, ..., in)`` inputs: positions are more rows."""
+        rows, delta = x.reshape(-1, x.shape[-1]), grad_logits.reshape(-1, self.units)
+        np.matmul(rows.T, delta, out=self.grads["W"])
+        if self.use_bias:
+            np.add.reduce(delta, axis=0, out=self.grads["b"])
+        if not self.needs_input_grad:
+            return None
+        return (delta @ self.params["W"].T).reshape(x.shape)
 
     def _affine(self, x: np.ndarray, training: bool) -> np.ndarray:
         if x.ndim > 2:  # one product over every position, not one per sample
