@@ -8,8 +8,8 @@ DOM, every formula must have become MathJax output without a TeX error, and no r
 ``\\[`` or ``$$`` may be left in the visible text. One screenshot (``how/cross-entropy``) is
 written for a person to look at, to ``$SCRATCHNN_DOCS_SCREENSHOTS`` (``.ci/run`` sets it to a
 temporary folder) or to pytest's temporary folder. The learning path's pages are also opened to
-check that each picture loads and that each folded note (an exercise's solution, an engineering
-aside) starts closed and opens on a click.
+check that each picture loads, that each folded note (an exercise's solution, an engineering
+aside) starts closed and opens on a click, and that the page's notebook downloads.
 
 Where no Chromium is installed these tests skip, except in CI (``CI`` set), where they fail.
 Static checks (every formula in the Markdown reached MathJax's markup; nothing loads from
@@ -423,7 +423,14 @@ FIGURES_AND_SOLUTIONS = """
     const body = d.querySelector("summary ~ *");  // a solution's text or code
     if (d.open && body && body.getBoundingClientRect().height > 0) opened++;
   }
+  const link = document.querySelector("p.notebook-link a");
+  let notebook = null;
+  if (link) {
+    const reply = await fetch(link.href);
+    notebook = reply.ok ? (await reply.json()).cells.length : -reply.status;
+  }
   return {
+    notebook,
     images: images.map((img) => [img.getAttribute("src"), img.naturalWidth]),
     details: details.length,
     closed,
@@ -445,4 +452,5 @@ def test_path_pages_show_their_figures_and_fold_their_solutions(page, server, br
         assert report["details"] >= 1, f"{page} has no folded solution"
     if page in ("foundations", "how/backprop", "how/activations", "guides/digits-cnn"):
         assert report["images"], f"{page} shows no figure"
+    assert report["notebook"] and report["notebook"] > 0, f"{page}: no notebook to download"
     assert only_local(browser.requests(session), server) == []
