@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from test_docs import python_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
