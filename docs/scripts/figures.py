@@ -54,15 +54,15 @@ def foundations_descent():
         return np.mean(2 * (w * x - y) * x)
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=DPI)
-    for ax, rate, steps in ((axes[0], 0.05, 6), (axes[1], 0.14, 6)):
-        grid = np.linspace(-0.5, 4.5, 200)
+    for ax, rate, steps, top in ((axes[0], 0.05, 6, 40), (axes[1], 0.14, 6, 100)):
+        grid = np.linspace(-2, 6, 300)
         ax.plot(grid, loss(grid), color="0.3")
         path = [0.0]
         for _ in range(steps):
             path.append(path[-1] - rate * gradient(path[-1]))
         path = np.array(path)
         ax.plot(path, loss(path), "o-", color="tab:red", markersize=4, linewidth=1)
-        for step, w in enumerate(path[:3]):
+        for step, w in enumerate(path[:4]):
             ax.annotate(
                 str(step),
                 (w, loss(np.array([w]))[0]),
@@ -70,10 +70,11 @@ def foundations_descent():
                 xytext=(4, 4),
                 fontsize=8,
             )
-        ax.set_title(f"learning rate {rate}", fontsize=10)
+        verdict = "converges" if rate < 2 / 15 else "overshoots, diverges"
+        ax.set_title(f"learning rate {rate}: {verdict}", fontsize=10)
         ax.set_xlabel("w")
-        ax.set_ylim(-2, 40)
-        ax.set_xlim(-0.5, 4.5)
+        ax.set_ylim(-top / 20, top)
+        ax.set_xlim(-2, 6)
     axes[0].set_ylabel("loss L(w)")
     fig.tight_layout()
     return fig
