@@ -23,9 +23,26 @@ from matplotlib.cm import ScalarMappable  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
 
-from scratchnn import SGD, Adam, Conv2D, Dense, Flatten, MaxPool2D, Sequential, plot  # noqa: E402
-from scratchnn.activations import get_activation  # noqa: E402
+from scratchnn import (  # noqa: E402
+    SGD,
+    Adam,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    NeuralNetwork,
+    Sequential,
+    gradcheck,
+    plot,
+)
+from scratchnn.activations import Softmax, get_activation  # noqa: E402
 from scratchnn.datasets import load_digits, train_test_split  # noqa: E402
+from scratchnn.losses import (  # noqa: E402
+    CategoricalCrossEntropy,
+    Huber,
+    MeanAbsoluteError,
+    MeanSquaredError,
+)
 
 IMG = Path(__file__).resolve().parents[1] / "img"
 DPI = 80
@@ -348,6 +365,142 @@ def cnn_feature_maps():
         for image in images:
             image.set_clim(low, high or 1.0)
         fig.colorbar(images[0], ax=row, shrink=0.8)
+    return fig
+
+
+def sigmoid(z):
+    return 0.5 * np.tanh(0.5 * z) + 0.5
+
+
+@figure("tutorial-hidden-lines")
+def tutorial_hidden_lines():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([[0], [1], [1], [0]], dtype=float)
+    random = np.random.RandomState(1)  # the tutorial's seed 1, the one that fails
+    W1, W2 = random.randn(2, 3), random.randn(3, 1)
+    for _ in range(10_000):  # the tutorial's network: no biases, squared error, rate 1
+        hidden = sigmoid(X @ W1)
+        output = sigmoid(hidden @ W2)
+        delta2 = (y - output) * output * (1 - output)
+        delta1 = delta2 @ W2.T * hidden * (1 - hidden)
+        W2 += hidden.T @ delta2
+        W1 += X.T @ delta1
+    fixed = NeuralNetwork(input_dim=2, hidden_dim=3, output_dim=1, seed=1)
+    fixed.train(X, y, epochs=10_000)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), dpi=DPI)
+    line = np.linspace(-0.5, 1.5, 2)
+    panels = (
+        (axes[0], W1, np.zeros(3), "the tutorial (no biases): every line through (0, 0)"),
+        (axes[1], fixed.weights1, fixed.bias1, "with biases (scratchnn): lines anywhere"),
+    )
+    for ax, weights, bias, title in panels:
+        for unit, colour in zip(range(3), ("tab:blue", "tab:orange", "tab:green"), strict=True):
+            w1, w2 = weights[:, unit]
+            # the unit's line: w1 x1 + w2 x2 + b = 0, where its sigmoid is 0.5
+            if abs(w2) > 1e-9:
+                ax.plot(line, -(w1 * line + bias[unit]) / w2, color=colour, label=f"unit {unit}")
+            else:
+                ax.axvline(-bias[unit] / w1, color=colour, label=f"unit {unit}")
+        for (x1, x2), target in zip(X, y[:, 0], strict=True):
+            ax.plot(
+                x1,
+                x2,
+                "o" if target else "s",
+                color="black",
+                markersize=9,
+                markerfacecolor="white" if target else "black",
+            )
+        ax.set_xlim(-0.5, 1.5)
+        ax.set_ylim(-0.5, 1.5)
+        ax.set_aspect("equal")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("x1")
+    axes[0].set_ylabel("x2")
+    axes[1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+@figure("regression-losses")
+def regression_losses():
+    r = np.linspace(-3, 3, 301)[:, None]
+    zeros = np.zeros_like(r)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=DPI)
+    for loss, colour in (
+        (MeanSquaredError(), "tab:blue"),
+        (MeanAbsoluteError(), "tab:orange"),
+        (Huber(delta=1.0), "tab:green"),
+    ):
+        values = loss.per_sample(r, zeros)
+        _, grad = loss.value_and_grad(r, zeros)
+        label = type(loss).__name__
+        axes[0].plot(r[:, 0], values, color=colour, label=label)
+        axes[1].plot(r[:, 0], grad[:, 0] * len(r), color=colour, label=label)
+    axes[0].set_title("the loss of one prediction, l(r)", fontsize=10)
+    axes[1].set_title("its gradient, dl/dP", fontsize=10)
+    for ax in axes:
+        ax.axhline(0, color="0.85", linewidth=0.8)
+        ax.set_xlabel("residual r = P - Y")
+    axes[0].set_ylim(-0.3, 5)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@figure("cross-entropy-gradients")
+def cross_entropy_gradients():
+    gaps = np.linspace(0, 80, 321)
+    softmax, fused, two_step, probability = Softmax(), [], [], []
+    for gap in gaps:
+        logits = np.array([[0.0, gap]])  # the true class 0 is behind by `gap`
+        p = softmax.forward(logits)
+        _, grad_p = CategoricalCrossEntropy().value_and_grad(p, np.array([0]))
+        two_step.append(abs(softmax.backward(grad_p, logits, p)[0, 0]))
+        fused.append(
+            abs(
+                CategoricalCrossEntropy(from_logits=True).value_and_grad(logits, np.array([0]))[1][
+                    0, 0
+                ]
+            )
+        )
+        probability.append(p[0, 0])
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=DPI)
+    ax.semilogy(gaps, fused, color="tab:green", label="fused: p - y")
+    ax.semilogy(
+        gaps,
+        two_step,
+        color="tab:red",
+        linestyle="--",
+        label="two steps: -y/p (p clipped at 1e-7), then softmax's Jacobian",
+    )
+    ax.semilogy(gaps, probability, color="0.6", linewidth=0.8, label="p of the true class")
+    ax.axvline(np.log(1e7), color="0.8", linewidth=0.8)
+    ax.text(np.log(1e7) + 1, 1e-20, "p = 1e-7", fontsize=8, color="0.4")
+    ax.set_xlabel("how far the true class's logit is behind (a confidently wrong prediction)")
+    ax.set_ylabel("|dL/dz| for the true class")
+    ax.set_ylim(1e-36, 10)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+@figure("gradcheck-epsilon")
+def gradcheck_epsilon():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(6, 4)), rng.normal(size=(6, 2))
+    model = Sequential([Dense(5, "tanh"), Dense(2)], seed=0)
+    steps = np.logspace(-12, -1, 23)
+    errors = [gradcheck(model, X, y, loss="mse", eps=float(step)).worst for step in steps]
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=DPI)
+    ax.loglog(steps, errors, "o-", color="tab:blue", markersize=3)
+    ax.axvline(1e-6, color="0.7", linewidth=0.8)
+    ax.text(1.3e-6, max(errors) / 3, "the default, 1e-6", fontsize=8, color="0.3")
+    ax.text(1e-11, min(errors) * 3, "round-off grows\nas eps shrinks", fontsize=8, color="0.3")
+    ax.text(3e-4, min(errors) * 3, "truncation error\ngrows as eps²", fontsize=8, color="0.3")
+    ax.set_xlabel("step eps of the central difference")
+    ax.set_ylabel("worst relative error")
+    ax.set_title("gradcheck on a 4-5-2 tanh network, float64", fontsize=10)
+    fig.tight_layout()
     return fig
 
 
