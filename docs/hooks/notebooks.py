@@ -142,7 +142,8 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
         f'<p class="notebook-link"><a href="{href}" download="{name}">Download this page as a '
         f"Jupyter notebook</a> (every code block, in order; the same code the tests run).</p>\n"
     )
-    return link + html
+    head, closing, rest = html.partition("</h1>")  # under the page's title
+    return head + closing + "\n" + link + rest if closing else link + html
 
 
 def on_post_build(config: Any) -> None:
