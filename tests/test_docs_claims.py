@@ -197,3 +197,59 @@ def test_dense_picks_he_for_relu_and_glorot_otherwise(activation, variance):
 def test_fit_batch_size_defaults_to_32():
     # tutorial.md: "batch_size=32 by default"
     assert default(Sequential.fit, "batch_size") == 32
+
+
+# docs/how/cross-entropy.md: "Sequential uses it [the fused gradient] whenever the last layer's
+# activation is softmax and the loss is categorical cross-entropy with from_logits=False"
+
+
+@pytest.mark.parametrize(
+    ("activation", "from_logits"), [("softmax", False), ("linear", True)], ids=["fused", "logits"]
+)
+def test_a_confidently_wrong_softmax_head_still_gets_the_full_gradient(activation, from_logits):
+    model = Sequential([Dense(2, activation, use_bias=False)], seed=0, dtype="float64")
+    model.build((1,))
+    model.layers[0].params["W"][...] = [[0.0, 80.0]]  # logits (0, 80): p = e^-80 for class 0
+    loss = CategoricalCrossEntropy(from_logits=from_logits)
+    model.fit(np.ones((1, 1)), np.array([0]), loss=loss, optimizer="sgd", epochs=1, verbose=0)
+    step = (np.array([[0.0, 80.0]]) - model.layers[0].params["W"]) / 0.01
+    np.testing.assert_allclose(step, [[-1.0, 1.0]])  # p - y, not 1e-28 of it
+
+
+# docs/how/dense.md: "The first layer of a network skips Delta W^T during fit"
+
+
+def test_the_first_layer_computes_no_input_gradient_unless_asked():
+    X, Y = np.ones((3, 2)), np.zeros((3, 4))
+    for wanted, shape in ((False, None), (True, (3, 2))):
+        model = Sequential([Dense(4, "tanh")], seed=0, input_gradient=wanted)
+        model.forward(X, training=True)
+        grad_x = model.backward(Y)
+        assert (grad_x is None) if shape is None else (grad_x.shape == shape)
+
+
+# docs/gradcheck.md: "Gradients that are zero on both sides ... count as agreeing"
+
+
+def test_gradcheck_counts_gradients_zero_on_both_sides_as_agreeing():
+    model = Sequential([Dense(3, "relu"), Dense(1)], seed=0, dtype="float64")
+    model.build((2,))
+    model.layers[0].params["b"][...] = -100.0  # every hidden unit dead: no gradient reaches W
+    X, y = np.ones((4, 2)), np.ones((4, 1))
+    report = gradcheck(model, X, y, loss="mse")
+    assert report.errors["layers[0].W"] == 0.0 and report.errors["layers[0].b"] == 0.0
+
+
+# docs/mistakes.md: "scratchnn's losses reshape a 1-D target to one column, and refuse a target
+# whose shape does not match the output"
+
+
+def test_fit_takes_flat_targets_as_one_column_and_refuses_a_wrong_shape():
+    X, y = np.arange(8.0).reshape(4, 2), np.array([1.0, 0.0, 1.0, 0.0])
+    flat = Sequential([Dense(1)], seed=0, dtype="float64")
+    column = Sequential([Dense(1)], seed=0, dtype="float64")
+    flat.fit(X, y, loss="mse", optimizer="sgd", epochs=2, verbose=0)
+    column.fit(X, y[:, None], loss="mse", optimizer="sgd", epochs=2, verbose=0)
+    np.testing.assert_array_equal(flat.params, column.params)
+    with pytest.raises(ValueError, match=r"y must have 1 column\(s\).*got shape \(4, 2\)"):
+        flat.fit(X, np.ones((4, 2)), loss="mse", epochs=1, verbose=0)
