@@ -122,3 +122,21 @@ def test_every_figure_exists_and_is_small():
     assert len(drawn) >= 9
     assert drawn <= shown  # every figure the script draws is on a page
     assert all((DOCS / "img" / name).is_file() for name in drawn)
+
+
+def test_the_figures_script_still_draws(tmp_path, monkeypatch):
+    # Two cheap figures, into a temporary folder: the script keeps up with the library's API.
+    pytest.importorskip("matplotlib")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("figures", DOCS / "scripts" / "figures.py")
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    monkeypatch.setattr(figures, "IMG", tmp_path / "docs" / "img")
+    figures.IMG.mkdir(parents=True)
+    figures.main(["activations", "maxpool-routing"])
+    drawn = sorted(path.name for path in figures.IMG.iterdir())
+    assert drawn == ["activations.png", "maxpool-routing.png"]
+    assert all(0 < (figures.IMG / name).stat().st_size < 200_000 for name in drawn)
+    with pytest.raises(SystemExit, match="no figure named"):
+        figures.main(["no-such-figure"])
