@@ -89,3 +89,25 @@ def test_notebook_runs_from_top_to_bottom(page, tmp_path, monkeypatch):
     ]
     assert errors == []
     assert all(cell.execution_count for cell in made.cells if cell.cell_type == "code")
+
+
+@pytest.mark.parametrize(
+    ("page", "link", "expected"),
+    [
+        ("how/dense.md", "../img/dense-network.png", "../img/dense-network.png"),
+        ("foundations.md", "img/foundations-descent.png", "../img/foundations-descent.png"),
+        ("how/dense.md", "backprop.md", "../how/backprop/"),
+        ("how/dense.md", "../foundations.md#4-the-chain-rule", "../foundations/#4-the-chain-rule"),
+        ("guides/digits-cnn.md", "../index.md#the-learning-path", "../#the-learning-path"),
+    ],
+)
+def test_links_point_where_the_notebook_sits_in_the_site(page, link, expected):
+    assert HOOK.site_link(page, link) == expected
+
+
+def test_a_notebooks_pictures_and_links_are_rewritten_for_its_folder():
+    made = notebook("how/dense.md")
+    prose = "".join("".join(c["source"]) for c in made["cells"] if c["cell_type"] == "markdown")
+    assert "](../img/dense-network.png)" in prose
+    assert "](../how/backprop/)" in prose
+    assert "](backprop.md)" not in prose

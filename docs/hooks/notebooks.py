@@ -114,10 +114,41 @@ def _add_ids(notebook: dict[str, Any], stem: str) -> dict[str, Any]:
     return notebook
 
 
+RELATIVE_LINK = re.compile(r"\]\((?!https?:|mailto:|#|/)([^)\s]+)\)")
+
+
+def site_link(src_uri: str, link: str) -> str:
+    """A page's relative link as seen from ``site/notebooks/``: pages by their site URL."""
+    target, hash_, anchor = link.partition("#")
+    parts: list[str] = []
+    for part in src_uri.split("/")[:-1] + target.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    path = "/".join(parts)
+    if path.endswith(".md"):
+        path = path.removesuffix(".md").removesuffix("index") + "/"
+        path = path.replace("//", "/").lstrip("/")
+    return "../" + path + hash_ + anchor
+
+
 def notebook_json(markdown: str, src_uri: str, title: str = "") -> str:
-    """The notebook file's text for the page ``src_uri``."""
+    """The notebook file's text for the page ``src_uri``.
+
+    Relative links and pictures are rewritten for the notebook's place in the built site,
+    ``site/notebooks/``, so they work from there.
+    """
+    notebook = to_notebook(markdown, title)
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = [
+                RELATIVE_LINK.sub(lambda m: "](" + site_link(src_uri, m[1]) + ")", line)
+                for line in cell["source"]
+            ]
     stem = notebook_name(src_uri).removesuffix(".ipynb")
-    return json.dumps(_add_ids(to_notebook(markdown, title), stem), indent=1, ensure_ascii=False)
+    return json.dumps(_add_ids(notebook, stem), indent=1, ensure_ascii=False)
 
 
 # -- the hooks ----------------------------------------------------------------------------------
