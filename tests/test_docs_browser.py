@@ -7,7 +7,9 @@ browser, and every request it makes is logged: all must go to the local server. 
 DOM, every formula must have become MathJax output without a TeX error, and no raw ``\\(``,
 ``\\[`` or ``$$`` may be left in the visible text. One screenshot (``how/cross-entropy``) is
 written for a person to look at, to ``$SCRATCHNN_DOCS_SCREENSHOTS`` (``.ci/run`` sets it to a
-temporary folder) or to pytest's temporary folder.
+temporary folder) or to pytest's temporary folder. The learning path's pages are also opened to
+check that each picture loads, that each folded note (an exercise's solution, an engineering
+aside) starts closed and opens on a click, and that the page's notebook downloads.
 
 Where no Chromium is installed these tests skip, except in CI (``CI`` set), where they fail.
 Static checks (every formula in the Markdown reached MathJax's markup; nothing loads from
@@ -391,4 +393,64 @@ def test_search_and_navigation_work_offline(server, browser):
     for url in sorted(local):
         with urllib.request.urlopen(url) as reply:
             assert reply.status == 200, url
+    assert only_local(browser.requests(session), server) == []
+
+
+PATH_PAGES = [
+    "foundations",
+    "tutorial",
+    "how/dense",
+    "how/backprop",
+    "how/activations",
+    "how/optimizers",
+    "mistakes",
+    "how/convolution",
+    "guides/digits-cnn",
+]
+
+# Runs in the page: every picture decoded, and every folded note (solutions, engineering asides)
+# closed until its summary is clicked, then shown.
+FIGURES_AND_SOLUTIONS = """
+(async () => {
+  const images = [...document.querySelectorAll("article img")];
+  await Promise.all(images.map((img) => img.decode().catch(() => null)));
+  const details = [...document.querySelectorAll("article details")];
+  const closed = details.filter((d) => !d.open).length;
+  let opened = 0;
+  for (const d of details) {
+    d.querySelector("summary").click();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const body = d.querySelector("summary ~ *");  // a solution's text or code
+    if (d.open && body && body.getBoundingClientRect().height > 0) opened++;
+  }
+  const link = document.querySelector("p.notebook-link a");
+  let notebook = null;
+  if (link) {
+    const reply = await fetch(link.href);
+    notebook = reply.ok ? (await reply.json()).cells.length : -reply.status;
+  }
+  return {
+    notebook,
+    images: images.map((img) => [img.getAttribute("src"), img.naturalWidth]),
+    details: details.length,
+    closed,
+    opened,
+  };
+})()
+"""
+
+
+@pytest.mark.parametrize("page", PATH_PAGES)
+def test_path_pages_show_their_figures_and_fold_their_solutions(page, server, browser):
+    session = browser.open(server + page + "/")
+    report = browser.evaluate(session, FIGURES_AND_SOLUTIONS)
+    broken = [src for src, width in report["images"] if not width]
+    assert broken == [], f"{page}: pictures that did not load: {broken}"
+    assert report["closed"] == report["details"], f"{page}: a solution is shown unfolded"
+    assert report["opened"] == report["details"], f"{page}: a solution did not open on a click"
+    if page.startswith(("how/", "foundations")) and page != "how/convolution":
+        assert report["details"] >= 1, f"{page} has no folded solution"
+    if page in ("foundations", "how/backprop", "how/activations", "guides/digits-cnn"):
+        assert report["images"], f"{page} shows no figure"
+    assert report["notebook"] and report["notebook"] > 0, f"{page}: no notebook to download"
     assert only_local(browser.requests(session), server) == []

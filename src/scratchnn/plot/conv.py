@@ -66,7 +66,8 @@ def plot_filters(
 
     Single-channel filters share one diverging colour scale centred on zero (red positive,
     blue negative), so their strengths compare across the grid; RGB filters are each stretched
-    to [0, 1].
+    to [0, 1]. Returns the figure; ``docs/guides/digits-cnn.md`` adds a colour bar for the
+    shared scale with ``figure.colorbar``.
     """
     images = filter_images(model, layer, channel)
     columns = min(check.check_positive_int(columns, "columns"), len(images))
@@ -130,7 +131,8 @@ def plot_feature_maps(
     """The feature maps of one image, layer by layer: one row per layer, one column per channel.
 
     Rows follow :func:`feature_maps` (the input first); each shows its first ``max_channels``
-    channels, each channel on its own grey scale (brighter is larger).
+    channels, each channel on its own grey scale (brighter is larger). Returns the figure; to
+    compare channels, ``docs/guides/digits-cnn.md`` gives each row one scale and a colour bar.
     """
     max_channels = check.check_positive_int(max_channels, "max_channels")
     maps = feature_maps(model, image)
