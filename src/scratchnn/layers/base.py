@@ -41,6 +41,7 @@ layer called twice shares its weights: the model keeps one training record per c
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import re
 from collections import defaultdict
@@ -122,6 +123,7 @@ class Layer(metaclass=_NamedOnCreation):
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):  # private helpers are not layers a file can name
             LAYERS[cls.__name__] = cls
+        cls.__signature__ = _signature_with_name(cls)
 
     def __init__(self, input_dim: int | None = None, input_shape: Any = None) -> None:
         if input_dim is not None and input_shape is not None:
@@ -361,6 +363,18 @@ class Layer(metaclass=_NamedOnCreation):
             config["input_shape"] = tuple(config["input_shape"])
         args = ", ".join(f"{k}={v!r}" for k, v in config.items() if v is not None)
         return f"{type(self).__name__}({args})"
+
+
+def _signature_with_name(cls: type) -> inspect.Signature:
+    """``cls(...)``'s signature as help() and IDEs show it: ``__init__``'s, plus ``name=None``
+    (which the metaclass takes, so inspection would otherwise show only ``*args, **kwargs``)."""
+    signature = inspect.signature(cls.__init__)
+    parameters = list(signature.parameters.values())[1:]  # without self
+    if "name" not in signature.parameters:
+        named = inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=None)
+        at = next((i for i, p in enumerate(parameters) if p.kind is p.VAR_KEYWORD), len(parameters))
+        parameters.insert(at, named)
+    return signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty)
 
 
 def get_layer_class(name: str) -> type[Layer]:
