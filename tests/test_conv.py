@@ -277,10 +277,19 @@ def test_conv2d_forward_names_wrong_arrays():
 
 
 def test_conv2d_penalties_and_kernel_names():
+    """What a layer declares for its weights (``weights_for``) once its input shape is known."""
     layer = Conv2D(2, 3, kernel_regularizer="l2", bias_regularizer="l1")
+    assert layer.kernel_names == () and layer.penalties() == []  # no weights before a build
+    layer.build((5, 5, 3), np.random.default_rng(0))
     assert layer.kernel_names == ("W",)
     assert [name for name, _ in layer.penalties()] == ["W", "b"]
-    assert Conv2D(2, 3).penalties() == []
+    plain = Conv2D(2, 3)
+    plain.build((5, 5, 3))
+    assert plain.penalties() == []
+    assert [(w.name, w.shape, w.kernel) for w in layer.weights_for((5, 5, 3))] == [
+        ("W", (3, 3, 3, 2), True),
+        ("b", (2,), False),
+    ]
 
 
 # -- config round trips, copies and the registry -------------------------------------------------

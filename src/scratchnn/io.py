@@ -150,12 +150,12 @@ def _check_declared_shapes(config: dict[str, Any], arrays: dict, path: str) -> N
             raise ModelFileError(f"{path!r}: the model's graph is unsound: {error}") from None
         for index, layer in enumerate(topology.layers):
             shapes = [t.shape for t in layer.calls[0].inputs]
-            declared = layer.array_shapes(shapes if layer.takes_list else shapes[0])
+            shape = shapes if layer.takes_list else shapes[0]
+            declared = layer.array_shapes(shape)
             if declared is None:
                 return
-            _compare_declared(
-                declared, arrays, index, path, f"{type(layer).__name__} {layer.name!r}"
-            )
+            what = f"{type(layer).__name__} {layer.name!r}"
+            _compare_declared(declared, layer.array_kinds(shape), arrays, index, path, what)
         return
     layers = [
         get_layer_class(spec["class_name"]).from_config(spec["config"]) for spec in config["layers"]
@@ -173,18 +173,21 @@ def _check_declared_shapes(config: dict[str, Any], arrays: dict, path: str) -> N
         declared = layer.array_shapes(shape)
         if declared is None:
             return
-        _compare_declared(declared, arrays, index, path, spec_name(config, index))
+        kinds = layer.array_kinds(shape)
+        _compare_declared(declared, kinds, arrays, index, path, spec_name(config, index))
         shape = layer.output_shape(shape)
 
 
-def _compare_declared(declared: dict, arrays: dict, index: int, path: str, what: str) -> None:
-    """Raise unless layer ``index``'s arrays are in the file with the declared shapes."""
+def _compare_declared(
+    declared: dict, kinds: dict | None, arrays: dict, index: int, path: str, what: str
+) -> None:
+    """Raise unless layer ``index``'s arrays are in the file with the declared shapes (and, as
+    the layer declares them, as parameters or state)."""
     for name, expected in declared.items():
-        kind = "state" if name in ("running_mean", "running_var") else "params"
-        key = next(
-            (k for k in (f"layers.{index}.params.{name}", f"layers.{index}.state.{name}")
-             if k in arrays), f"layers.{index}.{kind}.{name}"
-        )  # fmt: skip
+        kind = (kinds or {}).get(name)
+        if kind is None:  # a layer that does not say: whichever the file has
+            kind = "state" if f"layers.{index}.state.{name}" in arrays else "params"
+        key = f"layers.{index}.{kind}.{name}"
         if key not in arrays:
             raise ModelFileError(f"{path!r} lacks the array {key!r} that its model needs")
         if arrays[key].shape != tuple(expected):

@@ -12,7 +12,7 @@ from .activation_layers import (
     Softplus,
     Tanh,
 )
-from .base import LAYERS, Layer, as_shape, format_shape, get_layer_class
+from .base import LAYERS, Layer, Weight, as_shape, constant, format_shape, get_layer_class
 from .batch_norm import BatchNorm
 from .conv import Conv2D
 from .dense import Dense
@@ -56,5 +56,7 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "Weight",
+    "constant",
     "get_layer_class",
 ]

@@ -45,7 +45,8 @@ import inspect
 import itertools
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,45 @@ LAYERS: dict[str, type[Layer]] = {}
 CACHE_ATTRIBUTES = frozenset(
     {"_cache", "input", "pre_activation", "output", "mask", "x_hat", "inv_std", "training"}
 )
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One array a layer owns, declared once (Keras's ``add_weight``): everything else follows.
+
+    A layer's :meth:`Layer.weights_for` returns these; from them the layer is built (each
+    ``initializer(shape, rng)`` called in order), model files are checked before anything is
+    allocated (the shapes, and whether an array is a parameter or state), the loss gets its
+    penalties (``regularizer``) and a global weight decay finds its kernels (``kernel``).
+
+    Attributes
+    ----------
+    name : str
+        The array's name in ``params`` or ``state`` (``"W"``, ``"running_mean"``).
+    shape : tuple of int
+        Its shape.
+    initializer : callable
+        ``initializer(shape, rng) -> array``: its first value.
+    regularizer : Regularizer, optional
+        A penalty this array adds to the loss.
+    trainable : bool
+        ``True``: a parameter the optimizer updates; ``False``: state a model file keeps
+        (batch-norm running statistics).
+    kernel : bool
+        Whether a global weight penalty (scikit-learn's ``alpha``) acts on it.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    initializer: Callable[[tuple[int, ...], np.random.Generator | None], Any]
+    regularizer: Any = None
+    trainable: bool = True
+    kernel: bool = False
+
+
+def constant(value: float) -> Callable[[tuple[int, ...], Any], np.ndarray]:
+    """An initializer that fills its array with ``value`` (ones for a scale, zeros for a shift)."""
+    return lambda shape, rng=None: np.full(shape, value)
 
 
 def as_shape(value: Any, name: str = "input_shape", open_axes: bool = False) -> tuple:
@@ -255,12 +295,21 @@ class Layer(metaclass=_NamedOnCreation):
             return (output_dim(input_shape[0]),)
         return tuple(input_shape)
 
+    def weights_for(self, input_shape: Any) -> list[Weight] | None:
+        """The arrays this layer owns for inputs of ``input_shape``, each declared once.
+
+        A layer with weights overrides this (``Dense``: ``W`` and ``b``); the default, ``None``,
+        means the layer uses the older hooks :meth:`init_params` and :meth:`init_state` (or owns
+        nothing). Allocates nothing: model files are checked against it before any build.
+        """
+        return None
+
     def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
-        """Return the initial trainable parameters (none by default)."""
+        """The initial trainable parameters, for a layer that declares no :class:`Weight`."""
         return {}
 
     def init_state(self, input_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-        """Return the initial non-trainable state arrays (none by default)."""
+        """The initial non-trainable state, for a layer that declares no :class:`Weight`."""
         return {}
 
     def build(
@@ -284,10 +333,15 @@ class Layer(metaclass=_NamedOnCreation):
         self.input_shape = input_shape
         self.rng = rng if rng is not None else np.random.default_rng()
         self.dtype = dtype
-        params = self.init_params(input_shape, self.rng)
+        declared = self.weights_for(input_shape)
+        if declared is None:  # a layer written with the older hooks
+            params = self.init_params(input_shape, self.rng)
+            state = self.init_state(input_shape)
+        else:  # in declaration order: the generator's draws follow it
+            params = {w.name: w.initializer(w.shape, self.rng) for w in declared if w.trainable}
+            state = {w.name: w.initializer(w.shape, None) for w in declared if not w.trainable}
         self.params = {k: np.asarray(v).astype(dtype) for k, v in params.items()}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        state = self.init_state(input_shape)
         self.state = {k: np.asarray(v).astype(dtype) for k, v in state.items()}
         self._cache = None
         self.built = True
@@ -329,17 +383,36 @@ class Layer(metaclass=_NamedOnCreation):
         return self._cache
 
     def penalties(self) -> list[tuple[str, Any]]:
-        """``(parameter name, Regularizer)`` pairs this layer adds to the loss; none by default."""
-        return []
+        """``(parameter name, Regularizer)`` pairs this layer adds to the loss (its declared
+        weights' regularizers)."""
+        return [(w.name, w.regularizer) for w in self._declared() if w.regularizer is not None]
 
-    kernel_names: tuple[str, ...] = ()  # the weight matrices a global weight penalty acts on
+    @property
+    def kernel_names(self) -> tuple[str, ...]:
+        """The weight matrices a global weight penalty acts on (declared with ``kernel=True``)."""
+        return tuple(w.name for w in self._declared() if w.kernel)
 
-    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]] | None:
+    def _declared(self) -> list[Weight]:
+        """The weights of a built layer, as it declares them (none before it is built)."""
+        return (self.weights_for(self.input_shape) or []) if self.built else []
+
+    def array_kinds(self, input_shape: Any) -> dict[str, str] | None:
+        """``{name: "params" or "state"}`` for the arrays ``build`` would create; ``None``
+        when the layer does not say (it uses the older hooks)."""
+        declared = self.weights_for(input_shape)
+        if declared is None:
+            return None if self.array_shapes(input_shape) is None else {}
+        return {w.name: "params" if w.trainable else "state" for w in declared}
+
+    def array_shapes(self, input_shape: Any) -> dict[str, tuple[int, ...]] | None:
         """Shapes of the parameters and state ``build`` would create, without creating them.
 
-        Model files are checked against these before anything is allocated. ``None`` (the
-        default, for a layer that does not say) means: build it to find out.
+        Model files are checked against these before anything is allocated. ``None`` (for a
+        layer with the older hooks that does not say) means: build it to find out.
         """
+        declared = self.weights_for(input_shape)
+        if declared is not None:
+            return {w.name: tuple(w.shape) for w in declared}
         cls = type(self)
         creates = cls.init_params is not Layer.init_params or cls.init_state is not Layer.init_state
         return None if creates else {}

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_number
-from .base import Layer
+from .base import Layer, Weight, constant
 
 
 class BatchNorm(Layer):
@@ -40,19 +40,15 @@ class BatchNorm(Layer):
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
         self.epsilon = check_number(epsilon, "epsilon", low=1e-12, high=1.0)
 
-    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        channels = (input_shape[-1],)
-        names = ("gamma", "beta", "running_mean", "running_var")
-        return dict.fromkeys(names, channels)
-
-    def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
-        return {"gamma": np.ones(input_shape[-1]), "beta": np.zeros(input_shape[-1])}
-
-    def init_state(self, input_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-        return {
-            "running_mean": np.zeros(input_shape[-1]),
-            "running_var": np.ones(input_shape[-1]),
-        }
+    def weights_for(self, input_shape: tuple[int, ...]) -> list[Weight]:
+        """``gamma`` (ones) and ``beta`` (zeros), trained; the running statistics, state."""
+        features = (input_shape[-1],)
+        return [
+            Weight("gamma", features, constant(1.0)),
+            Weight("beta", features, constant(0.0)),
+            Weight("running_mean", features, constant(0.0), trainable=False),
+            Weight("running_var", features, constant(1.0), trainable=False),
+        ]
 
     def state_problem(self, name: str, value: np.ndarray) -> str | None:
         if name == "running_var" and np.any(value < 0):

@@ -19,6 +19,7 @@ from ._windows import (
     offset_slices,
     pad_image,
 )
+from .base import Weight
 from .dense import _WeightedLayer
 
 
@@ -114,18 +115,15 @@ class Conv2D(_WeightedLayer):
         rows, cols = self._geometry(tuple(input_shape))
         return (rows.out, cols.out, self.filters)
 
-    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        shapes = {"W": (*self.kernel_size, input_shape[-1], self.filters)}
-        return {**shapes, "b": (self.filters,)} if self.use_bias else shapes
+    def weights_for(self, input_shape: tuple[int, ...]) -> list[Weight]:
+        """``W (kh, kw, in_channels, filters)``, drawn as the ``(kh kw in_channels, filters)``
+        matrix it is (so fan-in counts the whole window), and ``b (filters,)``."""
+        initializer = get_initializer(self.kernel_initializer)
 
-    def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
-        kh, kw = self.kernel_size
-        fan_in = kh * kw * input_shape[-1]
-        kernel = get_initializer(self.kernel_initializer)((fan_in, self.filters), rng)
-        params = {"W": np.asarray(kernel).reshape(kh, kw, input_shape[-1], self.filters)}
-        if self.use_bias:
-            params["b"] = get_initializer(self.bias_initializer)((self.filters,), rng)
-        return params
+        def kernel(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+            return np.asarray(initializer((int(np.prod(shape[:3])), shape[3]), rng)).reshape(shape)
+
+        return self._kernel_and_bias((*self.kernel_size, input_shape[-1], self.filters), kernel)
 
     # -- forward and backward ----------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

@@ -15,7 +15,7 @@ from .._validation import check_positive_int
 from ..activations import Activation, get_activation
 from ..initializers import default_initializer, get_initializer, initializer_config
 from ..regularizers import Regularizer, get_regularizer
-from .base import Layer, format_shape
+from .base import Layer, Weight, format_shape
 
 
 def _named_or_object(spec: Any) -> Any:
@@ -32,7 +32,6 @@ class _WeightedLayer(Layer):
     Private: a file never names it, only its subclasses.
     """
 
-    kernel_names = ("W",)
     MAX_WORKSPACES = 32  # more batch shapes than this: drop the old arrays and start over
 
     def _set_weight_settings(
@@ -104,13 +103,13 @@ class _WeightedLayer(Layer):
             buffer = self._buffers[key] = np.full(shape, fill, dtype)
         return buffer
 
-    def penalties(self) -> list[tuple[str, Regularizer]]:
-        pairs = []
-        if self.kernel_regularizer is not None:
-            pairs.append(("W", self.kernel_regularizer))
-        if self.bias_regularizer is not None and self.use_bias:
-            pairs.append(("b", self.bias_regularizer))
-        return pairs
+    def _kernel_and_bias(self, kernel_shape: tuple[int, ...], kernel_init: Any) -> list[Weight]:
+        """The two weights both kinds declare: the kernel ``W`` and, with ``use_bias``, ``b``."""
+        weights = [Weight("W", kernel_shape, kernel_init, self.kernel_regularizer, kernel=True)]
+        if self.use_bias:
+            bias = get_initializer(self.bias_initializer)
+            weights.append(Weight("b", (kernel_shape[-1],), bias, self.bias_regularizer))
+        return weights
 
     def _weight_config(self) -> dict[str, Any]:
         """The shared settings as JSON-friendly values, for ``get_config``."""
@@ -196,15 +195,10 @@ class Dense(_WeightedLayer):
             )
         return (*input_shape[:-1], self.units)
 
-    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
-        shapes = {"W": (input_shape[-1], self.units)}
-        return {**shapes, "b": (self.units,)} if self.use_bias else shapes
-
-    def init_params(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> dict:
-        params = {"W": get_initializer(self.kernel_initializer)((input_shape[-1], self.units), rng)}
-        if self.use_bias:
-            params["b"] = get_initializer(self.bias_initializer)((self.units,), rng)
-        return params
+    def weights_for(self, input_shape: tuple[int, ...]) -> list[Weight]:
+        """``W (in, units)`` (``kernel_initializer``), ``b (units,)`` (``bias_initializer``)."""
+        kernel = get_initializer(self.kernel_initializer)
+        return self._kernel_and_bias((input_shape[-1], self.units), kernel)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``z = x W + b``, ``a = f(z)``; in training records ``x``, ``z`` and ``a``.

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_number
-from .base import Layer, format_shape
+from .base import Layer, Weight, constant, format_shape
 
 
 class LayerNormalization(Layer):
@@ -62,22 +62,11 @@ class LayerNormalization(Layer):
             )
         return tuple(input_shape)
 
-    def array_shapes(self, input_shape: tuple) -> dict[str, tuple[int, ...]]:
+    def weights_for(self, input_shape: tuple) -> list[Weight]:
+        """``gamma`` (ones) with ``scale``, ``beta`` (zeros) with ``center``."""
         features = (input_shape[-1],)
-        shapes = {}
-        if self.scale:
-            shapes["gamma"] = features
-        if self.center:
-            shapes["beta"] = features
-        return shapes
-
-    def init_params(self, input_shape: tuple, rng: np.random.Generator) -> dict:
-        params = {}
-        if self.scale:
-            params["gamma"] = np.ones(input_shape[-1])
-        if self.center:
-            params["beta"] = np.zeros(input_shape[-1])
-        return params
+        weights = [Weight("gamma", features, constant(1.0))] if self.scale else []
+        return weights + ([Weight("beta", features, constant(0.0))] if self.center else [])
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         mean = x.mean(axis=-1, keepdims=True)
