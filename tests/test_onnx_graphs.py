@@ -298,6 +298,40 @@ def test_a_graph_layer_without_converter_is_named_by_its_layer_name():
     assert_close(run_ort(to_onnx(model), {"input": X})[0], model.predict(X), "float32")
 
 
+class Halves(Layer):
+    """A layer with two outputs: the first and second half of the last axis."""
+
+    def output_shape(self, input_shape):
+        half = input_shape[-1] // 2
+        return [(*input_shape[:-1], half), (*input_shape[:-1], input_shape[-1] - half)]
+
+    def forward(self, x, training=False):
+        half = x.shape[-1] // 2
+        return [x[..., :half], x[..., half:]]
+
+    def backward(self, grad_output):
+        return np.concatenate(grad_output, axis=-1)
+
+
+def test_a_layer_with_two_outputs_returns_a_name_for_each():
+    @register_onnx_converter(Halves)
+    def halves_to_onnx(graph, layer, x):
+        width = graph.shape[-1]
+        axis = graph.constant([-1], "axis", np.int64)
+        cuts = [graph.constant([c], "cut", np.int64) for c in (0, width // 2, width)]
+        return [graph.node("Slice", [x, cuts[i], cuts[i + 1], axis]) for i in (0, 1)]
+
+    x = Input(shape=(6,), name="x")
+    first, second = Halves(name="halves")(x)
+    model = randomise(Model(x, [Dense(2, name="mix")(Subtract()([first, second])), second]))
+    proto = to_onnx(model)
+    assert [v.name for v in proto.graph.output] == ["mix", "halves:1"]
+    X = np.random.default_rng(8).normal(size=(5, 6)).astype(np.float32)
+    got = run_ort(proto, {"x": X})
+    for out, expected in zip(got, model.predict(X), strict=True):
+        assert_close(out, expected, "float32")
+
+
 def test_cli_exports_a_saved_graph_model_with_its_inputs_and_outputs(tmp_path, capsys):
     from scratchnn.cli import main
 

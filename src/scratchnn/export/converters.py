@@ -241,10 +241,9 @@ def _layer_norm(graph: OnnxGraph, layer: LayerNormalization, x: str) -> str:
     last digits), the formula operation for operation as ours: ``ReduceMean``, ``Sub``,
     ``Mul``, ``Sqrt``, ``Div``.
     """
-    features = graph.shape[-1]
-    gamma = graph.constant(layer.params["gamma"] if layer.scale else np.ones(features), "gamma")
     if graph.opset >= 17 and graph.dtype == np.float32:
-        inputs = [x, gamma]
+        scale = layer.params["gamma"] if layer.scale else np.ones(graph.shape[-1])
+        inputs = [x, graph.constant(scale, "gamma")]  # the operator needs a scale
         if layer.center:
             inputs.append(graph.constant(layer.params["beta"], "beta"))
         return graph.node(
@@ -257,7 +256,7 @@ def _layer_norm(graph: OnnxGraph, layer: LayerNormalization, x: str) -> str:
     inv_std = graph.node("Div", [graph.constant(1.0, "one"), std])
     y = graph.node("Mul", [centred, inv_std])
     if layer.scale:
-        y = graph.node("Mul", [y, gamma])
+        y = graph.node("Mul", [y, graph.constant(layer.params["gamma"], "gamma")])
     if layer.center:
         y = graph.node("Add", [y, graph.constant(layer.params["beta"], "beta")])
     return y
