@@ -376,7 +376,7 @@ def test_unfitted_estimator_and_other_estimators_are_refused(sklearn_front):
     from sklearn.preprocessing import StandardScaler
 
     pipeline = make_pipeline(StandardScaler(), sklearn_front.NeuralNetRegressor())
-    with pytest.raises(TypeError, match=r"model must be a Sequential.*got .*Pipeline"):
+    with pytest.raises(TypeError, match=r"model must be a Model \(Sequential\).*got .*Pipeline"):
         to_onnx(pipeline)
 
 
@@ -487,7 +487,7 @@ def test_bad_arguments_are_named(kwargs, error, message):
 def test_unbuilt_model_and_non_models_are_refused(tmp_path):
     with pytest.raises(ValueError, match="model must be built"):
         to_onnx(Sequential([Dense(2)]))
-    with pytest.raises(TypeError, match=r"model must be a Sequential.*got .*\(list\)"):
+    with pytest.raises(TypeError, match=r"model must be a Model \(Sequential\).*got .*\(list\)"):
         to_onnx([Dense(2)])
     with pytest.raises(ValueError, match=r"must be in an existing folder, got .*m\.onnx'"):
         to_onnx(Sequential([Dense(2, input_dim=2)]), tmp_path / "missing" / "m.onnx")

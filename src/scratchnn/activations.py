@@ -169,16 +169,18 @@ class GELU(Activation):
 
     ``u`` is computed from ``z`` clipped to ``[-20, 20]``: beyond that ``tanh u`` is exactly
     ``+-1`` in float32 and float64 alike (``|u| > 300``), so nothing changes but ``z^3``, which no
-    longer overflows for large inputs.
+    longer overflows for large inputs. The constants are public (``c = sqrt(2/pi)``, ``k``,
+    ``clip``) for those who write the formula elsewhere (the ONNX exporter).
     """
 
     name = "gelu"
-    _c = float(np.sqrt(2.0 / np.pi))
-    _k = 0.044715
+    c = float(np.sqrt(2.0 / np.pi))
+    k = 0.044715
+    clip = 20.0
 
     def _tanh_u(self, z):
-        clipped = np.clip(z, -20.0, 20.0)
-        return np.tanh(self._c * (clipped + self._k * clipped**3)), clipped
+        clipped = np.clip(z, -self.clip, self.clip)
+        return np.tanh(self.c * (clipped + self.k * clipped**3)), clipped
 
     def forward(self, z, out=None):
         t, _ = self._tanh_u(z)
@@ -186,7 +188,7 @@ class GELU(Activation):
 
     def backward(self, grad_a, z, a, out=None):
         t, clipped = self._tanh_u(z)
-        du_dz = self._c * (1.0 + 3.0 * self._k * clipped * clipped)
+        du_dz = self.c * (1.0 + 3.0 * self.k * clipped * clipped)
         return grad_a * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du_dz)
 
 

@@ -26,8 +26,9 @@ def add_export(commands: argparse._SubParsersAction) -> None:
         help="write a saved model as ONNX",
         description=(
             "Write a saved model as an ONNX file (input 'input' (batch, features), output "
-            "'output'), for ONNX Runtime, OpenVINO, TensorRT or a browser. Needs the onnx "
-            "package: pip install scratchnn[onnx]."
+            "'output'; a model with several inputs or outputs: its own names), for ONNX "
+            "Runtime, OpenVINO, TensorRT or a browser. Needs the onnx package: "
+            "pip install scratchnn[onnx]."
         ),
     )
     export.add_argument("model", help="a model file written by train --out or model.save")
@@ -46,11 +47,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     model = load(args.model)
     proto = to_onnx(model, args.out, opset=args.opset)
-    (graph_input,), (graph_output,) = proto.graph.input, proto.graph.output
     dtype = next(p.value for p in proto.metadata_props if p.key == "dtype")
-    print(
-        f"wrote {args.out}: input {graph_input.name!r} ({_dims(graph_input)}) {dtype}, "
-        f"output {graph_output.name!r} ({_dims(graph_output)}), "
-        f"opset {proto.opset_import[0].version}"
-    )
+    inputs = ", ".join(f"input {v.name!r} ({_dims(v)})" for v in proto.graph.input)
+    outputs = ", ".join(f"output {v.name!r} ({_dims(v)})" for v in proto.graph.output)
+    print(f"wrote {args.out}: {inputs} {dtype}, {outputs}, opset {proto.opset_import[0].version}")
     return 0

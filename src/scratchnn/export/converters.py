@@ -2,7 +2,8 @@
 
 A converter is ``fn(graph, obj, x) -> y``: it adds to ``graph`` (an
 :class:`~scratchnn.export.OnnxGraph`) the operators computing ``obj``'s forward pass at inference
-from the tensor named ``x``, and returns the name of the result. The registry is keyed by the
+from the tensor named ``x`` (a list of names for a layer that ``takes_list``: the merges), and
+returns the name of the result. The registry is keyed by the
 exact class, not by ``isinstance``: a subclass that changes ``forward`` is never exported with
 its parent's formula by accident; it registers its own converter.
 
@@ -23,15 +24,23 @@ from ..layers import (
     ELU,
     GELU,
     ActivationLayer,
+    Add,
+    Average,
     BatchNorm,
+    Concatenate,
     Dense,
     Dropout,
+    InputLayer,
+    LayerNormalization,
     LeakyReLU,
     Linear,
+    Maximum,
+    Multiply,
     ReLU,
     Sigmoid,
     Softmax,
     Softplus,
+    Subtract,
     Tanh,
 )
 from ..layers.base import Layer
@@ -148,10 +157,13 @@ def _softplus(graph: OnnxGraph, activation: Any, x: str) -> str:
 
 
 def _gelu(graph: OnnxGraph, activation: Any, x: str) -> str:
-    # a = z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))), operation for operation as ours
-    cubed = graph.node("Pow", [x, graph.constant(3.0, "three")])
-    inner = graph.node("Add", [x, graph.node("Mul", [cubed, graph.constant(activation._k, "k")])])
-    t = graph.node("Tanh", [graph.node("Mul", [inner, graph.constant(activation._c, "c")])])
+    # a = z/2 (1 + tanh(c (z' + k z'^3))), z' = clip(z), operation for operation as ours
+    bound = activation.clip
+    clipped = graph.node("Clip", [x, graph.constant(-bound, "low"), graph.constant(bound, "high")])
+    cubed = graph.node("Pow", [clipped, graph.constant(3.0, "three")])
+    scaled_cube = graph.node("Mul", [cubed, graph.constant(activation.k, "k")])
+    inner = graph.node("Add", [clipped, scaled_cube])
+    t = graph.node("Tanh", [graph.node("Mul", [inner, graph.constant(activation.c, "c")])])
     half_x = graph.node("Mul", [x, graph.constant(0.5, "half")])
     return graph.node("Mul", [half_x, graph.node("Add", [t, graph.constant(1.0, "one")])])
 
@@ -176,12 +188,19 @@ for _cls, _fn in (
 
 # -- layers ---------------------------------------------------------------------------------------
 def _dense(graph: OnnxGraph, layer: Dense, x: str) -> str:
-    """``z = x W + b`` as one Gemm (MatMul without a bias), then the activation."""
+    """``z = x W + b`` as one Gemm (MatMul without a bias), then the activation.
+
+    On inputs ``(batch, ..., F)`` of more than two axes, ``MatMul`` (which multiplies over the
+    last axis, as ours) and ``Add``: ``Gemm`` takes matrices only.
+    """
     W = graph.constant(layer.params["W"], "W")
-    if layer.use_bias:
+    if not layer.use_bias:
+        z = graph.node("MatMul", [x, W])
+    elif len(graph.shape) == 1:
         z = graph.node("Gemm", [x, W, graph.constant(layer.params["b"], "b")])
     else:
-        z = graph.node("MatMul", [x, W])
+        product = graph.node("MatMul", [x, W])
+        z = graph.node("Add", [product, graph.constant(layer.params["b"], "b")])
     return apply_activation(graph, layer.activation, z, "a Dense layer")
 
 
@@ -214,7 +233,82 @@ def _batch_norm(graph: OnnxGraph, layer: BatchNorm, x: str) -> str:
     return graph.node("BatchNormalization", inputs, epsilon=epsilon32)
 
 
+def _layer_norm(graph: OnnxGraph, layer: LayerNormalization, x: str) -> str:
+    """``gamma (x - mu) / sqrt(var + eps) + beta`` over the last axis.
+
+    From opset 17 in float32, the ``LayerNormalization`` operator. Before 17 (no such operator),
+    and in float64 (its ``epsilon`` is a float32 attribute, which would cost float64 models their
+    last digits), the formula operation for operation as ours: ``ReduceMean``, ``Sub``,
+    ``Mul``, ``Sqrt``, ``Div``.
+    """
+    if graph.opset >= 17 and graph.dtype == np.float32:
+        scale = layer.params["gamma"] if layer.scale else np.ones(graph.shape[-1])
+        inputs = [x, graph.constant(scale, "gamma")]  # the operator needs a scale
+        if layer.center:
+            inputs.append(graph.constant(layer.params["beta"], "beta"))
+        return graph.node(
+            "LayerNormalization", inputs, axis=-1, epsilon=float(np.float32(layer.epsilon))
+        )
+    mean = _mean_over_last_axis(graph, x)
+    centred = graph.node("Sub", [x, mean])
+    variance = _mean_over_last_axis(graph, graph.node("Mul", [centred, centred]))
+    std = graph.node("Sqrt", [graph.node("Add", [variance, graph.constant(layer.epsilon, "eps")])])
+    inv_std = graph.node("Div", [graph.constant(1.0, "one"), std])
+    y = graph.node("Mul", [centred, inv_std])
+    if layer.scale:
+        y = graph.node("Mul", [y, graph.constant(layer.params["gamma"], "gamma")])
+    if layer.center:
+        y = graph.node("Add", [y, graph.constant(layer.params["beta"], "beta")])
+    return y
+
+
+def _mean_over_last_axis(graph: OnnxGraph, x: str) -> str:
+    if graph.opset >= 18:  # the axes became an input in opset 18
+        return graph.node("ReduceMean", [x, graph.constant([-1], "axes", np.int64)], keepdims=1)
+    return graph.node("ReduceMean", [x], axes=[-1], keepdims=1)
+
+
+def _input_layer(graph: OnnxGraph, layer: InputLayer, x: str) -> str:
+    return x  # where a model starts: no operator
+
+
+# -- merges: a list of input names in, one name out -----------------------------------------------
+def _fold(op: str) -> Converter:
+    """``op`` over two inputs, applied left to right over more (``(x_0 op x_1) op x_2 ...``)."""
+
+    def convert(graph: OnnxGraph, layer: Any, xs: list[str]) -> str:
+        result = xs[0]
+        for other in xs[1:]:
+            result = graph.node(op, [result, other])
+        return result
+
+    return convert
+
+
+def _average(graph: OnnxGraph, layer: Average, xs: list[str]) -> str:
+    """``(x_0 + ... + x_{n-1}) * (1/n)``: the sum, then the product with ``1/n``, as ours."""
+    total = _fold("Add")(graph, layer, xs)
+    return graph.node("Mul", [total, graph.constant(1.0 / len(xs), "1/n")])
+
+
+def _maximum(graph: OnnxGraph, layer: Maximum, xs: list[str]) -> str:
+    return graph.node("Max", xs)
+
+
+def _concatenate(graph: OnnxGraph, layer: Concatenate, xs: list[str]) -> str:
+    # Our axis counts the batch axis as NumPy does (1: the first after it; -1: the last), as ONNX.
+    return graph.node("Concat", xs, axis=layer.axis)
+
+
 register_onnx_converter(Dense, _dense)
+register_onnx_converter(LayerNormalization, _layer_norm)
+register_onnx_converter(InputLayer, _input_layer)
+register_onnx_converter(Add, _fold("Add"))
+register_onnx_converter(Subtract, _fold("Sub"))
+register_onnx_converter(Multiply, _fold("Mul"))
+register_onnx_converter(Average, _average)
+register_onnx_converter(Maximum, _maximum)
+register_onnx_converter(Concatenate, _concatenate)
 register_onnx_converter(Dropout, _dropout)
 register_onnx_converter(BatchNorm, _batch_norm)
 for _cls in (ActivationLayer, Linear, ReLU, Sigmoid, Tanh, GELU, Softplus, Softmax, LeakyReLU, ELU):

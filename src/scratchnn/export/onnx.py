@@ -1,8 +1,9 @@
 """``to_onnx``: write a scratchnn network, or a fitted scikit-learn estimator, as an ONNX file.
 
-The graph is built here, layer by layer, from standard operators (see
-:mod:`scratchnn.export.converters`); the ``onnx`` package only assembles and checks it. Every
-file has one input and one output, with a dynamic batch axis:
+The graph is built here, one node of the model's topology after the other in run order, from
+standard operators (see :mod:`scratchnn.export.converters`); the ``onnx`` package only assembles
+and checks it. A model with one input and one output gives a file with one input and one output,
+with a dynamic batch axis:
 
 * ``input``: ``(batch, n_features)`` (``(batch, height, width, channels)`` for a network taking
   images) in the model's dtype (float32 or float64);
@@ -11,9 +12,15 @@ file has one input and one output, with a dynamic batch axis:
   order of ``classes_`` (two columns for a binary classifier); for a ``NeuralNetRegressor``
   fitted on a 1-D ``y`` it is ``(batch,)``, as its ``predict``.
 
+A graph :class:`~scratchnn.Model` with several inputs or outputs names the file's inputs and
+outputs as the model names them (``model.input_names``, ``model.output_names``), in that order.
+(An output named as an input or an earlier output gets ``_1`` added.) An open axis of an
+``Input`` (``Input(shape=(None, 16))``) is a dynamic axis of the file too, named
+``<input>_dim1`` and so on (an output's as ``<output>_dim1``).
+
 The model's metadata properties hold ``scratchnn_version``, ``scratchnn_model`` (the exported
 class), ``scratchnn_config`` (the network's architecture as JSON), ``dtype``, ``output`` (what
-the output holds) and, where the model has class labels (``classes_`` of a classifier,
+the outputs hold) and, where the model has class labels (``classes_`` of a classifier,
 ``classes`` of a Sequential), ``classes`` (the labels as a JSON list).
 """
 
@@ -54,8 +61,9 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
 
     Parameters
     ----------
-    model : Sequential, NeuralNetwork, NeuralNetClassifier or NeuralNetRegressor
-        A built network, or a fitted scikit-learn estimator of :mod:`scratchnn.sklearn`.
+    model : Model, Sequential, NeuralNetwork, NeuralNetClassifier or NeuralNetRegressor
+        A built network (any graph), or a fitted scikit-learn estimator of
+        :mod:`scratchnn.sklearn`.
     path : str or PathLike, optional
         Where to write the ``.onnx`` file (replaced atomically); ``None`` writes nothing.
     opset : int, optional
@@ -66,7 +74,8 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
     -------
     onnx.ModelProto
         The model, already checked by ``onnx.checker.check_model(..., full_check=True)``.
-        Input ``"input"`` ``(batch, n_features)``, output ``"output"`` (see the module notes).
+        Input ``"input"`` ``(batch, n_features)``, output ``"output"``; a model with several
+        inputs or outputs: the model's names (see the module notes).
 
     Raises
     ------
@@ -93,26 +102,31 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
     dtype = np.dtype(network.dtype).name
 
     graph = OnnxGraph(dtype, opset)
-    tensor, shape = INPUT_NAME, _input_shape(network)
-    input_shape = shape
-    for index, layer in enumerate(network.layers):
-        graph.shape = shape
-        tensor = converter_for(layer, f"layers[{index}]")(graph, layer, tensor)
-        shape = _output_shape(layer, shape)
-    tensor, shape = _add_head(graph, target.head, tensor, shape)
-    if tensor == INPUT_NAME:  # every layer was the identity at inference
-        tensor = graph.node("Identity", [tensor])
-    graph.rename(tensor, OUTPUT_NAME)
+    input_names, output_names = _tensor_names(network)
+    graph.reserved.update(input_names + output_names)
+    tensors, shapes = _convert_nodes(graph, network, input_names)
+    if target.head is not None:  # an estimator's network: one output
+        tensors[0], shapes[0] = _add_head(graph, target.head, tensors[0], shapes[0])
+    _name_outputs(graph, tensors, input_names, output_names)
 
+    inputs = [
+        (name, _dims(name, shape), input_dtype)
+        for name, shape, input_dtype in zip(
+            input_names, network.input_shapes, network.input_dtypes, strict=True
+        )
+    ]
+    outputs = [(name, _dims(name, shape)) for name, shape in zip(output_names, shapes, strict=True)]
     proto = onnx.helper.make_model_gen_version(
-        graph.to_proto(INPUT_NAME, ("batch", *input_shape), OUTPUT_NAME, ("batch", *shape)),
+        graph.to_proto(inputs, outputs),
         opset_imports=[onnx.helper.make_opsetid("", opset)],
         producer_name="scratchnn",
         producer_version=__version__,
         doc_string=(
-            f"scratchnn {target.kind}: input {INPUT_NAME!r} (batch, "
-            f"{', '.join(map(str, input_shape))}) {dtype} -> output {OUTPUT_NAME!r} "
-            f"(batch{''.join(f', {d}' for d in shape)}), {target.metadata['output']}"
+            f"scratchnn {target.kind}: "
+            + ", ".join(f"input {n!r} {_shown(d)} {np.dtype(t).name}" for n, d, t in inputs)
+            + " -> "
+            + ", ".join(f"output {n!r} {_shown(d)}" for n, d in outputs)
+            + f" {dtype}, {target.metadata['output']}"
         ),
     )
     onnx.helper.set_model_props(
@@ -137,15 +151,16 @@ def _export_target(model: Any) -> _Target:
     # The fronts above (the tutorial's class, the estimators) are recognised by their module:
     # this module sits below them (docs/architecture.md) and imports none of them.
     if isinstance(model, Network):
-        target = _Target(model, "Sequential", metadata={"output": "the network's outputs"})
+        kind = "Model" if model.is_graph else "Sequential"
+        target = _Target(model, kind, metadata={"output": "the network's outputs"})
     elif any(c.__module__ == "scratchnn.tutorial" for c in type(model).__mro__):
         target = _Target(model.model, "NeuralNetwork", metadata={"output": "the sigmoid outputs"})
     elif any(c.__module__.startswith("scratchnn.sklearn") for c in type(model).__mro__):
         target = _estimator_target(model)  # ours (or a subclass): no need to import scikit-learn
     else:
         raise TypeError(
-            "model must be a Sequential, a NeuralNetwork or a fitted scratchnn.sklearn estimator, "
-            f"got {check.describe(model)}"
+            "model must be a Model (Sequential), a NeuralNetwork or a fitted scratchnn.sklearn "
+            f"estimator, got {check.describe(model)}"
         )
     if not target.network.built:
         raise ValueError(
@@ -172,7 +187,7 @@ def _estimator_target(estimator: Any) -> _Target:
         target.metadata["output"] = "predict_proba: probabilities in the order of classes"
         reference = estimator.predict_proba
     else:
-        single = getattr(estimator, "_y_ndim", 2) == 1  # predict returns (n,) for a 1-D y
+        single = estimator.y_ndim_ == 1  # predict returns (n,) for a 1-D y
         target = _Target(network, kind, "ravel" if single else None)
         target.metadata["output"] = "predict: the predicted targets"
         reference = estimator.predict
@@ -186,7 +201,7 @@ def _check_network_is_prediction(network: Network, head: str | None, reference, 
     A transformation this exporter does not know of (a target scaling added to the estimator
     later, say) would otherwise be left out of the file without a word.
     """
-    shape = _input_shape(network)
+    shape = network.input_shapes[0]
     probe = np.random.default_rng(0).normal(size=(4, *shape)).astype(network.dtype)
     outputs = network.predict(probe).astype(np.float64)
     if head == "binary_proba":
@@ -213,15 +228,89 @@ def _add_head(graph: OnnxGraph, head: str | None, tensor: str, shape: tuple) -> 
     return tensor, shape
 
 
-def _input_shape(network: Network) -> tuple[int, ...]:
-    shape = getattr(network, "input_shape", None) or network.input_dim
-    return tuple(shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+# -- the graph ------------------------------------------------------------------------------------
+def _tensor_names(network: Network) -> tuple[list[str], list[str]]:
+    """The file's input and output names: ``input`` and ``output`` for a model with one of each
+    (as every file before graphs), else the model's own input and output names.
+
+    An output named as an input or an earlier output (a model that outputs its input, or one
+    tensor twice) gets ``_1`` (``_2``, ...) added: an ONNX graph names each tensor once.
+    """
+    if network.n_inputs == 1 and network.n_outputs == 1:
+        return [INPUT_NAME], [OUTPUT_NAME]
+    taken = set(network.input_names)
+    outputs = []
+    for name in network.output_names:
+        unique, count = name, 0
+        while unique in taken:
+            count += 1
+            unique = f"{name}_{count}"
+        taken.add(unique)
+        outputs.append(unique)
+    return list(network.input_names), outputs
 
 
-def _output_shape(layer: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
+def _convert_nodes(
+    graph: OnnxGraph, network: Network, input_names: list[str]
+) -> tuple[list[str], list[tuple]]:
+    """Each node of the network's topology through its converter, in run order (one pass).
+
+    A tensor of the model is a slot of the topology; here each slot gets the name of the ONNX
+    tensor holding it and its shape (no batch axis). Returns the outputs' names and shapes.
+    """
+    topology = network.topology
+    names: dict[int, Any] = {}
+    shapes: dict[int, Any] = {}
+    for slot, name, shape in zip(
+        topology.input_slots, input_names, network.input_shapes, strict=True
+    ):
+        names[slot], shapes[slot] = name, tuple(shape)
+    for index, (layer, source, target) in enumerate(topology.nodes):
+        several = isinstance(source, tuple)  # a layer that takes a list (a merge)
+        x = [names[s] for s in source] if several else names[source]
+        graph.shape = [shapes[s] for s in source] if several else shapes[source]
+        where = f"layer {layer.name!r}" if network.is_graph else f"layers[{index}]"
+        y = converter_for(layer, where)(graph, layer, x)
+        shape = _output_shape(layer, graph.shape)
+        if isinstance(target, tuple):  # a layer with several outputs: a name and shape each
+            for slot, name, each in zip(target, y, shape, strict=True):
+                names[slot], shapes[slot] = name, tuple(each)
+        else:
+            names[target], shapes[target] = y, shape
+    return [names[s] for s in topology.output_slots], [shapes[s] for s in topology.output_slots]
+
+
+def _name_outputs(
+    graph: OnnxGraph, tensors: list[str], input_names: list[str], output_names: list[str]
+) -> None:
+    """Give each output tensor its output name; an ``Identity`` where a tensor is already a
+    model input, a constant or another output (a layer's output read twice, say)."""
+    renamed: dict[str, str] = {}
+    for tensor, name in zip(tensors, output_names, strict=True):
+        if tensor in renamed:
+            graph.rename(graph.node("Identity", [renamed[tensor]]), name)
+            continue
+        made = tensor
+        if tensor in input_names or tensor in graph.constants:
+            made = graph.node("Identity", [tensor])  # every layer was the identity
+        graph.rename(made, name)
+        renamed[tensor] = name
+
+
+def _dims(name: str, shape: tuple) -> tuple:
+    """The ONNX shape: a dynamic ``batch`` axis first, an open axis (``None``) as ``name_dimI``."""
+    return ("batch", *(f"{name}_dim{i}" if d is None else d for i, d in enumerate(shape, 1)))
+
+
+def _shown(dims: tuple) -> str:
+    return f"({', '.join(map(str, dims))})"
+
+
+def _output_shape(layer: Any, shape: Any) -> Any:
     """The layer's output shape (without the batch axis) for inputs of ``shape``."""
     if hasattr(layer, "output_shape"):
-        return tuple(layer.output_shape(shape))
+        shape = layer.output_shape(shape)
+        return [tuple(s) for s in shape] if isinstance(shape, list) else tuple(shape)
     return (layer.output_dim(shape[0]),)
 
 

@@ -41,7 +41,8 @@ Fitted attributes
 ``model_`` (the :class:`~scratchnn.Sequential`), ``n_features_in_``, ``feature_names_in_``
 (DataFrames), ``loss_curve_``, ``loss_``, ``best_loss_``, ``validation_scores_`` and
 ``best_validation_score_`` (with ``early_stopping``), ``n_iter_``, ``n_outputs_``,
-``out_activation_``; ``classes_`` for the classifier.
+``out_activation_``; ``classes_`` for the classifier; ``y_ndim_`` for the regressor (1 when it was
+fitted on a 1-D ``y``: ``predict`` then returns ``(n_samples,)``).
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
     def _encode_targets(self, y: np.ndarray, first: bool, classes: Any) -> np.ndarray:
         outputs = 1 if y.ndim == 1 else y.shape[1]
         if first:
-            self._y_ndim, self.n_outputs_, self.out_activation_ = y.ndim, outputs, "linear"
+            self.y_ndim_, self.n_outputs_, self.out_activation_ = y.ndim, outputs, "linear"
         elif outputs != self.n_outputs_:
             raise ValueError(f"y must have {self.n_outputs_} output(s) like before, got {outputs}")
         return y.reshape(len(y), outputs)
@@ -282,7 +283,7 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
     def predict(self, X: Any) -> np.ndarray:
         """Predictions ``(n_samples,)`` or ``(n_samples, n_outputs)``, as ``y`` was in ``fit``."""
         predicted = self._logits(X)
-        return predicted.ravel() if self._y_ndim == 1 else predicted
+        return predicted.ravel() if self.y_ndim_ == 1 else predicted
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
