@@ -291,8 +291,9 @@ class Model(Network):
     def to_onnx(self, path: str | os.PathLike, opset: int | None = None) -> Any:
         """Export to an ONNX file (``pip install scratchnn[onnx]``); returns the ``ModelProto``.
 
-        See :func:`scratchnn.export.to_onnx`: inputs ``input`` ``(batch, ...input_shape)``,
-        outputs ``output``, in this model's dtype.
+        See :func:`scratchnn.export.to_onnx`: a model with one input and one output has input
+        ``input`` ``(batch, ...input_shape)`` and output ``output``, in this model's dtype; a
+        graph with several takes its inputs' and outputs' names.
         """
         return export.to_onnx(self, path, opset=opset)
 
