@@ -169,6 +169,8 @@ class Dense(_WeightedLayer):
     (4, 3)
     """
 
+    kernel_layout = "dense"
+
     def __init__(
         self,
         units: int,

@@ -85,7 +85,7 @@ def plot_network(
     blocks = _blocks(model)
     if not blocks:
         raise ValueError("model has no layer with a weight matrix W to draw")
-    kernels = [type(b[0]).__name__ for b in blocks if b[0].params["W"].ndim != 2]
+    kernels = [type(b[0]).__name__ for b in blocks if b[0].kernel_layout != "dense"]
     if kernels:
         raise ValueError(
             f"plot_network draws dense networks, and this model has {kernels[0]} layers: "

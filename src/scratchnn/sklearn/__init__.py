@@ -55,6 +55,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted
 
 from ..activations import log_softmax, softmax, stable_sigmoid
 from ..losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss
@@ -279,10 +280,18 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
         predicted = self._forward_logits(X)
         return r2_score(y.reshape(predicted.shape), predicted, sample_weight=sample_weight)
 
+    @property
+    def y_ndim_(self) -> int:
+        """The number of axes of the ``y`` of the first ``fit``: 1 when ``predict`` returns
+        ``(n_samples,)``, 2 when it returns ``(n_samples, n_outputs)``. Raises
+        ``NotFittedError`` before ``fit``."""
+        check_is_fitted(self, "model_")
+        return self._y_ndim
+
     def predict(self, X: Any) -> np.ndarray:
         """Predictions ``(n_samples,)`` or ``(n_samples, n_outputs)``, as ``y`` was in ``fit``."""
         predicted = self._logits(X)
-        return predicted.ravel() if self._y_ndim == 1 else predicted
+        return predicted.ravel() if self.y_ndim_ == 1 else predicted
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
