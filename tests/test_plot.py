@@ -207,6 +207,24 @@ def test_weight_histograms_count_every_weight_and_activation(trained, tmp_path):
     assert len(only_weights.axes) == 2
 
 
+def test_weight_histograms_of_a_graph_show_each_kernel_layer_by_name():
+    a, b = Input(shape=(2,), name="a"), Input(shape=(2,), name="b")
+    encoder = Dense(3, "relu", name="encoder")
+    joined = Add(name="sum")([encoder(a), encoder(b)])
+    model = Model([a, b], Dense(1, "sigmoid", name="score")(joined), seed=0, dtype="float64")
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(20, 2)), rng.normal(size=(20, 2))
+    encoded, score = plot.layer_activations(model, {"a": A, "b": B})
+    W, bias = model.get_layer("encoder").W, model.get_layer("encoder").b
+    np.testing.assert_allclose(encoded, np.maximum(B @ W + bias, 0))  # the last call's output
+    np.testing.assert_allclose(score, model.predict([A, B]))
+    fig = plot.plot_weight_histograms(model, [A, B])
+    assert sorted(ax.get_title() for ax in fig.axes) == [
+        "encoder outputs (relu)", "encoder weights 2x3", "score outputs (sigmoid)",
+        "score weights 3x1",
+    ]  # fmt: skip
+
+
 def test_path_must_be_a_path(trained):
     with pytest.raises(TypeError, match="path must be a file path or None, got 3"):
         plot.plot_learning_curves(trained[3], path=3)

@@ -29,7 +29,11 @@ def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
 
 def _blocks(model: Any) -> list[list[Any]]:
     """Group layers into blocks, each starting at a layer with a kernel ``W`` (one that says its
-    ``kernel_layout``: a dense layer or a convolution)."""
+    ``kernel_layout``: a dense layer or a convolution). In a stack a block holds the layers up to
+    the next kernel (its activation, dropout...); in a graph the layers after a kernel in
+    ``model.layers`` need not take its output, so each block is the kernel layer alone."""
+    if model.is_graph:
+        return [[layer] for layer in model.layers if layer.kernel_layout is not None]
     blocks: list[list[Any]] = []
     for layer in model.layers:
         if layer.kernel_layout is not None or not blocks:
