@@ -18,6 +18,7 @@ INPUT_FILL, WEIGHTED_FILL, MERGE_FILL, OTHER_FILL = "#e8e8e8", "#d6e6f5", "#fbe3
 SHARED_COLORS = ("#8e44ad", "#16a085", "#d35400", "#2c3e50", "#c0392b", "#27ae60")
 # Distances between box centres, and a box's size, in units of the drawing.
 SPACING_X, SPACING_Y, BOX_WIDTH, BOX_HEIGHT = 2.6, 1.35, 1.9, 0.95
+MAX_INCHES = 60.0  # a 6,000-pixel side at 100 dpi: a deeper graph is drawn smaller, not bigger
 
 
 class GraphLayout:
@@ -172,8 +173,10 @@ def draw_graph(fig: Any, model: Any) -> None:
 
 
 def graph_figure_size(model: Any) -> tuple[float, float]:
-    """Inches that fit the layout at about 0.55 inch per unit of the drawing, plus the legend."""
+    """Inches that fit the layout at about 0.55 inch per unit of the drawing, plus the legend;
+    a graph too large for that is shrunk to fit :data:`MAX_INCHES` (its labels shrink too)."""
     layout = GraphLayout(model)
     width = (layout.n_columns - 1) * SPACING_X + BOX_WIDTH + 0.8
     height = (layout.n_rows - 1) * SPACING_Y + BOX_HEIGHT + 2 * max(0.5, layout.arc_room + 0.1)
-    return round(0.55 * width + 0.4, 1), round(0.55 * height + 0.9, 1)
+    scale = min(0.55, (MAX_INCHES - 0.9) / max(width, height))
+    return round(scale * width + 0.4, 1), round(scale * height + 0.9, 1)
