@@ -41,7 +41,8 @@ Fitted attributes
 ``model_`` (the :class:`~scratchnn.Sequential`), ``n_features_in_``, ``feature_names_in_``
 (DataFrames), ``loss_curve_``, ``loss_``, ``best_loss_``, ``validation_scores_`` and
 ``best_validation_score_`` (with ``early_stopping``), ``n_iter_``, ``n_outputs_``,
-``out_activation_``; ``classes_`` for the classifier.
+``out_activation_``; ``classes_`` for the classifier; ``y_ndim_`` for the regressor (1 when it was
+fitted on a 1-D ``y``: ``predict`` then returns ``(n_samples,)``).
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted
 
 from ..activations import log_softmax, softmax, stable_sigmoid
 from ..losses import BinaryCrossEntropy, CategoricalCrossEntropy, Loss
@@ -262,7 +262,7 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
     def _encode_targets(self, y: np.ndarray, first: bool, classes: Any) -> np.ndarray:
         outputs = 1 if y.ndim == 1 else y.shape[1]
         if first:
-            self._y_ndim, self.n_outputs_, self.out_activation_ = y.ndim, outputs, "linear"
+            self.y_ndim_, self.n_outputs_, self.out_activation_ = y.ndim, outputs, "linear"
         elif outputs != self.n_outputs_:
             raise ValueError(f"y must have {self.n_outputs_} output(s) like before, got {outputs}")
         return y.reshape(len(y), outputs)
@@ -279,14 +279,6 @@ class NeuralNetRegressor(RegressorMixin, _BaseNeuralNet):
     def _score_arrays(self, X: np.ndarray, y: np.ndarray, sample_weight: Any) -> float:
         predicted = self._forward_logits(X)
         return r2_score(y.reshape(predicted.shape), predicted, sample_weight=sample_weight)
-
-    @property
-    def y_ndim_(self) -> int:
-        """The number of axes of the ``y`` of the first ``fit``: 1 when ``predict`` returns
-        ``(n_samples,)``, 2 when it returns ``(n_samples, n_outputs)``. Raises
-        ``NotFittedError`` before ``fit``."""
-        check_is_fitted(self, "model_")
-        return self._y_ndim
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions ``(n_samples,)`` or ``(n_samples, n_outputs)``, as ``y`` was in ``fit``."""
