@@ -11,8 +11,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from scratchnn import Dense, Dropout, Sequential, plot  # noqa: E402
+from scratchnn import Add, Concatenate, Dense, Dropout, Input, Model, Sequential, plot  # noqa: E402
 from scratchnn.datasets import make_blobs  # noqa: E402
+from scratchnn.plot.graph import GraphLayout  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -132,6 +133,54 @@ def test_network_diagram_rejects_unbuilt_models():
         plot.plot_network(Sequential([Dense(2, input_dim=2)]), max_neurons=2)
 
 
+def _gids(fig, kind: str) -> list[str]:
+    return [p.get_gid() for p in fig.axes[0].patches if (p.get_gid() or "").startswith(kind)]
+
+
+def test_graph_diagram_draws_one_box_per_call_and_one_arrow_per_tensor_taken(tmp_path):
+    left, right = Input(shape=(3,), name="left"), Input(shape=(3,), name="right")
+    encoder = Dense(4, "tanh", name="encoder")
+    joined = Concatenate(name="join")([encoder(left), encoder(right)])
+    hidden = Dense(8, "relu", name="hidden")(joined)
+    skip = Add(name="skip")([hidden, joined])
+    model = Model([left, right], [Dense(1, name="same")(skip), Dense(2, name="far")(hidden)])
+    path = tmp_path / "graph.png"
+    fig = plot.plot_network(model, path, dpi=40)
+    assert png_size(path) == tuple(round(v * 40) for v in fig.get_size_inches())
+    # numbered inputs first, then the calls in run order: left 0, right 1, encoder 2 and 3,
+    # join 4, hidden 5, skip 6, same 7, far 8 (run order as model.graph_nodes gives it)
+    names = ["left", "right"] + [node.layer.name for node in model.graph_nodes]
+    assert names == ["left", "right", "encoder", "encoder", "join", "hidden", "skip", "same", "far"]
+    assert len(_gids(fig, "node")) == 9
+    edges = sorted(_gids(fig, "edge"))
+    assert edges == sorted(
+        ["edge 0 2", "edge 1 3", "edge 2 4", "edge 3 4", "edge 4 5", "edge 5 6", "edge 4 6",
+         "edge 6 7", "edge 5 8"]
+    )  # fmt: skip
+    into = [e.split()[2] for e in edges]
+    assert into.count("4") == 2 and into.count("6") == 2  # each merge has two arrows in
+    layout = GraphLayout(model)
+    assert layout.column == [0, 0, 1, 1, 2, 3, 4, 5, 4]  # longest path from an input
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "encoder (call 1)\nDense 4, tanh\n(None, 4)" in texts
+    assert "encoder (call 2)\nDense 4, tanh\n(None, 4)" in texts
+    assert "join\nConcatenate\n(None, 8)" in texts
+    boxes = {p.get_gid(): p for p in fig.axes[0].patches}
+    shared = [boxes["node 2"].get_edgecolor(), boxes["node 3"].get_edgecolor()]
+    assert shared[0] == shared[1] != boxes["node 5"].get_edgecolor()  # the same layer, marked
+
+
+def test_graph_diagram_of_a_chain_model_and_a_repeated_input():
+    x = Input(shape=(2,), name="x")
+    doubled = Add(name="twice")([x, x])
+    model = Model(x, Dense(1, name="out")(doubled))
+    fig = plot.plot_network(model)
+    assert sorted(_gids(fig, "edge")) == ["edge 0 1", "edge 0 1", "edge 1 2"]
+    assert len(_gids(fig, "node")) == 3
+    assert model.graph_nodes[0].layer.name == "twice"
+    assert Sequential([Dense(2, input_dim=2)]).graph_nodes == []
+
+
 def test_weight_histograms_count_every_weight_and_activation(trained, tmp_path):
     model, X, _, _ = trained
     path = tmp_path / "hist.png"
@@ -156,6 +205,24 @@ def test_weight_histograms_count_every_weight_and_activation(trained, tmp_path):
                                   heights)  # fmt: skip
     only_weights = plot.plot_weight_histograms(model)
     assert len(only_weights.axes) == 2
+
+
+def test_weight_histograms_of_a_graph_show_each_kernel_layer_by_name():
+    a, b = Input(shape=(2,), name="a"), Input(shape=(2,), name="b")
+    encoder = Dense(3, "relu", name="encoder")
+    joined = Add(name="sum")([encoder(a), encoder(b)])
+    model = Model([a, b], Dense(1, "sigmoid", name="score")(joined), seed=0, dtype="float64")
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(20, 2)), rng.normal(size=(20, 2))
+    encoded, score = plot.layer_activations(model, {"a": A, "b": B})
+    W, bias = model.get_layer("encoder").W, model.get_layer("encoder").b
+    np.testing.assert_allclose(encoded, np.maximum(B @ W + bias, 0))  # the last call's output
+    np.testing.assert_allclose(score, model.predict([A, B]))
+    fig = plot.plot_weight_histograms(model, [A, B])
+    assert sorted(ax.get_title() for ax in fig.axes) == [
+        "encoder outputs (relu)", "encoder weights 2x3", "score outputs (sigmoid)",
+        "score weights 3x1",
+    ]  # fmt: skip
 
 
 def test_path_must_be_a_path(trained):

@@ -238,6 +238,8 @@ def test_regressor_single_and_multi_output_shapes():
     assert single.predict(X).shape == (150,)
     column = quiet(clone(reg), "fit", X, y[:, :1])
     assert column.predict(X).shape == (150, 1)
+    assert (reg.y_ndim_, single.y_ndim_, column.y_ndim_) == (2, 1, 2)  # what exporters read
+    assert not hasattr(NeuralNetRegressor(), "y_ndim_")  # set by fit
     np.testing.assert_allclose(column.predict(X)[:, 0], single.predict(X), rtol=1e-10)
 
 
@@ -466,3 +468,8 @@ def test_coefs_and_intercepts_follow_mlp_shapes(iris):
     assert np.shares_memory(clf.coefs_[0], clf.model_.params)
     with pytest.raises(NotFittedError):
         NeuralNetClassifier().coefs_
+    # With batch norm the hidden Dense layers have no bias: one kernel per Dense, fewer biases.
+    normed = quiet(NeuralNetClassifier((8,), batch_norm=True, max_iter=5, random_state=0), "fit",
+                   X, y)  # fmt: skip
+    assert [w.shape for w in normed.coefs_] == [(X.shape[1], 8), (8, 3)]
+    assert [b.shape for b in normed.intercepts_] == [(3,)]  # BatchNorm's beta is no intercept

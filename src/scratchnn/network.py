@@ -21,7 +21,7 @@ from . import sources
 from .graph import MAX_NODES, GraphError, Topology
 from .layers.base import Layer, as_shape, format_shape, get_layer_class
 from .layers.input import InputLayer
-from .layers.symbolic import SymbolicTensor
+from .layers.symbolic import Node, SymbolicTensor
 
 
 class Network:
@@ -159,6 +159,12 @@ class Network:
     def is_graph(self) -> bool:
         """Whether this network was made from ``Input`` tensors (else it is a stack)."""
         return self.graph is not None
+
+    @property
+    def graph_nodes(self) -> list[Node]:
+        """A graph's layer calls in run order (``node.layer``, ``node.inputs``, ``node.outputs``,
+        ``node.call_index``); empty for a stack. Read-only: the model runs from its topology."""
+        return list(self._graph_nodes) if self.is_graph else []
 
     @property
     def n_inputs(self) -> int:

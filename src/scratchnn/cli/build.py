@@ -78,9 +78,16 @@ def build_model(args: argparse.Namespace, n_outputs: int, classification: bool) 
     return Sequential(layers, seed=args.seed, dtype=args.dtype)
 
 
+def output_layer(model: Any) -> Any:
+    """The layer that makes the model's output: a stack's last, a graph's output node's."""
+    if model.is_graph:
+        return model.graph[1][0].node.layer
+    return model.layers[-1]
+
+
 def last_activation(model: Any) -> str:
     """The name of the model's output activation (``linear`` when it has none)."""
-    return getattr(getattr(model.layers[-1], "activation", None), "name", "linear")
+    return output_layer(model).output_activation or "linear"
 
 
 def default_loss(model: Any) -> str:
@@ -140,17 +147,20 @@ def check_fit(model: Any, args: argparse.Namespace, loss: str, classes: list | N
         )
 
 
+def _dense_with_bias(layer: Any) -> bool:
+    """Whether ``layer`` says it computes ``x W + b`` along the last axis (and has a ``b``)."""
+    return layer.kernel_layout == "dense" and "b" in layer.params
+
+
 def can_fold_inputs(model: Any) -> bool:
-    """Whether layer 0 has ``W`` and ``b`` to absorb the input scaling."""
-    first = model.layers[0]
-    return "W" in getattr(first, "params", {}) and "b" in first.params
+    """Whether layer 0 is dense with a bias (``x W + b``) to absorb the input scaling."""
+    return _dense_with_bias(model.layers[0])
 
 
 def can_fold_targets(model: Any) -> bool:
-    """Whether the output layer is affine (``W``, ``b``, no activation) to absorb target scaling."""
-    last = model.layers[-1]
-    has_weights = "W" in getattr(last, "params", {}) and "b" in last.params
-    return has_weights and last_activation(model) == "linear"
+    """Whether the output layer is affine (dense, a bias, no activation) to absorb the scaling
+    of the targets."""
+    return _dense_with_bias(model.layers[-1]) and last_activation(model) == "linear"
 
 
 def fold_standardization(model: Any, mean: np.ndarray, std: np.ndarray) -> None:

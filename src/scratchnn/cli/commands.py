@@ -78,6 +78,20 @@ def _load_model(path: str) -> tuple[Any, list[Any] | None]:
     return model, classes
 
 
+def _check_one_input_and_output(model: Any, path: str, command: str) -> None:
+    """The command line reads one table and writes one prediction per row: a graph model with
+    several inputs or outputs is for the Python API."""
+    if not model.is_graph:
+        return
+    for what, names in (("input", model.input_names), ("output", model.output_names)):
+        if len(names) > 1:
+            raise UsageError(
+                f"{command} takes a model with one input and one output (one table in, one "
+                f"prediction per row out); {path} has {len(names)} {what}s {names}: use "
+                f"model.{command}(...) from Python, with a list or a dict of arrays"
+            )
+
+
 # -- train ----------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     """``scratchnn train``: exit status 0 once the model is trained (and saved)."""
@@ -256,7 +270,7 @@ def _write_plots(folder, model, history, X, y, X_check, y_check, classes) -> lis
     out = Path(folder)
     written = [out / "learning_curves.png"]
     plot.plot_learning_curves(history, written[0])
-    if any(np.ndim(layer.params.get("W")) == 4 for layer in model.layers):  # an image network
+    if any(layer.kernel_layout == "conv2d" for layer in model.layers):  # an image network
         written += [out / "filters.png", out / "feature_maps.png"]
         plot.plot_filters(model, written[-2])
         plot.plot_feature_maps(model, X_check[0], written[-1])
@@ -303,6 +317,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("give the data set once: as DATASET or as --data NAME")
     args.dataset = args.dataset or args.data
     model, classes = _load_model(args.model)
+    _check_one_input_and_output(model, args.model, "evaluate")
     data = load_data(args, _model_categories(model, args))
     check_columns(getattr(model, "feature_names", None), data.features, f"--csv {args.csv}",
                   data.X)  # fmt: skip
@@ -339,6 +354,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """``scratchnn predict``: one CSV row of predictions per input row, labels by name."""
     model, classes = _load_model(args.model)
+    _check_one_input_and_output(model, args.model, "predict")
     options = csv_options(args)
     options["one_hot"] = _model_categories(model, args) or []
     if args.input == "-":  # standard input, kept in a file of its own while it is read
@@ -377,10 +393,13 @@ def _write_csv(handle: Any, header: list, rows: list) -> None:
 def cmd_summary(args: argparse.Namespace) -> int:
     """``scratchnn summary``: the model's layer table."""
     model, classes = _load_model(args.model)
-    print(
-        f"{args.model}: {type(model).__name__}, input {model.input_dim} features, "
-        f"dtype {np.dtype(model.dtype).name}"
-    )
+    sizes = [f"{s[0]} features" if len(s) == 1 else f"shape {s}" for s in model.input_shapes]
+    inputs = f"input {sizes[0]}"
+    if len(sizes) > 1:  # a graph model's inputs, by name
+        inputs = "inputs " + ", ".join(
+            f"{name} ({size})" for name, size in zip(model.input_names, sizes, strict=True)
+        )
+    print(f"{args.model}: {type(model).__name__}, {inputs}, dtype {np.dtype(model.dtype).name}")
     if classes:
         print(f"classes: {', '.join(map(str, classes))}")
     model.summary()

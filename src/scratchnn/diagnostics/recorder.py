@@ -17,7 +17,8 @@ import numpy as np
 from .. import _validation as check
 from ..callbacks import Callback
 from ..losses import Loss, get_loss
-from ..network import Network
+from ..network import Network, by_position
+from ..sources import ArrayGroup
 from ..training import QUIET, TrainingStep
 from .report import Report, check_thresholds, describe_layers, find_problems
 from .statistics import ActivationSums, MeanSeries, norm
@@ -28,7 +29,7 @@ class _EpochRecord:
 
     def __init__(self, layers: list[Any]) -> None:
         self.activations = [
-            ActivationSums(layer.output_activation, int(np.prod(layer_output_shape(layer))))
+            ActivationSums(layer.output_activation, _units(layer_output_shape(layer)))
             for layer in layers
         ]
         self.steps = MeanSeries()
@@ -74,6 +75,14 @@ class _EpochRecord:
 def layer_output_shape(layer: Any) -> tuple[int, ...]:
     """A built layer's output shape (no batch axis)."""
     return tuple(layer.output_shape(layer.input_shape))
+
+
+def _units(shape: tuple) -> int:
+    """The units of an output of ``shape``: every position, or with an axis of open length
+    (``None``: sequences of any length) the features of the last axis (see :mod:`.statistics`)."""
+    if None not in shape:
+        return int(np.prod(shape))
+    return shape[-1] if shape[-1] is not None else 1
 
 
 def _add_gradient_ratios(layers: list[Any], values: dict[str, float]) -> None:
@@ -246,14 +255,51 @@ def _restore_series(state: Mapping[str, Any] | None, epochs: int) -> dict[str, l
     return series
 
 
-def _default_loss(model: Network) -> str | Loss:
-    fitted = getattr(model, "loss", None)
-    if isinstance(fitted, Loss):
-        return fitted
-    head = getattr(model.layers[-1], "output_activation", None) if model.layers else None
-    return {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}.get(
-        head, "mse"
-    )
+def _losses(model: Network, loss: Any) -> list[Loss]:
+    """One loss per output: ``loss`` for all, a list in output order, or a dict by output name;
+    ``None`` is the loss of the last fit, else the one each output layer suits."""
+    names = model.output_names if model.is_graph else ["output"]
+    if loss is None:
+        fitted = getattr(model, "loss", None)
+        fitted = fitted if isinstance(fitted, list) else [fitted]
+        if len(fitted) == len(names) and all(isinstance(one, Loss) for one in fitted):
+            return fitted
+        heads = [model.topology.nodes[i][0].output_activation for i in model.output_nodes()]
+        suits = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
+        return [get_loss(suits.get(head, "mse")) for head in heads]
+    if isinstance(loss, Mapping) and not ("name" in loss and "name" not in names):
+        if set(map(str, loss)) != set(names):  # a dict with "name" is one loss's config
+            raise ValueError(
+                f"loss must be keyed by the model's output names {names}, got {sorted(loss)}"
+            )
+        return [get_loss(loss[name]) for name in names]
+    if isinstance(loss, (list, tuple)):
+        if len(loss) != len(names):
+            raise ValueError(f"loss must hold one loss per output ({len(names)}), got {len(loss)}")
+        return [get_loss(one) for one in loss]
+    return [get_loss(loss)] * len(names)
+
+
+def _targets(model: Network, y: Any, losses: list[Loss], rows: int) -> list[np.ndarray]:
+    """The targets of each output, checked against its shape and loss (as ``fit`` takes them)."""
+    names = model.output_names if model.is_graph else ["output"]
+    arrays = by_position(y, names, "y", "output")
+    prepared = []
+    for name, loss, target, shape in zip(names, losses, arrays, model.output_shapes, strict=True):
+        label = "y" if len(names) == 1 else f"y[{name!r}]"
+        ranks = (1, 2) if len(shape) == 1 else (len(shape), len(shape) + 1)
+        target = check.check_array(target, label, ndim=ranks)
+        if len(target) != rows:
+            raise ValueError(
+                f"{label} must hold one target per row of X ({rows} samples), got {len(target)}"
+            )
+        try:
+            with np.errstate(over="ignore"):
+                size = shape[0] if len(shape) == 1 else shape
+                prepared.append(loss.prepare_targets(target, size, model.dtype))
+        except ValueError as error:
+            raise ValueError(f"{label} does not fit the loss {loss.name!r}: {error}") from None
+    return prepared
 
 
 def diagnose(
@@ -271,14 +317,16 @@ def diagnose(
 
     Parameters
     ----------
-    model : Sequential
-        The network (built on ``X`` if it is not yet).
+    model : Sequential or Model
+        The network (built on ``X`` if it is not yet); a graph's layers are reported by name.
     X, y : array-like
-        One batch and its targets, as ``fit`` takes them.
-    loss : str, Loss or None
-        The loss whose gradients are measured. ``None``: the loss the model was last fitted
-        with, else the one its output layer suits (cross-entropy after softmax or sigmoid,
-        mean squared error otherwise).
+        One batch and its targets, as ``fit`` takes them (for several inputs or outputs, lists
+        or dicts by name).
+    loss : str, Loss, list, dict or None
+        The loss whose gradients are measured; a model with several outputs takes one for all,
+        a list or a dict by output name (weighted by the ``loss_weights`` of its last fit).
+        ``None``: the loss the model was last fitted with, else the one each output layer suits
+        (cross-entropy after softmax or sigmoid, mean squared error otherwise).
     thresholds : dict, optional
         Overrides of :data:`~scratchnn.diagnostics.THRESHOLDS`.
 
@@ -288,29 +336,28 @@ def diagnose(
         Series of one value each and the findings.
     """
     if not isinstance(model, Network):
-        raise TypeError(f"model must be a scratchnn Sequential, got {check.describe(model)}")
+        raise TypeError(
+            f"model must be a scratchnn Sequential or Model, got {check.describe(model)}"
+        )
     thresholds = check_thresholds(thresholds)
     X = model.check_inputs(X)
-    y = check.check_array(y, "y", ndim=(1, 2))
-    check.check_same_length(X, y)
-    loss = get_loss(_default_loss(model) if loss is None else loss)
+    losses = _losses(model, loss)
     if not model.built:
         model.build(X.shape[1:])
-    try:
-        with np.errstate(over="ignore"):
-            y = loss.prepare_targets(y, int(np.prod(model.output_shape)), model.dtype)
-    except ValueError as error:
-        raise ValueError(f"y does not fit the loss {loss.name!r}: {error}") from None
+    targets = _targets(model, y, losses, len(X))
+    several = len(targets) > 1
+    batch = X[:] if isinstance(X, ArrayGroup) else X  # several inputs: a list of arrays
     layers = list(model.layers)
     saved, grads = model.get_state(), model.grads.copy()
     record = _EpochRecord(layers)
-    step = TrainingStep(model, loss)
+    weights = getattr(model, "loss_weights", None) if several else None
+    step = TrainingStep(model, losses if several else losses[0], loss_weights=weights)
     step.observers.append(lambda index, layer, output: record.activations[index].add(output))
     last: dict[int, np.ndarray] = {}
     step.observers.append(lambda index, layer, output: last.__setitem__(index, np.array(output)))
     try:
         with np.errstate(**QUIET):
-            step.loss_and_gradients(X, y)
+            step.loss_and_gradients(batch, targets if several else targets[0])
             record.add_gradients(layers)
     finally:
         model.set_state(saved, checked=False)  # as it was, NaN or not: diagnosing changes nothing

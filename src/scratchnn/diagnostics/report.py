@@ -137,7 +137,7 @@ def find_problems(
     t = {**THRESHOLDS, **thresholds}
     findings: list[Finding] = []
     for layer in layers:
-        i, name = layer["index"], f"layer {layer['index']} ({layer['description']})"
+        i, name = layer["index"], f"{layer['label']} ({layer['description']})"
         nonfinite = series.get(f"layer{i}/act/nonfinite_fraction", [])
         first = next((e for e, v in enumerate(nonfinite) if v > 0), None)
         if first is not None:
@@ -219,7 +219,7 @@ def _gradient_flow(
         for b, t_ in zip(bottom, top, strict=False)
     ]
     where = f"from the last layer ({last['index']}) to the first ({first['index']})"
-    name = f"layer {first['index']} ({first['description']})"
+    name = f"{first['label']} ({first['description']})"
     cause = [index for index in dead if index >= first["index"]]
     checks = (
         ("vanishing_gradients", "vanishing", "shrink", lambda v: v < t["vanishing"], min,
@@ -251,8 +251,15 @@ def _gradient_flow(
 
 
 def describe_layers(model: Any) -> list[dict[str, Any]]:
-    """What the findings need to know of each layer: index, a short description, names."""
+    """What the findings need to know of each layer: index, a short description, names.
+
+    ``label`` is how findings name the layer: ``layer 2`` in a stack, ``layer 2 'hidden'`` in a
+    graph, whose layers have names a user gave or reads in ``summary()``. Every layer that makes
+    one of a graph's outputs is an output layer.
+    """
     described = []
+    graph = getattr(model, "is_graph", False)
+    heads = {id(tensor.node.layer) for tensor in model.graph[1]} if graph else set()
     for index, layer in enumerate(model.layers):
         activation = layer.output_activation
         parts = [type(layer).__name__]
@@ -264,12 +271,13 @@ def describe_layers(model: Any) -> list[dict[str, Any]]:
         kernels = [n for n in getattr(layer, "kernel_names", ()) if n in layer.params]
         described.append({
             "index": index,
+            "label": f"layer {index} {layer.name!r}" if graph else f"layer {index}",
             "description": ", ".join(parts),
             "activation": activation,
             "params": list(layer.params),
             "kernels": kernels or [n for n in layer.params if np.any(layer.params[n])],
             "state": list(layer.state),
-            "is_output": index == len(model.layers) - 1,
+            "is_output": id(layer) in heads if graph else index == len(model.layers) - 1,
         })  # fmt: skip
     return described
 

@@ -1,7 +1,9 @@
 """What diagnostics measure in one layer: pure reductions over one batch, summed per epoch.
 
 Definitions (``a`` is a layer's training output on the sampled rows, flattened to ``(rows, units)``;
-a *unit* is one output position, a column of ``a``):
+a *unit* is one output position, a column of ``a``; when the output has an axis of open length
+(sequences), a unit is one feature of the last axis and every position of every row is a row of
+``a``):
 
 * ``mean``, ``std``: over every finite entry of ``a``;
 * ``dead_fraction`` (ReLU only, :data:`DEAD_ACTIVATIONS`): the fraction of units that are zero for
@@ -58,6 +60,7 @@ class ActivationSums:
         self.mean = 0.0  # of the finite entries
         self.squares = 0.0  # sum of squared deviations from the mean (M2)
         self.saturated = 0
+        self.units = units
         self.alive = np.zeros(units, dtype=bool) if self.dead else None
 
     def add(self, output: np.ndarray) -> None:
@@ -66,7 +69,7 @@ class ActivationSums:
         Mean and squared deviations of the batch in its own dtype (deviations from the batch
         mean, so float32 loses nothing to cancellation), merged with Chan's formula.
         """
-        rows = output.reshape(len(output), -1)
+        rows = output.reshape(-1, self.units)
         values = rows.reshape(-1)
         self.count += values.size
         if self.alive is not None and len(rows):

@@ -157,6 +157,10 @@ class Layer(metaclass=_NamedOnCreation):
 
     output_activation: str | None = None  # see the module docstring
     takes_list = False  # True: several inputs, as a list (see the module docstring)
+    # How the kernel ``W`` meets the input, for the fronts that rewrite or draw it: "dense"
+    # (``x W + b`` along the last axis, W: (in, units), b: (units,) if any), "conv2d" (W: (kh, kw,
+    # channels, filters) slid over images), None (no kernel).
+    kernel_layout: str | None = None
     name: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

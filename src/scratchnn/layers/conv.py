@@ -84,6 +84,8 @@ class Conv2D(_WeightedLayer):
     (2, 28, 28, 8)
     """
 
+    kernel_layout = "conv2d"
+
     def __init__(
         self,
         filters: int,

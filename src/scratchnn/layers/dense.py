@@ -168,6 +168,8 @@ class Dense(_WeightedLayer):
     (4, 3)
     """
 
+    kernel_layout = "dense"
+
     def __init__(
         self,
         units: int,

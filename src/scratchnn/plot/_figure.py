@@ -28,14 +28,19 @@ def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
 
 
 def _blocks(model: Any) -> list[list[Any]]:
-    """Group layers into blocks, each starting at a layer with a weight matrix ``W``."""
+    """Group layers into blocks, each starting at a layer with a kernel ``W`` (one that says its
+    ``kernel_layout``: a dense layer or a convolution). In a stack a block holds the layers up to
+    the next kernel (its activation, dropout...); in a graph the layers after a kernel in
+    ``model.layers`` need not take its output, so each block is the kernel layer alone."""
+    if model.is_graph:
+        return [[layer] for layer in model.layers if layer.kernel_layout is not None]
     blocks: list[list[Any]] = []
     for layer in model.layers:
-        if "W" in getattr(layer, "params", {}) or not blocks:
+        if layer.kernel_layout is not None or not blocks:
             blocks.append([layer])
         else:
             blocks[-1].append(layer)
-    return [block for block in blocks if "W" in getattr(block[0], "params", {})]
+    return [block for block in blocks if block[0].kernel_layout is not None]
 
 
 def _check_built(model: Any) -> None:

@@ -12,11 +12,11 @@ from ._figure import _check_built, _figure, _finish
 
 
 def _conv_layers(model: Any) -> list[tuple[int, Any]]:
-    """``(index, layer)`` of every layer whose ``W`` is a 4-D convolution kernel."""
+    """``(index, layer)`` of every convolution (a layer whose ``kernel_layout`` is "conv2d")."""
     return [
         (index, layer)
         for index, layer in enumerate(model.layers)
-        if np.ndim(getattr(layer, "params", {}).get("W")) == 4
+        if layer.kernel_layout == "conv2d"
     ]
 
 

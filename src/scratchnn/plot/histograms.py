@@ -12,16 +12,21 @@ from ._figure import _blocks, _check_built, _figure, _finish
 
 
 def layer_activations(model: Any, X: Any) -> list[np.ndarray]:
-    """Outputs of each block (a weight layer and the layers after it) for ``X``, inference mode."""
+    """Outputs of each block (a weight layer and the layers after it) for ``X``, inference mode.
+
+    One inference pass over the model's topology (a graph's too: ``X`` as ``predict`` takes it);
+    a layer called twice shows its last call's output.
+    """
     _check_built(model)
-    X = model.check_inputs(X).astype(model.dtype, copy=False)
-    outputs, blocks = [], _blocks(model)
-    ends = {id(block[-1]) for block in blocks}
-    for layer in model.layers:
-        X = layer.forward(X, training=False)
-        if id(layer) in ends:
-            outputs.append(X.copy())
-    return outputs
+    X = model.check_inputs(X)
+    inputs = X[:] if model.n_inputs > 1 else [X]  # several inputs: a group of arrays
+    inputs = [
+        x.astype(dtype, copy=False) for x, dtype in zip(inputs, model.input_dtypes, strict=True)
+    ]
+    seen: dict[int, np.ndarray] = {}
+    model.topology.forward(inputs, False, observers=[lambda i, _, out: seen.__setitem__(i, out)])
+    position = {id(layer): i for i, layer in enumerate(model.layers)}
+    return [seen[position[id(block[-1])]].copy() for block in _blocks(model)]
 
 
 def plot_weight_histograms(
@@ -43,9 +48,8 @@ def plot_weight_histograms(
         W = block[0].params["W"]
         ax = fig.add_subplot(rows, len(blocks), index + 1)
         ax.hist(W.ravel(), bins=min(bins, max(10, int(np.sqrt(W.size)))), color="#7f8c8d")
-        ax.set_title(
-            f"{type(block[0]).__name__} {index + 1} weights {W.shape[0]}x{W.shape[1]}", fontsize=9
-        )
+        ax.set_title(f"{_block_name(model, block, index)} weights {W.shape[0]}x{W.shape[1]}",
+                     fontsize=9)  # fmt: skip
         ax.text(
             0.02,
             0.97,
@@ -59,9 +63,7 @@ def plot_weight_histograms(
             ax = fig.add_subplot(rows, len(blocks), len(blocks) + index + 1)
             ax.hist(values, bins=bins, color="#e67e22")
             activation = getattr(getattr(block[0], "activation", None), "name", "linear")
-            ax.set_title(
-                f"{type(block[0]).__name__} {index + 1} outputs ({activation})", fontsize=9
-            )
+            ax.set_title(f"{_block_name(model, block, index)} outputs ({activation})", fontsize=9)
             zero = float(np.mean(values == 0))
             ax.text(
                 0.98,
@@ -74,3 +76,8 @@ def plot_weight_histograms(
             )
     fig.tight_layout()
     return _finish(fig, path)
+
+
+def _block_name(model: Any, block: list[Any], index: int) -> str:
+    """``Dense 2`` (the second kernel layer) in a stack; the layer's own name in a graph."""
+    return block[0].name if model.is_graph else f"{type(block[0]).__name__} {index + 1}"

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _validation as check
 from ._figure import _blocks, _check_built, _figure, _finish
+from .graph import draw_graph, graph_figure_size
 
 POSITIVE, NEGATIVE = "#c0392b", "#2471a3"  # red for w > 0, blue for w < 0, as in the RdBu colormap
 
@@ -55,17 +56,28 @@ def plot_network(
     figsize: tuple[float, float] | None = None,
     dpi: int = 100,
 ) -> Any:
-    """Draw the trained network: neurons as circles, one column per layer.
+    """Draw the trained network: a stack's neurons and weights, or a graph's layer calls.
 
-    Each line is a weight, red when positive and blue when negative, wider and darker the larger
-    its magnitude relative to the largest weight of its layer. A neuron's fill is its bias on the
-    same red-blue scale (white is zero). Layers wider than ``max_neurons`` show their first and last
-    neurons around a "..." gap that says how many are left out.
+    A graph model (``Model(inputs, outputs)``) is drawn as its graph: one box per layer call
+    (name, kind, output shape), arrows along the tensors, columns by the longest path from an
+    input, so branches sit side by side and a merge has an arrow from each tensor it takes. A
+    shared layer's calls have the same coloured outline. ``max_neurons`` applies to stacks only.
+
+    A stack (``Sequential``) is drawn neuron by neuron, one column per layer. Each line is a
+    weight, red when positive and blue when negative, wider and darker the larger its magnitude
+    relative to the largest weight of its layer. A neuron's fill is its bias on the same red-blue
+    scale (white is zero). Layers wider than ``max_neurons`` show their first and last neurons
+    around a "..." gap that says how many are left out.
     """
     _check_built(model)
     max_neurons = check.check_positive_int(max_neurons, "max_neurons")
     if max_neurons < 3:
         raise ValueError(f"max_neurons must be at least 3 to draw an elision, got {max_neurons}")
+    if model.is_graph:
+        fig = _figure(figsize or graph_figure_size(model), dpi)
+        draw_graph(fig, model)
+        fig.tight_layout()
+        return _finish(fig, path)
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
     from matplotlib.patches import Circle
@@ -73,7 +85,7 @@ def plot_network(
     blocks = _blocks(model)
     if not blocks:
         raise ValueError("model has no layer with a weight matrix W to draw")
-    kernels = [type(b[0]).__name__ for b in blocks if b[0].params["W"].ndim != 2]
+    kernels = [type(b[0]).__name__ for b in blocks if b[0].kernel_layout != "dense"]
     if kernels:
         raise ValueError(
             f"plot_network draws dense networks, and this model has {kernels[0]} layers: "

@@ -348,16 +348,21 @@ class _BaseNeuralNet(BaseEstimator):
 
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """The Dense kernels ``W`` in layer order, as ``MLPClassifier.coefs_`` (views: read-only
-        use). Raises ``NotFittedError`` before ``fit``."""
+        """The kernels each layer declares (``kernel_names``: Dense's ``W``) in layer order, as
+        ``MLPClassifier.coefs_`` (views: read-only use). ``NotFittedError`` before ``fit``."""
         check_is_fitted(self, "model_")
-        return [layer.params["W"] for layer in self.model_.layers if "W" in layer.params]
+        return [layer.params[name] for layer in self.model_.layers for name in layer.kernel_names]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """The Dense biases ``b`` in layer order (a layer before batch norm has none)."""
+        """The biases ``b`` of the dense layers (``kernel_layout == "dense"``) in layer order; a
+        layer before batch norm has none."""
         check_is_fitted(self, "model_")
-        return [layer.params["b"] for layer in self.model_.layers if "b" in layer.params]
+        return [
+            layer.params["b"]
+            for layer in self.model_.layers
+            if layer.kernel_layout == "dense" and "b" in layer.params
+        ]
 
     # -- prediction -----------------------------------------------------------------------------
     def _logits(self, X: Any) -> np.ndarray:
