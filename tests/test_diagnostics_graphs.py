@@ -139,7 +139,9 @@ def test_diagnose_on_a_graph_refuses_targets_and_losses_by_output_name():
         diagnose(model, X, {"kind": y["kind"]}, loss=LOSSES)
     with pytest.raises(ValueError, match=r"loss must be keyed by the model's output names"):
         diagnose(model, X, y, loss={"kind": "mse", "volume": "mse"})
-    with pytest.raises(ValueError, match=r"y\['size'\] must hold one target per row of X \(40"):
+    with pytest.raises(
+        ValueError, match=r"y\['size'\] must have one target per sample \(40\), got 5"
+    ):
         diagnose(model, X, {**y, "size": y["size"][:5]}, loss=LOSSES)
     with pytest.raises(ValueError, match=r"y\['kind'\] does not fit the loss"):
         diagnose(model, X, {**y, "kind": np.full(40, 7)}, loss=LOSSES)

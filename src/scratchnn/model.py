@@ -21,11 +21,19 @@ from . import export, io, sources
 from .callbacks import Callback, History, ProgressLogger
 from .checkpoint import Checkpoint, apply_checkpoint, check_resumable, read_checkpoint
 from .layers.symbolic import SymbolicTensor
-from .losses import Loss, get_loss
+from .losses import Loss
 from .metrics import Metric, get_metric
-from .network import Network, by_position
+from .network import Network
 from .optimizers import Optimizer, get_optimizer
-from .training import TrainingStep, evaluate_loss_and_metrics, run_epochs
+from .training import (
+    TrainingStep,
+    evaluate_loss_and_metrics,
+    losses_per_output,
+    prepare_targets,
+    run_epochs,
+    several_targets,
+    target_ndim,
+)
 
 
 class Model(Network):
@@ -97,7 +105,7 @@ class Model(Network):
         Everything is checked now (an unknown name fails here); the optimizer object is the one
         ``fit`` will use, so its moments carry over from one ``fit`` to the next.
         """
-        losses = _losses_per_output(self, loss)
+        losses = losses_per_output(self, loss)
         resolve_metrics(metrics)  # an unknown name fails now
         self._compiled = {
             "optimizer": get_optimizer(optimizer),
@@ -240,7 +248,7 @@ class Model(Network):
         compiled = getattr(self, "_compiled", {})
         if loss is None:
             loss = self.loss if self.loss is not None else compiled.get("loss")
-        losses = _losses_per_output(self, loss)
+        losses = losses_per_output(self, loss)
         several = self.n_outputs > 1
         if metrics is None:
             metrics = self.metric_names or compiled.get("metrics", ())
@@ -248,16 +256,16 @@ class Model(Network):
         batch_size = check.check_positive_int(batch_size, "batch_size")
         X = self.check_inputs(X)
         if several:
-            y = _several_targets(self, losses, y, "y", len(X))
+            y = several_targets(self, losses, y, "y", len(X))
             weights = self.loss_weights or compiled.get("loss_weights")
             step = TrainingStep(self, losses, loss_weights=weights)
             return evaluate_loss_and_metrics(step, X, y, metric_fns, batch_size)
         loss = losses[0]
         y, _ = _label_indices(y, loss, self.classes, "y")
         output_shape = self.output_shape if self.built else self.output_shape_for(X.shape[1:])
-        y = check.check_array(y, "y", ndim=_target_ndim(output_shape))
+        y = check.check_array(y, "y", ndim=target_ndim(output_shape))
         check.check_same_length(X, y)
-        y = _prepare_targets(loss, y, output_shape, self.dtype, "y")  # checked before building
+        y = prepare_targets(loss, y, output_shape, self.dtype, "y")  # checked before building
         self._ensure_built(X)
         return evaluate_loss_and_metrics(TrainingStep(self, loss), X, y, metric_fns, batch_size)
 
@@ -397,81 +405,6 @@ def resolve_metrics(names: Any) -> list[tuple[str, Metric]]:
     return [get_metric(name) for name in names]
 
 
-def _prepare_targets(
-    loss: Loss,
-    y: np.ndarray,
-    output_shape: tuple[int, ...],
-    dtype: Any,
-    name: str,
-    head: Any = None,
-) -> np.ndarray:
-    """``loss.prepare_targets`` for an output of ``output_shape``, with messages that name the
-    loss. A flat output ``(K,)`` takes ``(N,)`` or ``(N, K)``; one of higher rank takes a target
-    per position (``(N, T)`` labels or ``(N, T, K)``). When the targets do not fit and the output
-    layer ``head`` is made for another loss, the message names that loss."""
-    try:
-        with np.errstate(over="ignore"):
-            prepared = loss.prepare_targets(
-                y, output_shape[0] if len(output_shape) == 1 else output_shape, dtype
-            )
-    except ValueError as error:
-        hint = ""
-        fitting = None if head is None else implied_loss(head)
-        if fitting is not None and fitting != loss.name and head.output_activation != "linear":
-            units = output_shape[-1]
-            hint = (
-                f"; the output layer ({head.output_activation}, {units} unit"
-                f"{'s' if units != 1 else ''}) is made for loss={fitting!r}"
-            )
-        raise ValueError(f"{name} does not fit the loss {loss.name!r}: {error}{hint}") from None
-    if prepared.dtype.kind == "f" and not check.all_finite(prepared):
-        raise ValueError(
-            f"{name} holds values too large for {np.dtype(dtype).name} (largest magnitude "
-            f"{np.max(np.abs(y)):g} after conversion); scale the targets or use dtype='float64'"
-        )
-    return prepared
-
-
-def _target_ndim(output_shape: tuple) -> tuple[int, ...]:
-    """The ranks a target array may have for an output of ``output_shape``."""
-    return (1, 2) if len(output_shape) == 1 else (len(output_shape), len(output_shape) + 1)
-
-
-def implied_loss(layer: Any) -> str:
-    """The loss an output layer implies: what its activation is made for."""
-    activation = getattr(layer, "output_activation", None)
-    if activation == "softmax":
-        return "categorical_crossentropy"
-    if activation == "sigmoid":
-        return "binary_crossentropy"
-    return "mse"
-
-
-def _losses_per_output(model: Model, loss: Any) -> list[Loss]:
-    """One loss per output: one for all, a list in output order, or a dict by output name.
-
-    ``None`` picks, per output, the loss its layer implies (:func:`implied_loss`).
-    """
-    names = model.output_names if model.is_graph else ["output"]
-    if loss is None:
-        heads = [model.topology.nodes[i][0] for i in model.output_nodes()]
-        return [get_loss(implied_loss(head)) for head in heads]
-    if isinstance(loss, Mapping) and not ("name" in loss and "name" not in names):
-        # A dict by output name; a dict with "name" is one loss's config ({"name": "huber", ...})
-        unknown = sorted(set(map(str, loss)) - set(names))
-        missing = [n for n in names if n not in loss]
-        if unknown or missing:
-            raise ValueError(
-                f"loss must be keyed by the model's output names {names}, got {sorted(loss)}"
-            )
-        return [get_loss(loss[n]) for n in names]
-    if isinstance(loss, (list, tuple)):
-        if len(loss) != len(names):
-            raise ValueError(f"loss must hold one loss per output ({len(names)}), got {len(loss)}")
-        return [get_loss(one) for one in loss]
-    return [get_loss(loss)] * len(names)
-
-
 def _loss_weights(model: Model, weights: Any) -> list[float] | None:
     if weights is None:
         return None
@@ -489,26 +422,6 @@ def _loss_weights(model: Model, weights: Any) -> list[float] | None:
             f"{check.describe(weights)}"
         )
     return [check.check_number(w, "loss_weights", low=0.0) for w in weights]
-
-
-def _several_targets(
-    model: Model, losses: list[Loss], y: Any, name: str, n_samples: int
-) -> sources.ArrayGroup:
-    """Targets of a model with several outputs: each checked against its output and loss."""
-
-    arrays = by_position(y, model.output_names, name, "output")
-    prepared = []
-    for output_name, loss, target, shape in zip(
-        model.output_names, losses, arrays, model.output_shapes, strict=True
-    ):
-        label = f"{name}[{output_name!r}]"
-        target = check.check_array(target, label, ndim=_target_ndim(shape))
-        if len(target) != n_samples:
-            raise ValueError(
-                f"{label} must have one target per sample ({n_samples}), got {len(target)}"
-            )
-        prepared.append(_prepare_targets(loss, target, shape, model.dtype, label))
-    return sources.ArrayGroup(prepared)
 
 
 @dataclass
@@ -554,7 +467,7 @@ def _plan_fit(
     X = model.check_inputs(X)
     sources.scan(X)  # data read batch by batch are checked in one pass, before anything changes
     several = model.n_outputs > 1
-    losses = _losses_per_output(model, loss)
+    losses = losses_per_output(model, loss)
     loss = losses if several else losses[0]
     loss_weights = _loss_weights(model, loss_weights)
     resume = None if resume_from is None else read_checkpoint(resume_from)
@@ -577,10 +490,10 @@ def _plan_fit(
                 + (" or 1 with sigmoid" if len(classes) == 2 else "")
             )
     if several:
-        y = _several_targets(model, losses, y, "y", len(X))
+        y = several_targets(model, losses, y, "y", len(X))
     else:
         output_shape = model.output_shape if model.built else model.output_shape_for(X.shape[1:])
-        y = check.check_array(y, "y", ndim=_target_ndim(output_shape))
+        y = check.check_array(y, "y", ndim=target_ndim(output_shape))
         check.check_same_length(X, y)
     optimizer = get_optimizer(optimizer)
     epochs = check.check_positive_int(epochs, "epochs")
@@ -616,7 +529,7 @@ def _plan_fit(
 
     head = model.topology.nodes[model.output_nodes()[0]][0]
     if not several:
-        y = _prepare_targets(loss, y, output_shape, model.dtype, "y", head)
+        y = prepare_targets(loss, y, output_shape, model.dtype, "y", head)
 
     validation = None
     if validation_data is not None:
@@ -630,7 +543,7 @@ def _plan_fit(
         if several:
             validation = (
                 X_val,
-                _several_targets(
+                several_targets(
                     model, losses, validation_data[1], "validation_data[1]", len(X_val)
                 ),
             )
@@ -648,11 +561,11 @@ def _plan_fit(
             )
         if not several:
             y_val, _ = _label_indices(validation_data[1], loss, classes, "validation_data[1]")
-            y_val = check.check_array(y_val, "validation_data[1]", ndim=_target_ndim(output_shape))
+            y_val = check.check_array(y_val, "validation_data[1]", ndim=target_ndim(output_shape))
             check.check_same_length(X_val, y_val, "validation_data[0]", "validation_data[1]")
             validation = (
                 X_val,
-                _prepare_targets(loss, y_val, output_shape, model.dtype, "validation_data[1]"),
+                prepare_targets(loss, y_val, output_shape, model.dtype, "validation_data[1]"),
             )
     elif validation_split > 0:
         n_train = int(len(X) * (1.0 - validation_split))

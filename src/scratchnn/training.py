@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _validation as check
 from . import sources
 from ._validation import QUIET
 from .activations import get_activation
 from .callbacks import Callback, History
-from .losses import Loss
+from .losses import Loss, get_loss
 from .metrics import Metric
-from .network import Network
+from .network import Network, by_position
 from .optimizers import Optimizer
 from .regularizers import Regularizer
 
@@ -531,3 +532,99 @@ def evaluate_loss_and_metrics(
         for name, value in metric_logs(network, metrics, y, outputs.arrays).items():
             result[f"{prefix}{name}"] = value
     return result
+
+
+# -- losses and targets per output (fit, evaluate and diagnose take them alike) ----------------
+def prepare_targets(
+    loss: Loss,
+    y: np.ndarray,
+    output_shape: tuple[int, ...],
+    dtype: Any,
+    name: str,
+    head: Any = None,
+) -> np.ndarray:
+    """``loss.prepare_targets`` for an output of ``output_shape``, with messages that name the
+    loss. A flat output ``(K,)`` takes ``(N,)`` or ``(N, K)``; one of higher rank takes a target
+    per position (``(N, T)`` labels or ``(N, T, K)``). When the targets do not fit and the output
+    layer ``head`` is made for another loss, the message names that loss."""
+    try:
+        with np.errstate(over="ignore"):
+            prepared = loss.prepare_targets(
+                y, output_shape[0] if len(output_shape) == 1 else output_shape, dtype
+            )
+    except ValueError as error:
+        hint = ""
+        fitting = None if head is None else implied_loss(head)
+        if fitting is not None and fitting != loss.name and head.output_activation != "linear":
+            units = output_shape[-1]
+            hint = (
+                f"; the output layer ({head.output_activation}, {units} unit"
+                f"{'s' if units != 1 else ''}) is made for loss={fitting!r}"
+            )
+        raise ValueError(f"{name} does not fit the loss {loss.name!r}: {error}{hint}") from None
+    if prepared.dtype.kind == "f" and not check.all_finite(prepared):
+        raise ValueError(
+            f"{name} holds values too large for {np.dtype(dtype).name} (largest magnitude "
+            f"{np.max(np.abs(y)):g} after conversion); scale the targets or use dtype='float64'"
+        )
+    return prepared
+
+
+def target_ndim(output_shape: tuple) -> tuple[int, ...]:
+    """The ranks a target array may have for an output of ``output_shape``."""
+    return (1, 2) if len(output_shape) == 1 else (len(output_shape), len(output_shape) + 1)
+
+
+def implied_loss(layer: Any) -> str:
+    """The loss an output layer implies: what its activation is made for."""
+    activation = getattr(layer, "output_activation", None)
+    if activation == "softmax":
+        return "categorical_crossentropy"
+    if activation == "sigmoid":
+        return "binary_crossentropy"
+    return "mse"
+
+
+def losses_per_output(model: Network, loss: Any) -> list[Loss]:
+    """One loss per output: one for all, a list in output order, or a dict by output name.
+
+    ``None`` picks, per output, the loss its layer implies (:func:`implied_loss`).
+    """
+    names = model.output_names if model.is_graph else ["output"]
+    if loss is None:
+        heads = [model.topology.nodes[i][0] for i in model.output_nodes()]
+        return [get_loss(implied_loss(head)) for head in heads]
+    if isinstance(loss, Mapping) and not ("name" in loss and "name" not in names):
+        # A dict by output name; a dict with "name" is one loss's config ({"name": "huber", ...})
+        unknown = sorted(set(map(str, loss)) - set(names))
+        missing = [n for n in names if n not in loss]
+        if unknown or missing:
+            raise ValueError(
+                f"loss must be keyed by the model's output names {names}, got {sorted(loss)}"
+            )
+        return [get_loss(loss[n]) for n in names]
+    if isinstance(loss, (list, tuple)):
+        if len(loss) != len(names):
+            raise ValueError(f"loss must hold one loss per output ({len(names)}), got {len(loss)}")
+        return [get_loss(one) for one in loss]
+    return [get_loss(loss)] * len(names)
+
+
+def several_targets(
+    model: Network, losses: list[Loss], y: Any, name: str, n_samples: int
+) -> sources.ArrayGroup:
+    """Targets of a model with several outputs: each checked against its output and loss."""
+
+    arrays = by_position(y, model.output_names, name, "output")
+    prepared = []
+    for output_name, loss, target, shape in zip(
+        model.output_names, losses, arrays, model.output_shapes, strict=True
+    ):
+        label = f"{name}[{output_name!r}]"
+        target = check.check_array(target, label, ndim=target_ndim(shape))
+        if len(target) != n_samples:
+            raise ValueError(
+                f"{label} must have one target per sample ({n_samples}), got {len(target)}"
+            )
+        prepared.append(prepare_targets(loss, target, shape, model.dtype, label))
+    return sources.ArrayGroup(prepared)

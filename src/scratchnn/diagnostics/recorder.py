@@ -16,10 +16,17 @@ import numpy as np
 
 from .. import _validation as check
 from ..callbacks import Callback
-from ..losses import Loss, get_loss
-from ..network import Network, by_position
+from ..losses import Loss
+from ..network import Network
 from ..sources import ArrayGroup
-from ..training import QUIET, TrainingStep
+from ..training import (
+    QUIET,
+    TrainingStep,
+    losses_per_output,
+    prepare_targets,
+    several_targets,
+    target_ndim,
+)
 from .report import Report, check_thresholds, describe_layers, find_problems
 from .statistics import ActivationSums, MeanSeries, norm
 
@@ -256,50 +263,25 @@ def _restore_series(state: Mapping[str, Any] | None, epochs: int) -> dict[str, l
 
 
 def _losses(model: Network, loss: Any) -> list[Loss]:
-    """One loss per output: ``loss`` for all, a list in output order, or a dict by output name;
-    ``None`` is the loss of the last fit, else the one each output layer suits."""
-    names = model.output_names if model.is_graph else ["output"]
+    """One loss per output (as ``fit`` resolves them); ``None`` is the loss of the last fit, else
+    the one each output layer suits."""
     if loss is None:
         fitted = getattr(model, "loss", None)
         fitted = fitted if isinstance(fitted, list) else [fitted]
-        if len(fitted) == len(names) and all(isinstance(one, Loss) for one in fitted):
+        if len(fitted) == model.n_outputs and all(isinstance(one, Loss) for one in fitted):
             return fitted
-        heads = [model.topology.nodes[i][0].output_activation for i in model.output_nodes()]
-        suits = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
-        return [get_loss(suits.get(head, "mse")) for head in heads]
-    if isinstance(loss, Mapping) and not ("name" in loss and "name" not in names):
-        if set(map(str, loss)) != set(names):  # a dict with "name" is one loss's config
-            raise ValueError(
-                f"loss must be keyed by the model's output names {names}, got {sorted(loss)}"
-            )
-        return [get_loss(loss[name]) for name in names]
-    if isinstance(loss, (list, tuple)):
-        if len(loss) != len(names):
-            raise ValueError(f"loss must hold one loss per output ({len(names)}), got {len(loss)}")
-        return [get_loss(one) for one in loss]
-    return [get_loss(loss)] * len(names)
+    return losses_per_output(model, loss)
 
 
 def _targets(model: Network, y: Any, losses: list[Loss], rows: int) -> list[np.ndarray]:
     """The targets of each output, checked against its shape and loss (as ``fit`` takes them)."""
-    names = model.output_names if model.is_graph else ["output"]
-    arrays = by_position(y, names, "y", "output")
-    prepared = []
-    for name, loss, target, shape in zip(names, losses, arrays, model.output_shapes, strict=True):
-        label = "y" if len(names) == 1 else f"y[{name!r}]"
-        ranks = (1, 2) if len(shape) == 1 else (len(shape), len(shape) + 1)
-        target = check.check_array(target, label, ndim=ranks)
-        if len(target) != rows:
-            raise ValueError(
-                f"{label} must hold one target per row of X ({rows} samples), got {len(target)}"
-            )
-        try:
-            with np.errstate(over="ignore"):
-                size = shape[0] if len(shape) == 1 else shape
-                prepared.append(loss.prepare_targets(target, size, model.dtype))
-        except ValueError as error:
-            raise ValueError(f"{label} does not fit the loss {loss.name!r}: {error}") from None
-    return prepared
+    if model.n_outputs > 1:
+        return several_targets(model, losses, y, "y", rows).arrays
+    shape = model.output_shapes[0]
+    target = check.check_array(y, "y", ndim=target_ndim(shape))
+    if len(target) != rows:
+        raise ValueError(f"y must hold one target per row of X ({rows} samples), got {len(target)}")
+    return [prepare_targets(losses[0], target, shape, model.dtype, "y")]
 
 
 def diagnose(
