@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import datasets, plot
 from ..callbacks import EarlyStopping
+from ..datasets.tables import TextColumnError
 from ..diagnostics import Diagnostics
 from ..io import load
 from ..losses import get_loss
@@ -42,6 +43,7 @@ from .data import (
     encode_labels,
     is_classification,
     load_data,
+    text_column_problem,
     trained_categories,
 )
 
@@ -79,10 +81,26 @@ def _load_model(path: str) -> tuple[Any, list[Any] | None]:
 
 
 # -- train ----------------------------------------------------------------------------------------
+DIVERGED = 3  # the exit status of a run whose loss became NaN or infinite
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """``scratchnn train``: exit status 0 once the model is trained (and saved)."""
-    _train(args)
-    return 0
+    """``scratchnn train``: exit status 0 once the model is trained (and saved); 3: diverged."""
+    _, diverged = _train(args)
+    return _status(args, diverged)
+
+
+def _status(args: argparse.Namespace, diverged: str | None) -> int:
+    """0, or :data:`DIVERGED` with one line on standard error saying what was kept and saved."""
+    if diverged is None:
+        return 0
+    saved = f"{args.out} holds" if args.out else "nothing was saved; the model kept"
+    print(
+        f"scratchnn {args.command}: error: training diverged: {saved} {diverged}, not a "
+        f"trained network; try a smaller --lr (exit status {DIVERGED})",
+        file=sys.stderr,
+    )
+    return DIVERGED
 
 
 def _check_training_options(args: argparse.Namespace) -> None:
@@ -109,8 +127,8 @@ def _split(n: int, fraction: float) -> int:
     return n - int(n * (1 - fraction)) if fraction > 0 else 0
 
 
-def _train(args: argparse.Namespace) -> Any:
-    """Run ``train`` and return the trained model."""
+def _train(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """Run ``train``: the trained model, and which weights it kept if training diverged."""
     _check_training_options(args)
     data = load_data(args)
     X, y = data.X, data.y
@@ -162,11 +180,15 @@ def _train(args: argparse.Namespace) -> Any:
     diagnostics = Diagnostics() if getattr(args, "diagnose", False) else None
     if diagnostics is not None:
         callbacks.append(diagnostics)
-    with warnings.catch_warnings():  # a diverged run is told below, as its stop reason
-        warnings.simplefilter("ignore", DivergenceWarning)
+    with warnings.catch_warnings(record=True) as caught:  # divergence: the stop reason, below
+        warnings.simplefilter("always", DivergenceWarning)
         history = _fit(model, args, loss, optimizer, callbacks, classification,
                        scale_x(X_train), scale_y(y_train),
                        (scale_x(X_val), scale_y(y_val)) if n_val else None)  # fmt: skip
+    diverged = any(issubclass(w.category, DivergenceWarning) for w in caught)
+    for w in caught:  # any other warning is the user's to see
+        if not issubclass(w.category, DivergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     pictures = []
     if args.plots:  # the weights as trained, on standardised data: what a user recognises
         folded = ["inputs"] * standardize + ["targets"] * scale_targets
@@ -176,8 +198,9 @@ def _train(args: argparse.Namespace) -> Any:
     if scale_targets:
         fold_target_scaling(model, y_mean, y_std)
     model.summary()
-    _report(model, history, callbacks, data.name, len(X), loss, classification,
-            (X_train, y_train), (X_val, y_val) if n_val else None, scale_targets)  # fmt: skip
+    kept = _report(model, history, callbacks, data.name, len(X), loss, classification,
+                   (X_train, y_train), (X_val, y_val) if n_val else None, scale_targets,
+                   saved=bool(args.out), diverged=diverged, progress=not args.quiet)  # fmt: skip
     if diagnostics is not None and diagnostics.report is not None:
         print(diagnostics.report)
     if args.out:
@@ -186,6 +209,8 @@ def _train(args: argparse.Namespace) -> Any:
         model.save(args.out)
         model.classes = None
         print(f"saved model to {args.out}")
+    else:
+        print("model not saved: nothing was written (give --out MODEL.npz to keep it)")
     if args.plots:
         shown = (X_val, y_val) if n_val else (X, y)
         pictures += _write_plots(args.plots, model, history, X, y, *shown, classes)
@@ -193,7 +218,7 @@ def _train(args: argparse.Namespace) -> Any:
             pictures += _write_diagnostic_plots(args.plots, diagnostics)
         for path in pictures:
             print(f"wrote {path}")
-    return model
+    return model, kept if diverged else None
 
 
 def _fit(model, args, loss, optimizer, callbacks, classification, X, y, validation) -> Any:
@@ -212,8 +237,9 @@ def _fit(model, args, loss, optimizer, callbacks, classification, X, y, validati
 
 
 def _report(model, history, callbacks, name, n, loss, classification, train, val,
-            standardised=False) -> None:  # fmt: skip
-    """The saved model's numbers (in the targets' units), not the last epoch's."""
+            standardised=False, saved=True, diverged=False, progress=False) -> str:  # fmt: skip
+    """Print the kept model's numbers (in the targets' units), not the last epoch's, and return
+    which weights it kept, in words, for the message of a run that diverged."""
     epochs = len(history.epoch)
     metrics = ["accuracy"] if classification else ["mae", "r2"]
     numbers = model.evaluate(*train, loss=loss, metrics=metrics)
@@ -226,13 +252,28 @@ def _report(model, history, callbacks, name, n, loss, classification, train, val
         scale = scale if standardised else ""
         print(f"stopped early: {history.stop_reason}{scale}")
     best = next((c.best_epoch for c in callbacks if getattr(c, "best_weights", None)), None)
-    restored = best is not None and best + 1 != epochs
+    restored = best is not None and (best + 1 != epochs or diverged)
     which = f"epoch {best + 1}, the best" if restored else "last epoch"
-    print(f"saved model ({which}): " + _format(numbers))
+    if diverged and not restored:
+        which = "the last finite weights"
+    print(f"{'saved' if saved else 'trained'} model ({which}): " + _format(numbers))
+    if progress and epochs:
+        print(
+            "(the kept weights, evaluated on the whole training part; an epoch line's training "
+            "numbers are means over its batches, in training mode (dropout on), while the "
+            "weights changed)"
+        )
+    if restored:
+        return f"the weights of epoch {best + 1}, the best before the loss diverged"
+    return "the last finite weights, from before the update that diverged"
 
 
 def _format(numbers: dict[str, float]) -> str:
-    return "  ".join(f"{key}={value:.4f}" for key, value in numbers.items())
+    """``loss=0.0448  accuracy=0.9833``; a huge number (a diverged run's) as ``6.292e+05``."""
+    return "  ".join(
+        f"{key}={value:.4f}" if abs(value) < 1e5 else f"{key}={value:.4g}"
+        for key, value in numbers.items()
+    )
 
 
 def _plot_weights(folder: str, model: Any, X_seen: np.ndarray, folded: list[str]) -> Path:
@@ -303,9 +344,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("give the data set once: as DATASET or as --data NAME")
     args.dataset = args.dataset or args.data
     model, classes = _load_model(args.model)
-    data = load_data(args, _model_categories(model, args))
-    check_columns(getattr(model, "feature_names", None), data.features, f"--csv {args.csv}",
-                  data.X)  # fmt: skip
+    trained = getattr(model, "feature_names", None)
+    try:
+        data = load_data(args, _model_categories(model, args))
+    except TextColumnError as error:
+        raise text_column_problem(error, f"--csv {args.csv}", trained, classes, True) from None
+    check_columns(trained, data.features, f"--csv {args.csv}", data.X, classes)
     loss = args.loss or default_loss(model)
     if not is_classifier(model):
         if data.y.dtype == object:
@@ -341,16 +385,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model, classes = _load_model(args.model)
     options = csv_options(args)
     options["one_hot"] = _model_categories(model, args) or []
-    if args.input == "-":  # standard input, kept in a file of its own while it is read
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "stdin.csv"
-            path.write_bytes(sys.stdin.buffer.read())
-            X, _, features = datasets.load_csv(path, target=None, return_names=True, **options)
-    else:
-        if not Path(args.input).is_file():
-            raise FileNotFoundError(f"input: no such file {args.input!r}")
-        X, _, features = datasets.load_csv(args.input, target=None, return_names=True, **options)
-    check_columns(getattr(model, "feature_names", None), features, args.input, X)
+    trained = getattr(model, "feature_names", None)
+    try:
+        if args.input == "-":  # standard input, kept in a file of its own while it is read
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "stdin.csv"
+                path.write_bytes(sys.stdin.buffer.read())
+                X, _, features = datasets.load_csv(path, target=None, return_names=True,
+                                                   **options)  # fmt: skip
+        else:
+            if not Path(args.input).is_file():
+                raise FileNotFoundError(f"input: no such file {args.input!r}")
+            X, _, features = datasets.load_csv(args.input, target=None, return_names=True,
+                                               **options)  # fmt: skip
+    except TextColumnError as error:
+        source = "standard input" if args.input == "-" else args.input
+        raise text_column_problem(error, source, trained, classes, False) from None
+    check_columns(trained, features, args.input, X, classes)
     outputs = model.predict(X)
     if is_classifier(model):
         probabilities = outputs if outputs.shape[1] > 1 else np.hstack([1 - outputs, outputs])
@@ -393,9 +444,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     argv += ["--plots", args.plots] if args.plots else []
     argv += ["--out", args.out] if args.out else []
     argv += ["--quiet"] if args.quiet else []
-    model = _train(args.parse_train(argv))  # the parser hands itself in: no import cycle
+    model, diverged = _train(args.parse_train(argv))  # the parser hands itself in: no cycle
     if args.name == "xor":
         X, y = datasets.make_xor()
         for point, target, output in zip(X, y, model.predict(X)[:, 0], strict=True):
             print(f"xor{tuple(int(v) for v in point)} = {target}, network says {output:.3f}")
-    return 0
+    return _status(args, diverged)
