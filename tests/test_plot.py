@@ -54,6 +54,16 @@ def test_learning_curves_png_and_plotted_values(trained, tmp_path):
     assert len(same.axes) == 2
 
 
+@pytest.mark.parametrize("epochs", [3, 5, 11, 300])
+def test_learning_curves_tick_whole_epochs_only(epochs):
+    losses = list(np.linspace(1.0, 0.1, epochs))
+    fig = plot.plot_learning_curves({"loss": losses, "val_loss": losses})
+    for ax in fig.axes:
+        ticks = ax.get_xticks()
+        assert len(ticks) >= 3 and np.array_equal(ticks, np.round(ticks)), ticks
+        assert ax.get_xlabel() == "epoch"
+
+
 def test_decision_boundary_grid_equals_model_predict(trained, tmp_path):
     model, X, y, _ = trained
     path = tmp_path / "boundary.png"
@@ -115,8 +125,10 @@ def test_network_diagram_draws_weights_by_sign_and_magnitude(trained, tmp_path):
     assert plot.shown_neurons(3, 5) == ([0, 1, 2], 0)
     W = model.layers[0].params["W"]
     lines = next(c for c in ax.collections if c.get_gid() == "weights 0")
-    expected_widths = [0.2 + 2.8 * abs(W[i, j]) / np.abs(W).max() for i in range(2) for j in shown]
+    expected_widths = [0.5 + 2.7 * abs(W[i, j]) / np.abs(W).max() for i in range(2) for j in shown]
     np.testing.assert_allclose(lines.get_linewidths(), expected_widths, rtol=1e-6)
+    opacity = [0.3 + 0.65 * abs(W[i, j]) / np.abs(W).max() for i in range(2) for j in shown]
+    np.testing.assert_allclose(lines.get_colors()[:, 3], opacity, rtol=1e-6)  # none near 0
     reds = lines.get_colors()[:, 0] > lines.get_colors()[:, 2]
     signs = np.array([W[i, j] > 0 for i in range(2) for j in shown])
     np.testing.assert_array_equal(reds, signs)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as check
-from ._figure import _figure, _finish
+from ._figure import _epoch_axis, _figure, _finish
 
 
 def plot_learning_curves(
@@ -38,7 +38,7 @@ def plot_learning_curves(
                 values = np.asarray(logs[key], dtype=float)
                 ax.plot(np.arange(1, len(values) + 1), values, style, label=label, marker=".")
         ax.set_title(name)
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
