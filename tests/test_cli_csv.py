@@ -26,6 +26,7 @@ sklearn_datasets = pytest.importorskip("sklearn.datasets")
 from scratchnn.datasets import load_csv  # noqa: E402
 
 DATA = Path(sklearn_datasets.__file__).parent / "data"
+pytestmark = pytest.mark.slow  # each test runs the command: left out of -m "not slow"
 
 
 def run(*args: str, cwd=None, code: str | None = None) -> subprocess.CompletedProcess:

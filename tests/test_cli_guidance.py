@@ -17,6 +17,8 @@ import pytest
 import scratchnn
 from scratchnn.cli.commands import DIVERGED, _format
 
+pytestmark = pytest.mark.slow  # each test runs the command: left out of -m "not slow"
+
 BLOBS = ["blobs", "--n-samples", "120", "--layers", "8", "--seed", "1", "--quiet"]
 
 

@@ -297,6 +297,7 @@ def test_without_pandas_the_error_says_what_to_install(tmp_path, monkeypatch):
         load_csv(write(tmp_path, "a,b\n1,2\n"))
 
 
+@pytest.mark.slow
 def test_importing_scratchnn_does_not_import_pandas():
     code = (
         "import sys, scratchnn, scratchnn.datasets, scratchnn.cli; print('pandas' in sys.modules)"

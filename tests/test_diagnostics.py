@@ -494,6 +494,7 @@ def test_diagnostic_plots_draw_the_recorded_series(tmp_path):
 
 
 # -- command line ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_train_diagnose_prints_findings_and_writes_pictures(tmp_path):
     import subprocess
     import sys

@@ -34,6 +34,7 @@ def trained():
     return model, X, y, history
 
 
+@pytest.mark.slow
 def test_importing_scratchnn_does_not_import_matplotlib():
     code = "import sys, scratchnn, scratchnn.plot; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
