@@ -154,10 +154,37 @@ def test_a_run_that_trains_well_exits_0_and_writes_nothing_on_standard_error():
          "--one-hot takes one column; repeat it: --one-hot a --one-hot b"),
         (["train", "irs"], "unknown data set 'irs' (known: xor, moons, "),
         (["train", "iris", "--quiet", "extra"], "unrecognized arguments: extra (see"),
+        (["train", "iris", "--n-arms", "3", "--data", "x"],
+         "unrecognized arguments: --data x: --data is an option of evaluate, not of train (see"),
     ],
 )  # fmt: skip
 def test_a_stray_value_is_named_with_the_form_the_option_takes(args, message):
     one_line_error(run(*args), 2, message)
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["predict", "m.npz", "t.csv", "--target", "label"], 2,
+         "unrecognized arguments: --target label: --target is an option of train, evaluate, not "
+         "of predict; predict reads features only: leave the target column out with --drop COL"),
+        (["summary", "m.npz", "--quiet"], 2,
+         "unrecognized arguments: --quiet: --quiet is an option of train, demo, not of summary"),
+        (["train", "t.csv", "--target", "label"], 2,
+         "'t.csv' is a file, not a data set name: read it with --csv t.csv --target label"),
+        (["train", "data.txt"], 2,
+         "'data.txt' is a file, not a data set name: read it with --csv data.txt --target COLUMN"),
+        (["evaluate", "iris"], 1,
+         "model file 'iris' does not exist (train --out writes one); 'iris' names a data set: "
+         "the model file comes first"),
+        (["summary", "spirals"], 1, "'spirals' names a data set: the model file comes first"),
+        (["summary", "gone.npz"], 1, "error: model file 'gone.npz' does not exist (train --out "
+         "writes one)\n"),  # no data set named: no hint
+    ],
+)  # fmt: skip
+def test_words_in_the_wrong_place_are_named_with_where_they_belong(tmp_path, args, status, message):
+    (tmp_path / "t.csv").write_text("a,label\n1,x\n2,y\n")
+    one_line_error(run(*args, cwd=tmp_path), status, message)
 
 
 # -- predict and evaluate suggest only what can work ----------------------------------------------

@@ -72,8 +72,10 @@ def _load_model(path: str) -> tuple[Any, list[Any] | None]:
     try:
         model = load(path)  # a folder, a device or a pipe is named as what it is
     except FileNotFoundError:
+        named = path in datasets.GENERATED or path in datasets.BUNDLED
+        hint = f"; {path!r} names a data set: the model file comes first" if named else ""
         raise FileNotFoundError(
-            f"model file {path!r} does not exist (train --out writes one)"
+            f"model file {path!r} does not exist (train --out writes one){hint}"
         ) from None
     classes = getattr(model, "classes", None)
     model.classes = None  # the CLI works with class indices; it maps labels itself

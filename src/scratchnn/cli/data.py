@@ -109,6 +109,11 @@ def _check_data_set_name(args: argparse.Namespace) -> None:
     if name is None or name in datasets.GENERATED or name in datasets.BUNDLED:
         return
     known = ", ".join([*datasets.GENERATED, *datasets.BUNDLED])
+    if Path(name).is_file() or name.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        target = args.target if getattr(args, "target", None) is not None else "COLUMN"
+        raise UsageError(
+            f"{name!r} is a file, not a data set name: read it with --csv {name} --target {target}"
+        )
     widths = getattr(args, "layers", None)
     if widths is not None and re.fullmatch(r"\d+(,\d+)*", name):
         raise UsageError(

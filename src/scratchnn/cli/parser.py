@@ -25,16 +25,42 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         if message.startswith("unrecognized arguments: "):
             stray = message.split(": ", 1)[1].split()
-            message += stray_value_hint(stray[0], getattr(self, "_argv", []), self._value_options())
+            argv = getattr(self, "_argv", [])
+            message += stray_value_hint(stray[0], argv, self._value_options()) or (
+                _elsewhere_hint(stray[0], argv, self._commands())
+            )
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _commands(self) -> dict[str, argparse.ArgumentParser]:
+        """The subcommands' parsers by name (none for a subcommand's own parser)."""
+        found: dict[str, argparse.ArgumentParser] = {}
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.update(action.choices)
+        return found
 
     def _value_options(self) -> set[str]:
         """The options (of this parser and its subcommands) that take exactly one value."""
-        parsers = [self]
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                parsers += list(action.choices.values())
+        parsers = [self, *self._commands().values()]
         return {o for p in parsers for a in p._actions if a.nargs is None for o in a.option_strings}
+
+
+def _elsewhere_hint(
+    token: str, argv: list[str], commands: dict[str, argparse.ArgumentParser]
+) -> str:
+    """``": --quiet is an option of train, demo, not of summary"`` for an option the command
+    lacks but another has (``--target`` in predict says how to leave the target out)."""
+    command = next((word for word in argv if word in commands), None)
+    if command is None or not token.startswith("--"):
+        return ""
+    option = token.split("=", 1)[0]
+    owners = [name for name, parser in commands.items() if option in parser._option_string_actions]
+    if not owners or command in owners:
+        return ""
+    hint = f": {option} is an option of {', '.join(owners)}, not of {command}"
+    if command == "predict" and option in ("--target", "--target-index"):
+        hint += "; predict reads features only: leave the target column out with --drop COL"
+    return hint
 
 
 REPEATABLE = ("--drop", "--drop-index", "--one-hot")  # options given once per column
@@ -43,6 +69,8 @@ REPEATABLE = ("--drop", "--drop-index", "--one-hot")  # options given once per c
 def stray_value_hint(token: str, argv: list[str], value_options: set[str]) -> str:
     """Why ``token`` is left over when it follows the value of an option that takes one:
     ``--layers 64 32`` means ``--layers 64,32``, ``--drop a b`` means ``--drop a --drop b``."""
+    if token.startswith("-"):  # an option, not a value
+        return ""
     for end, word in enumerate(argv):
         if word != token:
             continue
