@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import scratchnn
-from scratchnn.cli.commands import DIVERGED, _format
+from scratchnn.cli.commands import DIVERGED, _format, _restored_epoch
 
 pytestmark = pytest.mark.slow  # each test runs the command: left out of -m "not slow"
 
@@ -122,6 +122,17 @@ def test_a_diverged_runs_huge_numbers_print_as_numbers_one_can_read():
     assert _format({"loss": 629195.5, "accuracy": 0.60563}) == "loss=6.292e+05  accuracy=0.6056"
     assert _format({"loss": 4.63e24, "r2": -7.5e20}) == "loss=4.63e+24  r2=-7.5e+20"
     assert _format({"loss": 0.04477, "val_loss": float("nan")}) == "loss=0.0448  val_loss=nan"
+
+
+def test_the_kept_epoch_is_the_restored_one_and_the_best_before_a_divergence():
+    from types import SimpleNamespace
+
+    stopping = [SimpleNamespace(best_epoch=5, best_weights={"W": 0})]  # epoch 6, from 1
+    assert _restored_epoch(stopping, 17, diverged=False) == 6
+    assert _restored_epoch(stopping, 6, diverged=False) is None  # the last: nothing restored
+    assert _restored_epoch(stopping, 6, diverged=True) == 6  # not the diverged update's
+    assert _restored_epoch([SimpleNamespace(best_epoch=5, best_weights=None)], 17, False) is None
+    assert _restored_epoch([], 17, diverged=True) is None
 
 
 def test_a_run_that_trains_well_exits_0_and_writes_nothing_on_standard_error():

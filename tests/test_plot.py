@@ -65,6 +65,20 @@ def test_learning_curves_tick_whole_epochs_only(epochs):
         assert ax.get_xlabel() == "epoch"
 
 
+def test_learning_curves_mark_the_epoch_whose_weights_were_kept():
+    logs = {"loss": [1.0, 0.5, 0.4, 0.45], "val_loss": [1.1, 0.6, 0.5, 0.7]}
+    fig = plot.plot_learning_curves(logs, kept_epoch=3)
+    (marker,) = [line for line in fig.axes[0].lines if line.get_label() == "kept: epoch 3"]
+    assert list(marker.get_xdata()) == [3, 3]
+    assert "kept: epoch 3" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    unmarked = plot.plot_learning_curves(logs)
+    assert [line.get_label() for line in unmarked.axes[0].lines] == ["training", "validation"]
+    with pytest.raises(ValueError, match=r"kept_epoch must be in 1..4, got 5"):
+        plot.plot_learning_curves(logs, kept_epoch=5)
+    with pytest.raises(ValueError, match="kept_epoch"):
+        plot.plot_learning_curves(logs, kept_epoch=0)
+
+
 def test_decision_boundary_grid_equals_model_predict(trained, tmp_path):
     model, X, y, _ = trained
     path = tmp_path / "boundary.png"

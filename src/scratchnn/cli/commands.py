@@ -215,7 +215,8 @@ def _train(args: argparse.Namespace) -> tuple[Any, str | None]:
         print("model not saved: nothing was written (give --out MODEL.npz to keep it)")
     if args.plots:
         shown = (X_val, y_val) if n_val else (X, y)
-        pictures += _write_plots(args.plots, model, history, X, y, *shown, classes)
+        kept = _restored_epoch(callbacks, len(history.epoch), diverged)
+        pictures += _write_plots(args.plots, model, history, X, y, *shown, classes, kept)
         if diagnostics is not None and diagnostics.report is not None:
             pictures += _write_diagnostic_plots(args.plots, diagnostics)
         for path in pictures:
@@ -253,9 +254,9 @@ def _report(model, history, callbacks, name, n, loss, classification, train, val
         scale = "; training saw standardised targets, the numbers below are in the targets' units"
         scale = scale if standardised else ""
         print(f"stopped early: {history.stop_reason}{scale}")
-    best = next((c.best_epoch for c in callbacks if getattr(c, "best_weights", None)), None)
-    restored = best is not None and (best + 1 != epochs or diverged)
-    which = f"epoch {best + 1}, the best" if restored else "last epoch"
+    best = _restored_epoch(callbacks, epochs, diverged)
+    restored = best is not None
+    which = f"epoch {best}, the best" if restored else "last epoch"
     if diverged and not restored:
         which = "the last finite weights"
     print(f"{'saved' if saved else 'trained'} model ({which}): " + _format(numbers))
@@ -266,8 +267,14 @@ def _report(model, history, callbacks, name, n, loss, classification, train, val
             "weights changed)"
         )
     if restored:
-        return f"the weights of epoch {best + 1}, the best before the loss diverged"
+        return f"the weights of epoch {best}, the best before the loss diverged"
     return "the last finite weights, from before the update that diverged"
+
+
+def _restored_epoch(callbacks: list[Any], epochs: int, diverged: bool) -> int | None:
+    """The epoch (from 1) whose weights early stopping restored, when not simply the last."""
+    best = next((c.best_epoch for c in callbacks if getattr(c, "best_weights", None)), None)
+    return best + 1 if best is not None and (best + 1 != epochs or diverged) else None
 
 
 def _format(numbers: dict[str, float]) -> str:
@@ -295,10 +302,10 @@ def _plot_weights(folder: str, model: Any, X_seen: np.ndarray, folded: list[str]
     return out / "weights.png"
 
 
-def _write_plots(folder, model, history, X, y, X_check, y_check, classes) -> list[Path]:
+def _write_plots(folder, model, history, X, y, X_check, y_check, classes, kept=None) -> list[Path]:
     out = Path(folder)
     written = [out / "learning_curves.png"]
-    plot.plot_learning_curves(history, written[0])
+    plot.plot_learning_curves(history, written[0], kept_epoch=kept)
     if any(np.ndim(layer.params.get("W")) == 4 for layer in model.layers):  # an image network
         written += [out / "filters.png", out / "feature_maps.png"]
         plot.plot_filters(model, written[-2])
