@@ -88,7 +88,7 @@ def test_progress_lines_and_the_final_numbers_are_told_apart():
 def test_a_diverged_run_exits_3_and_says_what_it_saved(tmp_path):
     out = tmp_path / "m.npz"
     result = run("train", *BLOBS, "--optimizer", "sgd", "--lr", "100", "--epochs", "20",
-                 "--out", str(out))  # fmt: skip
+                 "--out", str(out), "--plots", str(tmp_path))  # fmt: skip
     message = one_line_error(result, DIVERGED, "(exit status 3)")
     assert DIVERGED == 3
     best = re.fullmatch(
@@ -104,6 +104,7 @@ def test_a_diverged_run_exits_3_and_says_what_it_saved(tmp_path):
     assert f"saved model to {out}" in result.stdout
     model = scratchnn.load(out)
     assert np.isfinite(model.predict(np.zeros((1, 2)))).all()
+    assert f"wrote {tmp_path / 'learning_curves.png'}" in result.stdout  # pictures still drawn
 
 
 def test_a_diverged_run_without_out_says_nothing_was_saved_and_which_weights_it_kept():

@@ -192,17 +192,20 @@ def _train(args: argparse.Namespace) -> tuple[Any, str | None]:
         if not issubclass(w.category, DivergenceWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     pictures = []
+    overflow_ok = {"over": "ignore", "invalid": "ignore"}  # a diverged model's pictures overflow
     if args.plots:  # the weights as trained, on standardised data: what a user recognises
         folded = ["inputs"] * standardize + ["targets"] * scale_targets
-        pictures.append(_plot_weights(args.plots, model, scale_x(X_train), folded))
+        with np.errstate(**overflow_ok):
+            pictures.append(_plot_weights(args.plots, model, scale_x(X_train), folded))
     if standardize:
         fold_standardization(model, mean, std)
     if scale_targets:
         fold_target_scaling(model, y_mean, y_std)
     model.summary()
-    kept = _report(model, history, callbacks, data.name, len(X), loss, classification,
-                   (X_train, y_train), (X_val, y_val) if n_val else None, scale_targets,
-                   saved=bool(args.out), diverged=diverged, progress=not args.quiet)  # fmt: skip
+    kept = _restored_epoch(callbacks, len(history.epoch), diverged)  # None: the last weights
+    _report(model, history, kept, data.name, len(X), loss, classification,
+            (X_train, y_train), (X_val, y_val) if n_val else None, scale_targets,
+            saved=bool(args.out), diverged=diverged, progress=not args.quiet)  # fmt: skip
     if diagnostics is not None and diagnostics.report is not None:
         print(diagnostics.report)
     if args.out:
@@ -215,13 +218,17 @@ def _train(args: argparse.Namespace) -> tuple[Any, str | None]:
         print("model not saved: nothing was written (give --out MODEL.npz to keep it)")
     if args.plots:
         shown = (X_val, y_val) if n_val else (X, y)
-        kept = _restored_epoch(callbacks, len(history.epoch), diverged)
-        pictures += _write_plots(args.plots, model, history, X, y, *shown, classes, kept)
+        with np.errstate(**overflow_ok):
+            pictures += _write_plots(args.plots, model, history, X, y, *shown, classes, kept)
         if diagnostics is not None and diagnostics.report is not None:
             pictures += _write_diagnostic_plots(args.plots, diagnostics)
         for path in pictures:
             print(f"wrote {path}")
-    return model, kept if diverged else None
+    if not diverged:
+        return model, None
+    if kept is not None:
+        return model, f"the weights of epoch {kept}, the best before the loss diverged"
+    return model, "the last finite weights, from before the update that diverged"
 
 
 def _fit(model, args, loss, optimizer, callbacks, classification, X, y, validation) -> Any:
@@ -239,10 +246,10 @@ def _fit(model, args, loss, optimizer, callbacks, classification, X, y, validati
     )
 
 
-def _report(model, history, callbacks, name, n, loss, classification, train, val,
-            standardised=False, saved=True, diverged=False, progress=False) -> str:  # fmt: skip
-    """Print the kept model's numbers (in the targets' units), not the last epoch's, and return
-    which weights it kept, in words, for the message of a run that diverged."""
+def _report(model, history, kept, name, n, loss, classification, train, val,
+            standardised=False, saved=True, diverged=False, progress=False) -> None:  # fmt: skip
+    """Print the kept model's numbers (in the targets' units), not the last epoch's: those of
+    epoch ``kept`` (from 1) when early stopping restored it."""
     epochs = len(history.epoch)
     metrics = ["accuracy"] if classification else ["mae", "r2"]
     numbers = model.evaluate(*train, loss=loss, metrics=metrics)
@@ -254,10 +261,8 @@ def _report(model, history, callbacks, name, n, loss, classification, train, val
         scale = "; training saw standardised targets, the numbers below are in the targets' units"
         scale = scale if standardised else ""
         print(f"stopped early: {history.stop_reason}{scale}")
-    best = _restored_epoch(callbacks, epochs, diverged)
-    restored = best is not None
-    which = f"epoch {best}, the best" if restored else "last epoch"
-    if diverged and not restored:
+    which = f"epoch {kept}, the best" if kept is not None else "last epoch"
+    if diverged and kept is None:
         which = "the last finite weights"
     print(f"{'saved' if saved else 'trained'} model ({which}): " + _format(numbers))
     if progress and epochs:
@@ -266,9 +271,6 @@ def _report(model, history, callbacks, name, n, loss, classification, train, val
             "numbers are means over its batches, in training mode (dropout on), while the "
             "weights changed)"
         )
-    if restored:
-        return f"the weights of epoch {best}, the best before the loss diverged"
-    return "the last finite weights, from before the update that diverged"
 
 
 def _restored_epoch(callbacks: list[Any], epochs: int, diverged: bool) -> int | None:
