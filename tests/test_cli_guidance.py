@@ -259,6 +259,30 @@ def test_predict_names_a_text_column_the_model_never_saw(labelled, tmp_path):
     assert "one-hot owner" not in message
 
 
+def test_fixes_quote_names_with_spaces_and_use_indices_for_files_without_a_header(tmp_path):
+    pytest.importorskip("pandas")
+    named, plain = tmp_path / "named.csv", tmp_path / "plain.csv"
+    named.write_text("x1,label\n" + "".join(f"{k},{'ab'[k % 2]}\n" for k in range(8)))
+    plain.write_text("".join(f"{k},{'ab'[k % 2]}\n" for k in range(8)))
+    for path in (named, plain):
+        out = str(path.with_suffix(".npz"))
+        trained = run("train", "--csv", str(path), "--target", "-1", "--quiet", "--epochs", "2",
+                      "--validation-split", "0", "--out", out)  # fmt: skip
+        assert trained.returncode == 0, trained.stderr
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("x1,pet owner\n1,ann\n2,bob\n")
+    one_line_error(run("predict", str(named.with_suffix(".npz")), str(spaced)), 2,
+                   "column 'pet owner' holds text ('ann', 'bob'), and the model was not trained "
+                   "on it: leave it out, --drop 'pet owner'")  # fmt: skip
+    extra = tmp_path / "extra.csv"
+    extra.write_text("1,zz,a\n2,yy,b\n3,zz,a\n")
+    one_line_error(run("predict", str(plain.with_suffix(".npz")), str(extra), "--no-header"), 2,
+                   "the column at index 1 holds text ('yy', 'zz'), and the model takes numbers "
+                   "only: leave it out if it is no feature, --drop-index 1; the column at index 2 "
+                   "holds the model's class labels ('a', 'b'), so it is likely the training "
+                   "target, not a feature: leave it out: --drop-index 2")  # fmt: skip
+
+
 def test_predict_on_text_where_the_model_took_numbers_says_so(labelled, tmp_path):
     _, _, out = labelled
     swapped = tmp_path / "swapped.csv"

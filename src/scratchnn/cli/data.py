@@ -11,6 +11,7 @@ import argparse
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import numpy as np
@@ -103,8 +104,8 @@ def load_data(args: argparse.Namespace, one_hot: dict[str, list] | None = None) 
 
 
 def _check_data_set_name(args: argparse.Namespace) -> None:
-    """Refuse a data set name that is none, saying what it probably is: a second value given
-    to an option that takes one (``--layers 64 32``, ``--drop id name``)."""
+    """Refuse a data set name that is none, saying what it probably is: a file for ``--csv``,
+    or a second value given to an option that takes one (``--layers 64 32``, ``--drop a b``)."""
     name = args.dataset
     if name is None or name in datasets.GENERATED or name in datasets.BUNDLED:
         return
@@ -112,7 +113,8 @@ def _check_data_set_name(args: argparse.Namespace) -> None:
     if Path(name).is_file() or name.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv")):
         target = args.target if getattr(args, "target", None) is not None else "COLUMN"
         raise UsageError(
-            f"{name!r} is a file, not a data set name: read it with --csv {name} --target {target}"
+            f"{name!r} is a file, not a data set name: read it with --csv {quote(name)} "
+            f"--target {quote(str(target))}"
         )
     widths = getattr(args, "layers", None)
     if widths is not None and re.fullmatch(r"\d+(,\d+)*", name):
@@ -203,7 +205,7 @@ def check_columns(
         f" ({_short(targets)} holds only the model's class labels: likely the training target)"
         if targets else ""
     )  # fmt: skip
-    drop = " ".join(f"--drop {name}" for name in extra[:6]) if extra and not missing else "--drop"
+    drop = " ".join(f"--drop {quote(n)}" for n in extra[:6]) if extra and not missing else "--drop"
     raise UsageError(
         f"{source}: its columns {' and '.join(problems) or 'are in another order'}{target}; the "
         f"model was trained on {len(trained)}: {_short(trained)}. Drop the same columns as in "
@@ -228,21 +230,29 @@ def text_column_problem(
     told = []
     for column, values in zip(error.columns, error.values, strict=True):
         shown = ", ".join(map(repr, sorted(values)[:3])) + (", ..." if len(values) > 3 else "")
+        flag = quote(column)
+        by_index = column.isdigit()  # a file without a header names its columns by index
+        what = f"the column at index {column}" if by_index else f"column {column!r}"
+        drop = f"--drop-index {column}" if by_index else f"--drop {flag}"
         if column in one_hot:
-            told.append(f"column {column!r} holds text ({shown}): the model was trained with it "
-                        f"one-hot encoded, so give --one-hot {column}, as in training")  # fmt: skip
+            told.append(f"{what} holds text ({shown}): the model was trained with it one-hot "
+                        f"encoded, so give --one-hot {flag}, as in training")  # fmt: skip
         elif trained is not None and column in trained:
             return ValueError(
-                f"{source}: column {column!r} holds text ({shown}), but the model was trained on "
-                "it as numbers: is this a file like the one it was trained on?"
+                f"{source}: {what} holds text ({shown}), but the model was trained on it as "
+                "numbers: is this a file like the one it was trained on?"
             )
         elif labels and {_key(value) for value in values} <= labels:
-            fix = f"give it as --target {column}" if evaluate else f"leave it out: --drop {column}"
-            told.append(f"column {column!r} holds the model's class labels ({shown}), so it is "
-                        f"likely the training target, not a feature: {fix}")  # fmt: skip
+            target = f"--target-index {column}" if by_index else f"--target {flag}"
+            fix = f"give it as {target}" if evaluate else f"leave it out: {drop}"
+            told.append(f"{what} holds the model's class labels ({shown}), so it is likely the "
+                        f"training target, not a feature: {fix}")  # fmt: skip
+        elif trained is None:  # trained without column names: which columns it took is unknown
+            told.append(f"{what} holds text ({shown}), and the model takes numbers only: leave "
+                        f"it out if it is no feature, {drop}")  # fmt: skip
         else:
-            told.append(f"column {column!r} holds text ({shown}), and the model was not trained "
-                        f"on it: leave it out, --drop {column}")  # fmt: skip
+            told.append(f"{what} holds text ({shown}), and the model was not trained on it: "
+                        f"leave it out, {drop}")  # fmt: skip
     return UsageError(f"{source}: " + "; ".join(told))
 
 
