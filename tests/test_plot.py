@@ -181,6 +181,13 @@ def test_weight_histograms_count_every_weight_and_activation(trained, tmp_path):
     heights, _ = np.histogram(outputs[0], bins=40)
     np.testing.assert_array_equal([p.get_height() for p in axes["Dense 1 outputs (relu)"].patches],
                                   heights)  # fmt: skip
+    assert (axes["Dense 2 weights 12x3"].get_xlabel(), axes["Dense 2 weights 12x3"].get_ylabel()
+            ) == ("weight", "count")  # fmt: skip
+    relu = axes["Dense 1 outputs (relu)"]
+    assert (relu.get_xlabel(), relu.get_ylabel()) == (
+        f"output value ({len(X)} rows)",
+        "count (rows x units)",
+    )
     only_weights = plot.plot_weight_histograms(model)
     assert len(only_weights.axes) == 2
 

@@ -292,11 +292,12 @@ def _plot_weights(folder: str, model: Any, X_seen: np.ndarray, folded: list[str]
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     figure = plot.plot_weight_histograms(model, X_seen)
-    caption = "as trained, on raw inputs"
+    caption = f"as trained; outputs on the {len(X_seen)} training rows, raw inputs"
     if folded:
         caption = (
-            f"as trained, on standardised {' and '.join(folded)};\nthe saved model folds "
-            "that scaling into its first/last layer's weights"
+            f"as trained; outputs on the {len(X_seen)} training rows, standardised "
+            f"{' and '.join(folded)};\nthe model kept folds that scaling into its first/last "
+            "layer's weights"
         )
     figure.tight_layout(rect=(0, 0.06, 1, 1))
     figure.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=8)

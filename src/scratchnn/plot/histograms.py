@@ -46,6 +46,8 @@ def plot_weight_histograms(
         ax.set_title(
             f"{type(block[0]).__name__} {index + 1} weights {W.shape[0]}x{W.shape[1]}", fontsize=9
         )
+        ax.set_xlabel("weight", fontsize=8)
+        ax.set_ylabel("count", fontsize=8)
         ax.text(
             0.02,
             0.97,
@@ -62,6 +64,8 @@ def plot_weight_histograms(
             ax.set_title(
                 f"{type(block[0]).__name__} {index + 1} outputs ({activation})", fontsize=9
             )
+            ax.set_xlabel(f"output value ({len(activations[index])} rows)", fontsize=8)
+            ax.set_ylabel("count (rows x units)", fontsize=8)
             zero = float(np.mean(values == 0))
             ax.text(
                 0.98,
