@@ -13,6 +13,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cnn.py"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("contenders", ["scratchnn", "scratchnn,torch"])
 def test_quick_cnn_benchmark_runs_and_reports_both_cases(tmp_path, contenders):
     if "torch" in contenders:

@@ -27,6 +27,7 @@ def run_bench(tmp_path: Path, *args: str) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_quick_benchmark_runs_every_case_for_scratchnn(tmp_path):
     results = run_bench(tmp_path, "--contenders", "scratchnn")
     assert set(results) >= {"machine", "epoch", "xor", "predict", "scaling"}
@@ -37,6 +38,7 @@ def test_quick_benchmark_runs_every_case_for_scratchnn(tmp_path):
     assert [row["n"] for row in results["scaling"]["sizes"]] == [600, 2000]
 
 
+@pytest.mark.slow
 def test_quick_benchmark_runs_the_peers_when_installed(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")

@@ -31,6 +31,7 @@ def blobs_model(tmp_path_factory):
     return folder, result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command", [[], ["train"], ["evaluate"], ["predict"], ["summary"], ["demo"]]
 )
@@ -40,6 +41,7 @@ def test_help_everywhere(command):
     assert result.stdout.startswith("usage: scratchnn")
 
 
+@pytest.mark.slow
 def test_help_shows_every_default_that_is_not_a_flag():
     import argparse
 
@@ -64,6 +66,7 @@ def test_help_shows_every_default_that_is_not_a_flag():
     )
 
 
+@pytest.mark.slow
 def test_train_saves_model_and_pictures(blobs_model):
     folder, result = blobs_model
     assert "trained on blobs: 120 samples, 15 epoch(s)" in result.stdout
@@ -77,6 +80,7 @@ def test_train_saves_model_and_pictures(blobs_model):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_evaluate_prints_loss_metrics_and_confusion_matrix(blobs_model):
     folder, _ = blobs_model
     result = run("evaluate", str(folder / "m.npz"), "--data", "blobs", "--n-samples", "120",
@@ -105,6 +109,7 @@ def test_evaluate_prints_loss_metrics_and_confusion_matrix(blobs_model):
     assert positional.stdout == result.stdout
 
 
+@pytest.mark.slow
 def test_predict_writes_csv_matching_model_predict(blobs_model):
     folder, _ = blobs_model
     X = np.array([[0.0, 1.0], [-5.0, 3.0], [4.0, 4.0]])
@@ -122,6 +127,7 @@ def test_predict_writes_csv_matching_model_predict(blobs_model):
     assert to_stdout.stdout.splitlines() == [",".join(r) for r in rows]
 
 
+@pytest.mark.slow
 def test_summary_prints_the_layer_table(blobs_model):
     folder, _ = blobs_model
     result = run("summary", str(folder / "m.npz"))
@@ -130,6 +136,7 @@ def test_summary_prints_the_layer_table(blobs_model):
     assert "Dense(8, activation='relu'" in result.stdout and "Total params: 51" in result.stdout
 
 
+@pytest.mark.slow
 def test_train_on_csv_with_spec_file_regression(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(80, 3))
@@ -152,6 +159,7 @@ def test_train_on_csv_with_spec_file_regression(tmp_path):
     assert evaluated.returncode == 0 and "r2=" in evaluated.stdout
 
 
+@pytest.mark.slow
 def test_train_with_a_toml_spec_builds_those_layers(tmp_path):
     spec = tmp_path / "spec.toml"
     spec.write_text(
@@ -171,6 +179,7 @@ def test_train_with_a_toml_spec_builds_those_layers(tmp_path):
     assert failed.returncode == 2 and "bad.toml: not valid TOML" in failed.stderr
 
 
+@pytest.mark.slow
 def test_demo_xor_learns_the_truth_table(tmp_path):
     result = run("demo", "xor", "--quiet", "--out", str(tmp_path / "xor.npz"))
     assert result.returncode == 0, result.stderr
@@ -180,6 +189,7 @@ def test_demo_xor_learns_the_truth_table(tmp_path):
     np.testing.assert_array_equal(outputs > 0.5, y == 1)
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_training(tmp_path):
     result = run("train", "xor", "--n-samples", "40", "--epochs", "500", "--early-stopping", "0",
                  "--lr", "0.5", "--quiet")  # fmt: skip
@@ -188,6 +198,7 @@ def test_early_stopping_stops_training(tmp_path):
     assert epochs < 500 and "stopped early" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "status", "message"),
     [
@@ -235,12 +246,14 @@ def test_errors_are_one_clear_line(tmp_path, args, status, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"junk")
     result = run("--debug", "summary", "bad.npz", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" in result.stderr
 
 
+@pytest.mark.slow
 def test_predict_rejects_a_csv_of_the_wrong_width(blobs_model):
     folder, _ = blobs_model
     (folder / "wide.csv").write_text("a,b,c\n1,2,3\n")
@@ -279,6 +292,7 @@ def _write_idx(path, magic_type: int, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_on_mnist_format_files(tmp_path):
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 3, size=60)
@@ -299,6 +313,7 @@ def test_train_and_evaluate_on_mnist_format_files(tmp_path):
     assert "accuracy=1.0000" in evaluated.stdout
 
 
+@pytest.mark.slow
 def test_a_convolutional_spec_trains_on_mnist_format_files_and_draws_its_filters(tmp_path):
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 3, size=90)

@@ -26,6 +26,7 @@ sklearn_datasets = pytest.importorskip("sklearn.datasets")
 from scratchnn.datasets import load_csv  # noqa: E402
 
 DATA = Path(sklearn_datasets.__file__).parent / "data"
+pytestmark = pytest.mark.slow  # each test runs the command: left out of -m "not slow"
 
 
 def run(*args: str, cwd=None, code: str | None = None) -> subprocess.CompletedProcess:
@@ -40,7 +41,9 @@ def numbers(line: str) -> dict[str, float]:
 
 
 def saved_line(stdout: str) -> dict[str, float]:
-    return numbers(next(line for line in stdout.splitlines() if line.startswith("saved model (")))
+    """The kept model's numbers: "saved model (...)" with --out, "trained model (...)" without."""
+    kept = ("saved model (", "trained model (")
+    return numbers(next(line for line in stdout.splitlines() if line.startswith(kept)))
 
 
 def one_line_error(result: subprocess.CompletedProcess, status: int, *parts: str) -> str:
@@ -162,7 +165,7 @@ def test_repeated_drops_count_and_the_model_checks_its_columns_by_name(tmp_path)
                     "--drop", "id")  # fmt: skip
     one_line_error(evaluated, 2, "its columns include 'x2', which the model was not trained "
                    "on; the model was trained on 1: 'x1'. Drop the same columns as in training "
-                   "(--drop), or read the file as data")  # fmt: skip
+                   "(--drop x2), or read the file as data")  # fmt: skip
     # The same number of columns, but not the same ones: named, not trained on silently.
     swapped = run("predict", str(out), str(path), "--drop", "animal", "--drop", "id",
                   "--drop", "x1")  # fmt: skip
@@ -301,7 +304,7 @@ def test_early_stopping_reports_the_restored_best_model(tmp_path):
     best = min(range(len(epochs)), key=lambda i: epochs[i]["val_loss"])
     assert best + 1 < len(epochs), "the run was meant to stop early"
     saved = saved_line(result.stdout)
-    assert f"saved model (epoch {best + 1}, the best)" in result.stdout
+    assert f"trained model (epoch {best + 1}, the best)" in result.stdout  # no --out
     assert saved["val_loss"] == pytest.approx(epochs[best]["val_loss"], abs=2e-4)
     assert saved["val_loss"] != pytest.approx(epochs[-1]["val_loss"], abs=2e-4)
 

@@ -241,6 +241,7 @@ def test_concurrent_predictions_on_one_image_model_agree():
         np.testing.assert_array_equal(results[i], expected[i])
 
 
+@pytest.mark.slow
 def test_a_small_cnn_beats_the_dense_main_job_on_the_8x8_digits():
     """The issue's bar: >= 0.985 test accuracy on the 80/20 split, above the best dense net's.
 
@@ -318,6 +319,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_cli_trains_a_convolutional_spec_on_mnist_files(tiny_mnist, tmp_path):
     folder, _, _ = tiny_mnist
     spec = tmp_path / "cnn.json"
@@ -361,6 +363,7 @@ def test_cli_trains_a_convolutional_spec_on_mnist_files(tiny_mnist, tmp_path):
     assert accuracy >= 0.9
 
 
+@pytest.mark.slow
 def test_cli_names_a_bad_convolution_in_a_spec(tmp_path):
     spec = tmp_path / "bad.json"
     spec.write_text(

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 pytest.importorskip("pandas")
 
 from scratchnn.datasets import load_csv  # noqa: E402
+from scratchnn.datasets.tables import ColumnError  # noqa: E402
 
 IRIS_LIKE = "150,4,setosa,versicolor,virginica\n5.1,3.5,1.4,0.2,0\n4.9,3.0,1.4,0.2,2\n"
 
@@ -139,6 +140,35 @@ def test_every_drop_counts_and_the_target_cannot_be_dropped(tmp_path):
         load_csv(path, target="label", drop=["zz"])
     with pytest.raises(TypeError, match="drop must be a list of column names or indices"):
         load_csv(path, target="label", drop="a")
+
+
+def test_an_unknown_column_suggests_the_closest_name_case_ignored_and_lists_it_first(tmp_path):
+    # Thirty columns before "label": the old message listed twelve and cut "label" off.
+    names = [f"feature {k}" for k in range(30)] + ["label"]
+    path = write(tmp_path, ",".join(names) + "\n" + ",".join(["1"] * 30 + ["x"]) + "\n")
+    with pytest.raises(ColumnError) as info:
+        load_csv(path, target="Label")
+    message = str(info.value)
+    assert message.startswith(
+        f"{path}: target 'Label' is not a column; did you mean 'label'? (columns, closest "
+        "first: 'label', 'feature "
+    )
+    assert message.endswith(", ... 31 in all)") and message.count("'feature") == 11
+    with pytest.raises(ColumnError, match=r"drop 'Feature 12' is not a column; did you mean "
+                       r"'feature 12'\? \(columns, closest first: 'feature 12', "):  # fmt: skip
+        load_csv(path, target="label", drop=["Feature 12"])
+    with pytest.raises(ColumnError, match=r"one_hot 'feature_3' .* did you mean 'feature 3'"):
+        load_csv(path, target="label", one_hot=["feature_3"])
+
+
+def test_an_unknown_column_like_no_name_lists_the_columns_in_file_order(tmp_path):
+    path = write(tmp_path, "mean radius,mean fractal dimension,label\n1,2,x\n")
+    with pytest.raises(ColumnError) as info:
+        load_csv(path, target="xyzzy")
+    assert str(info.value) == (
+        f"{path}: target 'xyzzy' is not a column (columns: 'mean radius', "
+        "'mean fractal dimension', 'label')"  # long names are no longer cut at 20 characters
+    )
 
 
 def test_metadata_first_line_needs_skip_rows_and_the_error_says_so(tmp_path):
@@ -267,6 +297,7 @@ def test_without_pandas_the_error_says_what_to_install(tmp_path, monkeypatch):
         load_csv(write(tmp_path, "a,b\n1,2\n"))
 
 
+@pytest.mark.slow
 def test_importing_scratchnn_does_not_import_pandas():
     code = (
         "import sys, scratchnn, scratchnn.datasets, scratchnn.cli; print('pandas' in sys.modules)"

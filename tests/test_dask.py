@@ -73,6 +73,7 @@ def test_predict_maps_the_model_over_blocks_keeping_row_chunks(model):
     assert graph.count(model_to_bytes(model)) == 1
 
 
+@pytest.mark.slow
 def test_predict_on_a_cluster_sends_file_bytes_and_equals_local_predict(model, client):
     X = np.random.default_rng(4).normal(size=(2000, 5)).astype(np.float32)
     out = predict(model, da.from_array(X, chunks=500))
@@ -104,6 +105,7 @@ def test_fit_and_evaluate_take_a_dask_array_batch_by_batch(model):
     assert trained[1].evaluate(lazy, y) == trained[0].evaluate(X, y)
 
 
+@pytest.mark.slow
 def test_grid_search_on_a_local_cluster_equals_the_serial_search(client):
     """joblib's dask backend runs each fit on a worker process; the seeds make it identical."""
     from joblib import parallel_backend

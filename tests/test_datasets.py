@@ -119,6 +119,7 @@ def test_load_passes_a_bundled_sets_own_options_and_names_the_ones_it_takes():
         datasets.load("iris", as_images=True)
 
 
+@pytest.mark.slow
 def test_importing_datasets_does_not_import_sklearn():
     import subprocess
     import sys

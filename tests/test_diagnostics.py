@@ -239,7 +239,23 @@ def test_every_samples_batches_and_the_observer_is_removed_after_fit():
     sampled = sorted(set(b for b in calls if b % 3 == 0))
     assert sampled == [0, 3, 6, 9]
     assert spy.step.observers == []
-    assert diagnostics.report.activations[0].shape == (10, 4)  # the epoch's last sampled batch
+    # The histograms' rows: the sampled batches (0, 3, 6, 9) of the last epoch, 10 rows each.
+    assert diagnostics.report.activations[0].shape == (40, 4)
+    assert diagnostics.report.activations_from == (
+        "sampled from every 3rd batch of epoch 1 (up to 64 rows of each), in training mode"
+    )
+
+
+def test_the_kept_activations_stop_at_a_budget_of_values_per_layer(monkeypatch):
+    from scratchnn.diagnostics import recorder
+
+    monkeypatch.setattr(recorder, "ACTIVATION_VALUES", 8 * 100)
+    X, y = blobs(256)
+    _, diagnostics, _ = train([Dense(8, "relu"), Dense(2, "softmax")], X, y, epochs=2)
+    kept = diagnostics.report.activations
+    assert kept[0].shape == (100, 8)  # 800 values of 8 per row
+    assert kept[1].shape == (256, 2)  # 400 rows allowed, 256 seen
+    assert "epoch 2" in diagnostics.report.activations_from
 
 
 def test_fit_without_diagnostics_has_no_observer():
@@ -462,6 +478,15 @@ def test_diagnostic_plots_draw_the_recorded_series(tmp_path):
     assert len(fig.axes) == 3
     counts = [patch.get_height() for patch in fig.axes[1].patches]
     assert sum(counts) == diagnostics.report.activations[1].size
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes] == [
+        ("output value", "count (rows x units)")
+    ] * 3
+    (note,) = fig.texts  # how many rows, and which
+    assert len(diagnostics.report.activations[0]) == len(X)  # every row, not the last batch
+    assert note.get_text() == (
+        f"{len(X)} rows, sampled from the batches of epoch 3 (up to 64 rows of each), in "
+        "training mode"
+    )
     for name in ("grads", "updates", "dead", "acts"):
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(TypeError, match="diagnostics must be a Diagnostics callback"):
@@ -469,6 +494,7 @@ def test_diagnostic_plots_draw_the_recorded_series(tmp_path):
 
 
 # -- command line ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_train_diagnose_prints_findings_and_writes_pictures(tmp_path):
     import subprocess
     import sys

@@ -100,7 +100,20 @@ def page_id(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=page_id)
+# Pages whose examples train for seconds: left out of the quick run (-m "not slow").
+SLOW_PAGES = {"docs/guides/scale.md", "docs/tutorial.md", "docs/sklearn.md",
+              "docs/guides/diagnostics.md"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if page_id(p) in SLOW_PAGES else p
+        for p in PAGES
+        if python_blocks(p)
+    ],
+    ids=page_id,
+)
 def test_page_examples_run_and_print_what_the_page_shows(page, tmp_path, monkeypatch):
     blocks = python_blocks(page)
     # A page may define layer classes (the custom-layer guide): keep them out of the registry.
@@ -236,6 +249,14 @@ def test_readme_extras_table_lists_every_extra_with_what_it_installs():
             continue
         for name in map(requirement_name, requirements):
             assert aliases.get(name, name) in installs[extra], (extra, name)
+
+
+def test_readme_quick_run_deselects_a_registered_marker():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert 'python -m pytest -q -m "not slow"' in readme
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    markers = settings["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(marker.startswith("slow:") for marker in markers)  # no PytestUnknownMarkWarning
 
 
 INSTALL = re.compile(r"pip install (?:-e )?['\"]?(?:scratchnn|\.)\[([\w,]+)\]")

@@ -31,6 +31,7 @@ def _fitted(seed: int = 0) -> tuple[Sequential, np.ndarray, np.ndarray]:
     return model, X, y
 
 
+@pytest.mark.slow
 def test_predict_from_eight_threads_matches_one_thread_for_every_input_size():
     model, X, _ = _fitted()
     rng = np.random.default_rng(1)
@@ -49,6 +50,7 @@ def test_predict_from_eight_threads_matches_one_thread_for_every_input_size():
     assert all(results), f"{results.count(False)} of {len(results)} calls differed"
 
 
+@pytest.mark.slow
 def test_estimator_predict_proba_from_eight_threads_matches_one_thread():
     pytest.importorskip("sklearn")
     from scratchnn.sklearn import NeuralNetClassifier

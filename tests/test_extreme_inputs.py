@@ -44,6 +44,7 @@ def _targets(loss, rng, n):
     return rng.normal(size=(n, 1)) * 100.0, 1
 
 
+@pytest.mark.slow
 def test_inputs_of_1e4_give_no_warning_and_finite_results_everywhere():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 4)) * 1e4

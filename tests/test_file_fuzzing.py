@@ -25,6 +25,7 @@ def corpus(tmp_path_factory):
     return make_corpus(tmp_path_factory.mktemp("corpus"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", list(MUTATORS))
 def test_mutated_files_load_or_raise_model_file_error(tmp_path, corpus, family):
     seed = list(MUTATORS).index(family)

@@ -12,6 +12,7 @@ pytest.importorskip("sklearn")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_digits_main_job_reaches_097_test_accuracy():
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "digits.py")],

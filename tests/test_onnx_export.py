@@ -504,6 +504,7 @@ def test_a_failed_export_leaves_an_existing_file_untouched(tmp_path):
     assert os.listdir(tmp_path) == ["model.onnx"]
 
 
+@pytest.mark.slow
 def test_import_scratchnn_and_export_package_do_not_import_onnx():
     code = "import sys, scratchnn, scratchnn.export; print('onnx' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -544,6 +545,7 @@ def test_cli_export_reports_bad_files_and_options_in_one_line(tmp_path, capsys):
     assert "opset must be from 13 up, got 3" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_benchmark_runs_onnx_runtime_as_an_inference_contender(tmp_path):
     out = tmp_path / "results.json"
     bench = str(ROOT / "benchmarks" / "bench.py")

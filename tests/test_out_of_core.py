@@ -250,6 +250,7 @@ def _write_memmap(path, rows: int, features: int) -> tuple[np.memmap, np.ndarray
     return mapped, y
 
 
+@pytest.mark.slow
 def test_fit_on_a_memmap_far_larger_than_its_memory_budget(tmp_path):
     """256 MiB of data trained within 8 MiB of allocations (tracemalloc: 2.5 MiB measured).
 

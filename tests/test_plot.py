@@ -35,6 +35,7 @@ def trained():
     return model, X, y, history
 
 
+@pytest.mark.slow
 def test_importing_scratchnn_does_not_import_matplotlib():
     code = "import sys, scratchnn, scratchnn.plot; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -53,6 +54,30 @@ def test_learning_curves_png_and_plotted_values(trained, tmp_path):
     np.testing.assert_array_equal(train_line.get_xdata(), [1, 2, 3, 4, 5])
     same = plot.plot_learning_curves(history.history)  # the dict works too, and saves nothing
     assert len(same.axes) == 2
+
+
+@pytest.mark.parametrize("epochs", [3, 5, 11, 300])
+def test_learning_curves_tick_whole_epochs_only(epochs):
+    losses = list(np.linspace(1.0, 0.1, epochs))
+    fig = plot.plot_learning_curves({"loss": losses, "val_loss": losses})
+    for ax in fig.axes:
+        ticks = ax.get_xticks()
+        assert len(ticks) >= 3 and np.array_equal(ticks, np.round(ticks)), ticks
+        assert ax.get_xlabel() == "epoch"
+
+
+def test_learning_curves_mark_the_epoch_whose_weights_were_kept():
+    logs = {"loss": [1.0, 0.5, 0.4, 0.45], "val_loss": [1.1, 0.6, 0.5, 0.7]}
+    fig = plot.plot_learning_curves(logs, kept_epoch=3)
+    (marker,) = [line for line in fig.axes[0].lines if line.get_label() == "kept: epoch 3"]
+    assert list(marker.get_xdata()) == [3, 3]
+    assert "kept: epoch 3" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    unmarked = plot.plot_learning_curves(logs)
+    assert [line.get_label() for line in unmarked.axes[0].lines] == ["training", "validation"]
+    with pytest.raises(ValueError, match=r"kept_epoch must be in 1..4, got 5"):
+        plot.plot_learning_curves(logs, kept_epoch=5)
+    with pytest.raises(ValueError, match="kept_epoch"):
+        plot.plot_learning_curves(logs, kept_epoch=0)
 
 
 def test_decision_boundary_grid_equals_model_predict(trained, tmp_path):
@@ -116,8 +141,10 @@ def test_network_diagram_draws_weights_by_sign_and_magnitude(trained, tmp_path):
     assert plot.shown_neurons(3, 5) == ([0, 1, 2], 0)
     W = model.layers[0].params["W"]
     lines = next(c for c in ax.collections if c.get_gid() == "weights 0")
-    expected_widths = [0.2 + 2.8 * abs(W[i, j]) / np.abs(W).max() for i in range(2) for j in shown]
+    expected_widths = [0.5 + 2.7 * abs(W[i, j]) / np.abs(W).max() for i in range(2) for j in shown]
     np.testing.assert_allclose(lines.get_linewidths(), expected_widths, rtol=1e-6)
+    opacity = [0.3 + 0.65 * abs(W[i, j]) / np.abs(W).max() for i in range(2) for j in shown]
+    np.testing.assert_allclose(lines.get_colors()[:, 3], opacity, rtol=1e-6)  # none near 0
     reds = lines.get_colors()[:, 0] > lines.get_colors()[:, 2]
     signs = np.array([W[i, j] > 0 for i in range(2) for j in shown])
     np.testing.assert_array_equal(reds, signs)
@@ -203,6 +230,13 @@ def test_weight_histograms_count_every_weight_and_activation(trained, tmp_path):
     heights, _ = np.histogram(outputs[0], bins=40)
     np.testing.assert_array_equal([p.get_height() for p in axes["Dense 1 outputs (relu)"].patches],
                                   heights)  # fmt: skip
+    assert (axes["Dense 2 weights 12x3"].get_xlabel(), axes["Dense 2 weights 12x3"].get_ylabel()
+            ) == ("weight", "count")  # fmt: skip
+    relu = axes["Dense 1 outputs (relu)"]
+    assert (relu.get_xlabel(), relu.get_ylabel()) == (
+        f"output value ({len(X)} rows)",
+        "count (rows x units)",
+    )
     only_weights = plot.plot_weight_histograms(model)
     assert len(only_weights.axes) == 2
 

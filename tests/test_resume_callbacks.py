@@ -80,6 +80,7 @@ def test_best_checkpoint_is_not_overwritten_by_a_worse_resumed_epoch(tmp_path):
     assert best.read_bytes() == saved_best
 
 
+@pytest.mark.slow
 def test_early_stopping_patience_counts_on_across_a_resume(tmp_path):
     X, y, X_val, y_val = _data()
     run = tmp_path / "run.npz"

@@ -71,6 +71,7 @@ def iris():
     return StandardScaler().fit_transform(X), y
 
 
+@pytest.mark.slow
 def test_import_scratchnn_does_not_import_sklearn():
     code = "import sys, scratchnn; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -396,6 +397,7 @@ def test_dataframe_input_sets_feature_names(iris):
         clf.predict(X[:, :3])
 
 
+@pytest.mark.slow
 def test_pipeline_and_grid_search_with_two_jobs(iris):
     X, y = iris
     pipe = make_pipeline(StandardScaler(), NeuralNetClassifier(max_iter=30, random_state=0))
@@ -408,6 +410,7 @@ def test_pipeline_and_grid_search_with_two_jobs(iris):
     assert search.best_score_ > 0.85 and search.score(X, y) > 0.85
 
 
+@pytest.mark.slow
 def test_randomized_search_and_cross_val_score_regressor():
     X, y = make_regression(n_samples=120, n_features=4, noise=1.0, random_state=0)
     reg = make_pipeline(

@@ -21,6 +21,7 @@ def learns_xor(nn: NeuralNetwork) -> bool:
     return bool(np.all((nn.forward(X) > 0.5) == (Y == 1)))
 
 
+@pytest.mark.slow
 def test_tutorial_listing_runs_unchanged_and_prints_xor():
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "xor.py")],
@@ -31,11 +32,13 @@ def test_tutorial_listing_runs_unchanged_and_prints_xor():
     assert np.all((numbers > 0.5) == (Y.ravel() == 1))
 
 
+@pytest.mark.slow
 def test_learns_xor_for_every_seed_0_to_99():
     failures = [seed for seed in range(100) if not learns_xor(NeuralNetwork(2, 3, 1, seed=seed))]
     assert failures == []
 
 
+@pytest.mark.slow
 def test_learns_xor_in_100_unseeded_runs():
     networks = [NeuralNetwork(2, 3, 1) for _ in range(100)]
     # Without a seed every network starts from its own fresh initialisation.

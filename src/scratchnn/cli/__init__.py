@@ -2,7 +2,8 @@
 
 Run ``scratchnn --help`` or ``scratchnn COMMAND --help``. Exit status: 0 on success, 2 on bad
 usage (unknown options, invalid values), 1 when a file or the data is wrong or the job fails,
-130 when interrupted. Every error is one line on standard error, never a traceback;
+3 when training diverged (the weights it kept are reported, and saved with ``--out``), 130 when
+interrupted. Every error is one line on standard error, never a traceback;
 ``--debug`` shows the traceback too. A closed output pipe (``predict ... | head -1``) ends the
 command quietly with status 141, as for other Unix tools.
 
@@ -53,7 +54,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 failed, 2 bad usage)."""
+    """Run the command line; returns the exit status (0 ok, 1 failed, 2 bad usage, 3 diverged)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 on bad usage
     try:

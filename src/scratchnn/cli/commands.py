@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import datasets, plot
 from ..callbacks import EarlyStopping
+from ..datasets.tables import TextColumnError
 from ..diagnostics import Diagnostics
 from ..io import load
 from ..losses import get_loss
@@ -42,6 +43,7 @@ from .data import (
     encode_labels,
     is_classification,
     load_data,
+    text_column_problem,
     trained_categories,
 )
 
@@ -70,8 +72,10 @@ def _load_model(path: str) -> tuple[Any, list[Any] | None]:
     try:
         model = load(path)  # a folder, a device or a pipe is named as what it is
     except FileNotFoundError:
+        named = path in datasets.GENERATED or path in datasets.BUNDLED
+        hint = f"; {path!r} names a data set: the model file comes first" if named else ""
         raise FileNotFoundError(
-            f"model file {path!r} does not exist (train --out writes one)"
+            f"model file {path!r} does not exist (train --out writes one){hint}"
         ) from None
     classes = getattr(model, "classes", None)
     model.classes = None  # the CLI works with class indices; it maps labels itself
@@ -93,10 +97,26 @@ def _check_one_input_and_output(model: Any, path: str, command: str) -> None:
 
 
 # -- train ----------------------------------------------------------------------------------------
+DIVERGED = 3  # the exit status of a run whose loss became NaN or infinite
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """``scratchnn train``: exit status 0 once the model is trained (and saved)."""
-    _train(args)
-    return 0
+    """``scratchnn train``: exit status 0 once the model is trained (and saved); 3: diverged."""
+    _, diverged = _train(args)
+    return _status(args, diverged)
+
+
+def _status(args: argparse.Namespace, diverged: str | None) -> int:
+    """0, or :data:`DIVERGED` with one line on standard error saying what was kept and saved."""
+    if diverged is None:
+        return 0
+    saved = f"{args.out} holds" if args.out else "nothing was saved; the model kept"
+    print(
+        f"scratchnn {args.command}: error: training diverged: {saved} {diverged}, not a "
+        f"trained network; try a smaller --lr (exit status {DIVERGED})",
+        file=sys.stderr,
+    )
+    return DIVERGED
 
 
 def _check_training_options(args: argparse.Namespace) -> None:
@@ -123,8 +143,8 @@ def _split(n: int, fraction: float) -> int:
     return n - int(n * (1 - fraction)) if fraction > 0 else 0
 
 
-def _train(args: argparse.Namespace) -> Any:
-    """Run ``train`` and return the trained model."""
+def _train(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """Run ``train``: the trained model, and which weights it kept if training diverged."""
     _check_training_options(args)
     data = load_data(args)
     X, y = data.X, data.y
@@ -176,22 +196,30 @@ def _train(args: argparse.Namespace) -> Any:
     diagnostics = Diagnostics() if getattr(args, "diagnose", False) else None
     if diagnostics is not None:
         callbacks.append(diagnostics)
-    with warnings.catch_warnings():  # a diverged run is told below, as its stop reason
-        warnings.simplefilter("ignore", DivergenceWarning)
+    with warnings.catch_warnings(record=True) as caught:  # divergence: the stop reason, below
+        warnings.simplefilter("always", DivergenceWarning)
         history = _fit(model, args, loss, optimizer, callbacks, classification,
                        scale_x(X_train), scale_y(y_train),
                        (scale_x(X_val), scale_y(y_val)) if n_val else None)  # fmt: skip
+    diverged = any(issubclass(w.category, DivergenceWarning) for w in caught)
+    for w in caught:  # any other warning is the user's to see
+        if not issubclass(w.category, DivergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     pictures = []
+    overflow_ok = {"over": "ignore", "invalid": "ignore"}  # a diverged model's pictures overflow
     if args.plots:  # the weights as trained, on standardised data: what a user recognises
         folded = ["inputs"] * standardize + ["targets"] * scale_targets
-        pictures.append(_plot_weights(args.plots, model, scale_x(X_train), folded))
+        with np.errstate(**overflow_ok):
+            pictures.append(_plot_weights(args.plots, model, scale_x(X_train), folded))
     if standardize:
         fold_standardization(model, mean, std)
     if scale_targets:
         fold_target_scaling(model, y_mean, y_std)
     model.summary()
-    _report(model, history, callbacks, data.name, len(X), loss, classification,
-            (X_train, y_train), (X_val, y_val) if n_val else None, scale_targets)  # fmt: skip
+    kept = _restored_epoch(callbacks, len(history.epoch), diverged)  # None: the last weights
+    _report(model, history, kept, data.name, len(X), loss, classification,
+            (X_train, y_train), (X_val, y_val) if n_val else None, scale_targets,
+            saved=bool(args.out), diverged=diverged, progress=not args.quiet)  # fmt: skip
     if diagnostics is not None and diagnostics.report is not None:
         print(diagnostics.report)
     if args.out:
@@ -200,14 +228,21 @@ def _train(args: argparse.Namespace) -> Any:
         model.save(args.out)
         model.classes = None
         print(f"saved model to {args.out}")
+    else:
+        print("model not saved: nothing was written (give --out MODEL.npz to keep it)")
     if args.plots:
         shown = (X_val, y_val) if n_val else (X, y)
-        pictures += _write_plots(args.plots, model, history, X, y, *shown, classes)
+        with np.errstate(**overflow_ok):
+            pictures += _write_plots(args.plots, model, history, X, y, *shown, classes, kept)
         if diagnostics is not None and diagnostics.report is not None:
             pictures += _write_diagnostic_plots(args.plots, diagnostics)
         for path in pictures:
             print(f"wrote {path}")
-    return model
+    if not diverged:
+        return model, None
+    if kept is not None:
+        return model, f"the weights of epoch {kept}, the best before the loss diverged"
+    return model, "the last finite weights, from before the update that diverged"
 
 
 def _fit(model, args, loss, optimizer, callbacks, classification, X, y, validation) -> Any:
@@ -225,9 +260,10 @@ def _fit(model, args, loss, optimizer, callbacks, classification, X, y, validati
     )
 
 
-def _report(model, history, callbacks, name, n, loss, classification, train, val,
-            standardised=False) -> None:  # fmt: skip
-    """The saved model's numbers (in the targets' units), not the last epoch's."""
+def _report(model, history, kept, name, n, loss, classification, train, val,
+            standardised=False, saved=True, diverged=False, progress=False) -> None:  # fmt: skip
+    """Print the kept model's numbers (in the targets' units), not the last epoch's: those of
+    epoch ``kept`` (from 1) when early stopping restored it."""
     epochs = len(history.epoch)
     metrics = ["accuracy"] if classification else ["mae", "r2"]
     numbers = model.evaluate(*train, loss=loss, metrics=metrics)
@@ -239,14 +275,30 @@ def _report(model, history, callbacks, name, n, loss, classification, train, val
         scale = "; training saw standardised targets, the numbers below are in the targets' units"
         scale = scale if standardised else ""
         print(f"stopped early: {history.stop_reason}{scale}")
+    which = f"epoch {kept}, the best" if kept is not None else "last epoch"
+    if diverged and kept is None:
+        which = "the last finite weights"
+    print(f"{'saved' if saved else 'trained'} model ({which}): " + _format(numbers))
+    if progress and epochs:
+        print(
+            "(the kept weights, evaluated on the whole training part; an epoch line's training "
+            "numbers are means over its batches, in training mode (dropout on), while the "
+            "weights changed)"
+        )
+
+
+def _restored_epoch(callbacks: list[Any], epochs: int, diverged: bool) -> int | None:
+    """The epoch (from 1) whose weights early stopping restored, when not simply the last."""
     best = next((c.best_epoch for c in callbacks if getattr(c, "best_weights", None)), None)
-    restored = best is not None and best + 1 != epochs
-    which = f"epoch {best + 1}, the best" if restored else "last epoch"
-    print(f"saved model ({which}): " + _format(numbers))
+    return best + 1 if best is not None and (best + 1 != epochs or diverged) else None
 
 
 def _format(numbers: dict[str, float]) -> str:
-    return "  ".join(f"{key}={value:.4f}" for key, value in numbers.items())
+    """``loss=0.0448  accuracy=0.9833``; a huge number (a diverged run's) as ``6.292e+05``."""
+    return "  ".join(
+        f"{key}={value:.4f}" if abs(value) < 1e5 else f"{key}={value:.4g}"
+        for key, value in numbers.items()
+    )
 
 
 def _plot_weights(folder: str, model: Any, X_seen: np.ndarray, folded: list[str]) -> Path:
@@ -254,11 +306,12 @@ def _plot_weights(folder: str, model: Any, X_seen: np.ndarray, folded: list[str]
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     figure = plot.plot_weight_histograms(model, X_seen)
-    caption = "as trained, on raw inputs"
+    caption = f"as trained; outputs on the {len(X_seen)} training rows, raw inputs"
     if folded:
         caption = (
-            f"as trained, on standardised {' and '.join(folded)};\nthe saved model folds "
-            "that scaling into its first/last layer's weights"
+            f"as trained; outputs on the {len(X_seen)} training rows, standardised "
+            f"{' and '.join(folded)};\nthe model kept folds that scaling into its first/last "
+            "layer's weights"
         )
     figure.tight_layout(rect=(0, 0.06, 1, 1))
     figure.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=8)
@@ -266,10 +319,10 @@ def _plot_weights(folder: str, model: Any, X_seen: np.ndarray, folded: list[str]
     return out / "weights.png"
 
 
-def _write_plots(folder, model, history, X, y, X_check, y_check, classes) -> list[Path]:
+def _write_plots(folder, model, history, X, y, X_check, y_check, classes, kept=None) -> list[Path]:
     out = Path(folder)
     written = [out / "learning_curves.png"]
-    plot.plot_learning_curves(history, written[0])
+    plot.plot_learning_curves(history, written[0], kept_epoch=kept)
     if any(layer.kernel_layout == "conv2d" for layer in model.layers):  # an image network
         written += [out / "filters.png", out / "feature_maps.png"]
         plot.plot_filters(model, written[-2])
@@ -318,9 +371,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.dataset = args.dataset or args.data
     model, classes = _load_model(args.model)
     _check_one_input_and_output(model, args.model, "evaluate")
-    data = load_data(args, _model_categories(model, args))
-    check_columns(getattr(model, "feature_names", None), data.features, f"--csv {args.csv}",
-                  data.X)  # fmt: skip
+    trained = getattr(model, "feature_names", None)
+    try:
+        data = load_data(args, _model_categories(model, args))
+    except TextColumnError as error:
+        raise text_column_problem(error, f"--csv {args.csv}", trained, classes, True) from None
+    check_columns(trained, data.features, f"--csv {args.csv}", data.X, classes)
     loss = args.loss or default_loss(model)
     if not is_classifier(model):
         if data.y.dtype == object:
@@ -357,16 +413,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _check_one_input_and_output(model, args.model, "predict")
     options = csv_options(args)
     options["one_hot"] = _model_categories(model, args) or []
-    if args.input == "-":  # standard input, kept in a file of its own while it is read
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "stdin.csv"
-            path.write_bytes(sys.stdin.buffer.read())
-            X, _, features = datasets.load_csv(path, target=None, return_names=True, **options)
-    else:
-        if not Path(args.input).is_file():
-            raise FileNotFoundError(f"input: no such file {args.input!r}")
-        X, _, features = datasets.load_csv(args.input, target=None, return_names=True, **options)
-    check_columns(getattr(model, "feature_names", None), features, args.input, X)
+    trained = getattr(model, "feature_names", None)
+    try:
+        if args.input == "-":  # standard input, kept in a file of its own while it is read
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "stdin.csv"
+                path.write_bytes(sys.stdin.buffer.read())
+                X, _, features = datasets.load_csv(path, target=None, return_names=True,
+                                                   **options)  # fmt: skip
+        else:
+            if not Path(args.input).is_file():
+                raise FileNotFoundError(f"input: no such file {args.input!r}")
+            X, _, features = datasets.load_csv(args.input, target=None, return_names=True,
+                                               **options)  # fmt: skip
+    except TextColumnError as error:
+        source = "standard input" if args.input == "-" else args.input
+        raise text_column_problem(error, source, trained, classes, False) from None
+    check_columns(trained, features, args.input, X, classes)
     outputs = model.predict(X)
     if is_classifier(model):
         probabilities = outputs if outputs.shape[1] > 1 else np.hstack([1 - outputs, outputs])
@@ -412,9 +475,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     argv += ["--plots", args.plots] if args.plots else []
     argv += ["--out", args.out] if args.out else []
     argv += ["--quiet"] if args.quiet else []
-    model = _train(args.parse_train(argv))  # the parser hands itself in: no import cycle
+    model, diverged = _train(args.parse_train(argv))  # the parser hands itself in: no cycle
     if args.name == "xor":
         X, y = datasets.make_xor()
         for point, target, output in zip(X, y, model.predict(X)[:, 0], strict=True):
             print(f"xor{tuple(int(v) for v in point)} = {target}, network says {output:.3f}")
-    return 0
+    return _status(args, diverged)

@@ -8,13 +8,16 @@ Class labels of any kind (``setosa``, ``class_0``, ``3``) are encoded here as in
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import numpy as np
 
 from .. import datasets
+from ..datasets.tables import TextColumnError
 
 
 class UsageError(Exception):
@@ -69,6 +72,7 @@ def _target(args: argparse.Namespace) -> str | int | None:
 
 def load_data(args: argparse.Namespace, one_hot: dict[str, list] | None = None) -> Data:
     """The data the options name: a data set, ``--csv`` (with ``--target``) or ``--mnist``."""
+    _check_data_set_name(args)
     sources = [args.dataset is not None, args.csv is not None, args.mnist is not None]
     if sum(sources) > 1:
         raise UsageError("give one of a data set name, --csv or --mnist")
@@ -95,11 +99,37 @@ def load_data(args: argparse.Namespace, one_hot: dict[str, list] | None = None) 
             options["n_arms"] = args.n_arms
         if args.dataset == "xor" and args.n_samples is None:
             options["n_samples"] = 4
-    elif args.dataset not in datasets.BUNDLED:
-        known = ", ".join([*datasets.GENERATED, *datasets.BUNDLED])
-        raise UsageError(f"unknown data set {args.dataset!r} (known: {known}; or use --csv)")
     X, y = datasets.load(args.dataset, seed=args.seed, **options)
     return Data(X, y, args.dataset)
+
+
+def _check_data_set_name(args: argparse.Namespace) -> None:
+    """Refuse a data set name that is none, saying what it probably is: a file for ``--csv``,
+    or a second value given to an option that takes one (``--layers 64 32``, ``--drop a b``)."""
+    name = args.dataset
+    if name is None or name in datasets.GENERATED or name in datasets.BUNDLED:
+        return
+    known = ", ".join([*datasets.GENERATED, *datasets.BUNDLED])
+    if Path(name).is_file() or name.lower().endswith((".csv", ".csv.gz", ".txt", ".tsv")):
+        target = args.target if getattr(args, "target", None) is not None else "COLUMN"
+        raise UsageError(
+            f"{name!r} is a file, not a data set name: read it with --csv {quote(name)} "
+            f"--target {quote(str(target))}"
+        )
+    widths = getattr(args, "layers", None)
+    if widths is not None and re.fullmatch(r"\d+(,\d+)*", name):
+        raise UsageError(
+            f"{name!r} is not a data set name ({known}): --layers takes all the widths as one "
+            f"value, joined by commas: --layers {widths},{name}"
+        )
+    if args.csv is not None or args.mnist is not None:
+        source = "--csv" if args.csv is not None else "--mnist"
+        raise UsageError(
+            f"{name!r} is not a data set name, and {source} gives the data already: is it a "
+            "second value for the option before it? Each option takes one value (--layers "
+            "64,32; --drop a --drop b)"
+        )
+    raise UsageError(f"unknown data set {name!r} (known: {known}; or use --csv)")
 
 
 def _existing(path: str, option: str) -> str:
@@ -138,12 +168,17 @@ def _load_csv(args: argparse.Namespace, one_hot: dict[str, list] | None = None) 
 
 
 def check_columns(
-    trained: list[str] | None, given: list[str] | None, source: str, X: np.ndarray
+    trained: list[str] | None,
+    given: list[str] | None,
+    source: str,
+    X: np.ndarray,
+    classes: list[Any] | None = None,
 ) -> None:
     """Refuse data whose columns are not the ones the model was trained on, by name.
 
     ``given`` is ``None`` for a file read without a header: then its first row is checked for
-    being the model's own column names (numbers such as years, which read as data).
+    being the model's own column names (numbers such as years, which read as data). An extra
+    column that holds only the model's ``classes`` is named as the training target.
     """
     if trained is None:
         return
@@ -163,12 +198,62 @@ def check_columns(
     problems = ([f"lack {_short(missing)}"] if missing else []) + (
         [f"include {_short(extra)}, which the model was not trained on"] if extra else []
     )
+    labels = {_key(label) for label in classes or []}
+    targets = [name for name in extra if labels and {_key(v) for v in X[:, given.index(name)]}
+               <= labels]  # fmt: skip
+    target = (
+        f" ({_short(targets)} holds only the model's class labels: likely the training target)"
+        if targets else ""
+    )  # fmt: skip
+    drop = " ".join(f"--drop {quote(n)}" for n in extra[:6]) if extra and not missing else "--drop"
     raise UsageError(
-        f"{source}: its columns {' and '.join(problems) or 'are in another order'}; the model "
-        f"was trained on {len(trained)}: {_short(trained)}. Drop the same columns as in training "
-        "(--drop), or read the file as data to skip this check (--skip-rows 1 --no-header, "
-        "columns by index)"
+        f"{source}: its columns {' and '.join(problems) or 'are in another order'}{target}; the "
+        f"model was trained on {len(trained)}: {_short(trained)}. Drop the same columns as in "
+        f"training ({drop}), or read the file as data to skip this check (--skip-rows 1 "
+        "--no-header, columns by index)"
     )
+
+
+def text_column_problem(
+    error: TextColumnError,
+    source: str,
+    trained: list[str] | None,
+    classes: list[Any] | None,
+    evaluate: bool,
+) -> Exception:
+    """The error to raise for feature columns of text met by ``evaluate`` or ``predict``, with
+    only the fixes that can work for this model: ``--one-hot`` for a column it was trained with
+    one-hot encoded, ``--drop`` (predict) or ``--target`` (evaluate) for its training target (a
+    column of its class labels), ``--drop`` for another column it was not trained on."""
+    one_hot = {name.partition("=")[0] for name in trained or [] if "=" in name}
+    labels = {_key(label) for label in classes or []}
+    told = []
+    for column, values in zip(error.columns, error.values, strict=True):
+        shown = ", ".join(map(repr, sorted(values)[:3])) + (", ..." if len(values) > 3 else "")
+        flag = quote(column)
+        by_index = column.isdigit()  # a file without a header names its columns by index
+        what = f"the column at index {column}" if by_index else f"column {column!r}"
+        drop = f"--drop-index {column}" if by_index else f"--drop {flag}"
+        if column in one_hot:
+            told.append(f"{what} holds text ({shown}): the model was trained with it one-hot "
+                        f"encoded, so give --one-hot {flag}, as in training")  # fmt: skip
+        elif trained is not None and column in trained:
+            return ValueError(
+                f"{source}: {what} holds text ({shown}), but the model was trained on it as "
+                "numbers: is this a file like the one it was trained on?"
+            )
+        elif labels and {_key(value) for value in values} <= labels:
+            target = f"--target-index {column}" if by_index else f"--target {flag}"
+            fix = f"give it as {target}" if evaluate else f"leave it out: {drop}"
+            told.append(f"{what} holds the model's class labels ({shown}), so it is likely the "
+                        f"training target, not a feature: {fix}")  # fmt: skip
+        elif trained is None:  # trained without column names: which columns it took is unknown
+            told.append(f"{what} holds text ({shown}), and the model takes numbers only: leave "
+                        f"it out if it is no feature, {drop}")  # fmt: skip
+        else:
+            told.append(f"{what} holds text ({shown}), and the model was not trained on it: "
+                        f"leave it out, {drop}")  # fmt: skip
+    return UsageError(f"{source}: " + "; ".join(told))
 
 
 def _short(names: list[str], shown: int = 6) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from collections.abc import Callable
 
 from .. import __version__, datasets
@@ -14,10 +16,87 @@ Commands = argparse._SubParsersAction  # what add_subparsers returns
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (pointing at ``--help``), not the whole usage."""
+    """argparse, but a usage error is one line (pointing at ``--help``), not the whole usage,
+    and a stray word that is a second value for an option says so."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments: "):
+            stray = message.split(": ", 1)[1].split()
+            argv = getattr(self, "_argv", [])
+            message += stray_value_hint(stray[0], argv, self._value_options()) or (
+                _elsewhere_hint(stray[0], argv, self._commands())
+            )
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _commands(self) -> dict[str, argparse.ArgumentParser]:
+        """The subcommands' parsers by name (none for a subcommand's own parser)."""
+        found: dict[str, argparse.ArgumentParser] = {}
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.update(action.choices)
+        return found
+
+    def _value_options(self) -> set[str]:
+        """The options (of this parser and its subcommands) that take exactly one value."""
+        parsers = [self, *self._commands().values()]
+        return {o for p in parsers for a in p._actions if a.nargs is None for o in a.option_strings}
+
+
+def _elsewhere_hint(
+    token: str, argv: list[str], commands: dict[str, argparse.ArgumentParser]
+) -> str:
+    """``": --quiet is an option of train, demo, not of summary"`` for an option the command
+    lacks but another has (``--target`` in predict says how to leave the target out)."""
+    command = next((word for word in argv if word in commands), None)
+    if command is None or not token.startswith("--"):
+        return ""
+    option = token.split("=", 1)[0]
+    owners = [name for name, parser in commands.items() if option in parser._option_string_actions]
+    if not owners or command in owners:
+        return ""
+    hint = f": {option} is an option of {', '.join(owners)}, not of {command}"
+    if command == "predict" and option in ("--target", "--target-index"):
+        hint += "; predict reads features only: leave the target column out with --drop COL"
+    return hint
+
+
+REPEATABLE = ("--drop", "--drop-index", "--one-hot")  # options given once per column
+
+
+def stray_value_hint(token: str, argv: list[str], value_options: set[str]) -> str:
+    """Why ``token`` is left over when it follows the value of an option that takes one:
+    ``--layers 64 32`` means ``--layers 64,32``, ``--drop a b`` means ``--drop a --drop b``."""
+    if token.startswith("-"):  # an option, not a value
+        return ""
+    for end, word in enumerate(argv):
+        if word != token:
+            continue
+        start = end
+        while start > 0 and not argv[start - 1].startswith("-"):
+            start -= 1
+        option = argv[start - 1] if start > 0 else ""
+        if option not in value_options or start == end:
+            continue
+        stop = end
+        while stop < len(argv) and not argv[stop].startswith("-"):
+            stop += 1
+        run = argv[start:stop]
+        if option == "--layers":
+            widths = ",".join(w for w in run if re.fullmatch(r"\d+(,\d+)*", w))
+            return (
+                f": {token!r} is a second value for --layers, which takes all the widths as one "
+                f"value, joined by commas: --layers {widths}"
+            )
+        if option in REPEATABLE:
+            return f": {option} takes one column; repeat it: " + " ".join(
+                f"{option} {word}" for word in run
+            )
+        return f": {token!r} follows {option} {argv[start]}, which takes one value"
+    return ""
 
 
 class _Help(argparse.HelpFormatter):
@@ -150,7 +229,9 @@ def add_train(commands: Commands) -> None:
     train.add_argument("dataset", nargs="?", help=f"data set name: {_data_set_names()}")
     _add_data_options(train)
     model = train.add_argument_group("model")
-    model.add_argument("--layers", default="32", help="hidden widths, e.g. 64,32")
+    model.add_argument(
+        "--layers", default="32", help="hidden widths, one value joined by commas, e.g. 64,32"
+    )
     model.add_argument("--activation", default="relu", help="hidden activation")
     model.add_argument(
         "--spec",
@@ -182,7 +263,9 @@ def add_train(commands: Commands) -> None:
         help="stop after PATIENCE epochs without improvement and keep the best weights; "
         "'off' to train every epoch; auto: 10 when there is a validation part",
     )
-    train.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
+    train.add_argument(
+        "--out", metavar="MODEL.npz", help="save the trained model here (without it, nothing is)"
+    )
     train.add_argument("--plots", metavar="DIR", help="write PNG pictures into DIR")
     train.add_argument(
         "--diagnose",
@@ -250,7 +333,9 @@ def add_demo(commands: Commands, parser: argparse.ArgumentParser) -> None:
     demo.add_argument("name", nargs="?", choices=sorted(DEMOS), default="xor")
     demo.add_argument("--seed", type=NON_NEGATIVE, default=0, help="seed of data and weights")
     demo.add_argument("--plots", metavar="DIR", help="write PNG pictures into DIR")
-    demo.add_argument("--out", metavar="MODEL.npz", help="save the trained model here")
+    demo.add_argument(
+        "--out", metavar="MODEL.npz", help="save the trained model here (without it, nothing is)"
+    )
     demo.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     demo.set_defaults(handler=cmd_demo, parse_train=lambda argv: parser.parse_args(argv))
 

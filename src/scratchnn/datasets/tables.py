@@ -13,6 +13,7 @@ is an error that says what to do, never a guess:
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import io
 import os
@@ -32,6 +33,16 @@ WHITESPACE = "whitespace"  # delimiter meaning "one or more spaces or tabs"
 
 class ColumnError(ValueError):
     """A column an argument names (target, drop) that the file lacks, or that could be two."""
+
+
+class TextColumnError(ValueError):
+    """Feature columns of text, not numbers: ``columns`` names them (a header's names, or their
+    indices as text, as ``drop`` takes them) and ``values`` holds each one's distinct values, so
+    a caller that knows more (a model's columns and classes) can say which fix works."""
+
+    def __init__(self, message: str, columns: list[str], values: list[set[str]]) -> None:
+        super().__init__(message)
+        self.columns, self.values = columns, values
 
 
 def _pandas() -> Any:
@@ -200,7 +211,24 @@ def _resolve(column: str | int, names: list[str] | None, width: int, what: str, 
             "header (its first line is numbers, or header=False, --no-header, says so); give a "
             "column index, or header=True (--header) if the first line names the columns"
         )
-    raise ColumnError(f"{path}: {what} {column!r} is not a column (columns: {_names(names)})")
+    closest = _closest(column, names)
+    if _likeness(column, closest[0]) < 0.6:  # nothing alike: the file's order reads best
+        raise ColumnError(f"{path}: {what} {column!r} is not a column (columns: {_names(names)})")
+    raise ColumnError(
+        f"{path}: {what} {column!r} is not a column; did you mean {closest[0]!r}? (columns, "
+        f"closest first: {_names(closest)})"
+    )
+
+
+def _likeness(column: str, name: str) -> float:
+    """1 for the same name in another case, else difflib's similarity ratio, case ignored."""
+    given, other = column.strip().casefold(), name.casefold()
+    return 1.0 if given == other else difflib.SequenceMatcher(None, given, other).ratio()
+
+
+def _closest(column: str, names: list[str]) -> list[str]:
+    """``names``, the most like ``column`` first (ties in file order)."""
+    return sorted(names, key=lambda name: -_likeness(column, name))
 
 
 def _show(field: str, limit: int = 40) -> str:
@@ -209,7 +237,7 @@ def _show(field: str, limit: int = 40) -> str:
 
 
 def _names(names: list[str]) -> str:
-    shown = ", ".join(_show(name, 20) for name in names[:12])
+    shown = ", ".join(_show(name, 30) for name in names[:12])
     return shown + (f", ... {len(names)} in all" if len(names) > 12 else "")
 
 
@@ -243,10 +271,12 @@ def _numeric_column(
         (field, line) for field, line in zip(fields, lines, strict=True) if not _is_number(field)
     ]
     if text and len(text) == len(fields):
-        raise ValueError(
+        raise TextColumnError(
             f"{_where(path, lines[0], index, names)} holds text ({_show(fields[0].strip())}, ...), "
             f"not numbers; drop it (drop=[{flag!r}], --drop {flag}) or encode it, one 0/1 column "
-            f"per category (one_hot=[{flag!r}], --one-hot {flag})"
+            f"per category (one_hot=[{flag!r}], --one-hot {flag})",
+            [flag],
+            [{field.strip() for field in fields}],
         )
     if text:
         field, line = text[0]
@@ -268,10 +298,12 @@ def _refuse_text_columns(
         return
     flags = [names[i] if names else str(i) for i in text]
     where = ", ".join(f"{i + 1}" + (f" ({_show(names[i], 20)})" if names else "") for i in text)
-    raise ValueError(
+    raise TextColumnError(
         f"{path}: columns {where} hold text, not numbers; drop them (drop={flags!r}, "
         f"{' '.join(f'--drop {flag}' for flag in flags)}) or encode them, one 0/1 column per "
-        f"category (one_hot={flags!r}, {' '.join(f'--one-hot {flag}' for flag in flags)})"
+        f"category (one_hot={flags!r}, {' '.join(f'--one-hot {flag}' for flag in flags)})",
+        flags,
+        [{field.strip() for field in columns[i]} for i in text],
     )
 
 

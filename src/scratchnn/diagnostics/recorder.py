@@ -103,13 +103,24 @@ def _add_gradient_ratios(layers: list[Any], values: dict[str, float]) -> None:
         below = current
 
 
+ACTIVATION_VALUES = 1 << 20  # most output values a layer keeps for histograms (4 MB float32)
+
+
+def _batches(every: int) -> str:
+    """``"the batches"``, or ``"every 3rd batch"`` for ``every=3``."""
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(every % 10 if every % 100 not in (11, 12, 13) else 0)
+    return "the batches" if every == 1 else f"every {every}{suffix or 'th'} batch"
+
+
 class Diagnostics(Callback):
     """Record per-layer statistics while ``fit`` trains, and report what is wrong.
 
     Every ``every``-th batch of an epoch (batch 0, ``every``, ...), it records each layer's
     activations on the batch's first ``sample`` rows (the batches are shuffled, so these are a
     random sample), the gradient norm of each parameter array and the update/weight ratio of
-    the step; at the end of each epoch the weight norms and batch-norm statistics. The
+    the step; at the end of each epoch the weight norms and batch-norm statistics. The report
+    keeps the sampled rows of the last epoch's outputs (up to :data:`ACTIVATION_VALUES` values a
+    layer) for histograms (``report.activations``, ``report.activations_from`` says which). The
     definitions are in :mod:`scratchnn.diagnostics.statistics`, the thresholds in
     :data:`scratchnn.diagnostics.THRESHOLDS`.
 
@@ -148,7 +159,6 @@ class Diagnostics(Callback):
         self._record: _EpochRecord | None = None
         self._due = False
         self._before: list[dict[str, np.ndarray]] = []
-        self._keep_batch = -1
         self._start = 0
 
     def state_key(self) -> str:
@@ -167,7 +177,7 @@ class Diagnostics(Callback):
         self._described = describe_layers(self.model)
         self._before = [{k: np.empty_like(v) for k, v in layer.params.items()} for layer in
                         self._layers]  # fmt: skip
-        self._activations: dict[int, np.ndarray] = {}
+        self._rows: dict[int, list[np.ndarray]] = {}
         history = self.params.get("history")
         done = len(history.epoch) if history is not None else 0
         self.series = _restore_series(self.resumed_state(), done)
@@ -176,8 +186,7 @@ class Diagnostics(Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self._record = _EpochRecord(self._layers)
-        steps = int(self.params.get("steps") or 1)
-        self._keep_batch = (steps - 1) // self.every * self.every  # the epoch's last sampled
+        self._rows = {}  # this epoch's sampled outputs, for the report's histograms
 
     def on_batch_begin(self, batch: int, logs: dict[str, float] | None = None) -> None:
         self._due = batch % self.every == 0
@@ -194,8 +203,11 @@ class Diagnostics(Callback):
         self._record.activations[index].add(rows)
         if index == 0:
             self._record.sampled += 1
-        if self._batch == self._keep_batch:
-            self._activations[index] = np.array(rows)
+        kept = self._rows.setdefault(index, [])
+        room = max(self.sample, ACTIVATION_VALUES // max(1, rows[0].size if len(rows) else 1))
+        room -= sum(len(block) for block in kept)
+        if room > 0:
+            kept.append(np.array(rows[:room]))
 
     def on_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         if not self._due or self._record is None:
@@ -238,7 +250,9 @@ class Diagnostics(Callback):
             {k: list(v) for k, v in self.series.items()},
             find_problems(self._described, self.series, self.thresholds),
             dict(self.thresholds),
-            dict(self._activations),
+            {i: np.concatenate(blocks) for i, blocks in self._rows.items() if blocks},
+            f"sampled from {_batches(self.every)} of epoch {epochs + 1} (up to {self.sample} "
+            "rows of each), in training mode",
         )
         history = self.params.get("history")
         if history is not None:
@@ -348,4 +362,5 @@ def diagnose(
     described = describe_layers(model)
     series = {key: [value] for key, value in values.items()}
     findings = find_problems(described, series, thresholds)
-    return Report(described, series, findings, thresholds, last)
+    return Report(described, series, findings, thresholds, last,
+                  "the batch given to diagnose, in training mode")  # fmt: skip

@@ -68,9 +68,10 @@ class Report:
     series: dict[str, list[float]]
     findings: list[Finding]
     thresholds: dict[str, float] = field(default_factory=lambda: dict(THRESHOLDS))
-    # The sampled outputs of each layer (index -> array) from the last sampled batch: what
-    # activation histograms show. Not in to_dict.
+    # The sampled outputs of each layer (index -> array, rows first) of the last epoch: what
+    # activation histograms show, and which rows they are. Not in to_dict.
     activations: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    activations_from: str = ""
 
     @property
     def healthy(self) -> bool:

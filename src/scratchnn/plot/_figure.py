@@ -27,6 +27,15 @@ def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
     return fig
 
 
+def _epoch_axis(ax: Any) -> None:
+    """Label the x axis "epoch" with whole-number ticks only: matplotlib's usual steps less 2.5,
+    which put ticks at epoch 2.5 and 7.5."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10], integer=True))
+
+
 def _blocks(model: Any) -> list[list[Any]]:
     """Group layers into blocks, each starting at a layer with a kernel ``W`` (one that says its
     ``kernel_layout``: a dense layer or a convolution). In a stack a block holds the layers up to

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _validation as check
 from ..diagnostics import THRESHOLDS, Report
-from ._figure import _figure, _finish
+from ._figure import _epoch_axis, _figure, _finish
 
 
 def _report(source: Any) -> Report:
@@ -55,7 +55,7 @@ def _curves(
     for value, label in reference:
         ax.axhline(value, color="#7f8c8d", linestyle="--", linewidth=1, label=label)
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
+    _epoch_axis(ax)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -130,7 +130,7 @@ def plot_dead_units(
         ax.axhline(limit, color="#c0392b", linestyle="--", linewidth=1,
                    label=f"finding ({limit:g})")  # fmt: skip
         ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -145,7 +145,11 @@ def plot_activation_histograms(
     figsize: tuple[float, float] | None = None,
     dpi: int = 100,
 ) -> Any:
-    """Histograms of each layer's training outputs on the last sampled batch, one per layer."""
+    """Histograms of each layer's outputs in training mode, one panel per layer.
+
+    They are the rows the report kept (``report.activations``): those sampled over the last
+    epoch; a note under the panels says how many and which (``report.activations_from``).
+    """
     report = _report(diagnostics)
     bins = check.check_positive_int(bins, "bins")
     shown = [(layer, report.activations[layer["index"]]) for layer in report.layers
@@ -154,12 +158,18 @@ def plot_activation_histograms(
         raise ValueError("diagnostics holds no activations: it has not seen a training batch")
     columns = min(4, len(shown))
     rows = -(-len(shown) // columns)
-    fig = _figure(figsize or (3.2 * columns, 2.6 * rows + 0.3), dpi)
+    fig = _figure(figsize or (3.2 * columns, 2.8 * rows + 0.5), dpi)
     for number, (layer, values) in enumerate(shown):
         ax = fig.add_subplot(rows, columns, number + 1)
         finite = values[np.isfinite(values)]
         ax.hist(finite.ravel(), bins=bins, color="#e67e22")
         ax.set_title(f"{layer['index']}: {layer['description']}", fontsize=8)
+        ax.set_xlabel("output value", fontsize=7)
+        ax.set_ylabel("count (rows x units)", fontsize=7)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    counts = sorted({len(values) for _, values in shown})
+    note = f"{' to '.join(str(n) for n in counts[:: max(1, len(counts) - 1)])} rows"
+    note += f", {report.activations_from}" if report.activations_from else ""
+    fig.tight_layout(rect=(0, 0.07 if rows == 1 else 0.04, 1, 1))
+    fig.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=8)
     return _finish(fig, path)

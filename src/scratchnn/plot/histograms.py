@@ -50,6 +50,8 @@ def plot_weight_histograms(
         ax.hist(W.ravel(), bins=min(bins, max(10, int(np.sqrt(W.size)))), color="#7f8c8d")
         ax.set_title(f"{_block_name(model, block, index)} weights {W.shape[0]}x{W.shape[1]}",
                      fontsize=9)  # fmt: skip
+        ax.set_xlabel("weight", fontsize=8)
+        ax.set_ylabel("count", fontsize=8)
         ax.text(
             0.02,
             0.97,
@@ -64,6 +66,8 @@ def plot_weight_histograms(
             ax.hist(values, bins=bins, color="#e67e22")
             activation = getattr(getattr(block[0], "activation", None), "name", "linear")
             ax.set_title(f"{_block_name(model, block, index)} outputs ({activation})", fontsize=9)
+            ax.set_xlabel(f"output value ({len(activations[index])} rows)", fontsize=8)
+            ax.set_ylabel("count (rows x units)", fontsize=8)
             zero = float(np.mean(values == 0))
             ax.text(
                 0.98,

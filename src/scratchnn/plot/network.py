@@ -113,9 +113,9 @@ def plot_network(
                 weight = float(W[i, j]) / scale
                 segments.append([(index * spacing, y_in), ((index + 1) * spacing, y_out)])
                 colors.append(
-                    (*_rgb(POSITIVE if weight > 0 else NEGATIVE), 0.15 + 0.75 * abs(weight))
+                    (*_rgb(POSITIVE if weight > 0 else NEGATIVE), 0.3 + 0.65 * abs(weight))
                 )
-                widths.append(0.2 + 2.8 * abs(weight))
+                widths.append(0.5 + 2.7 * abs(weight))
         lines = LineCollection(segments, colors=colors, linewidths=widths, zorder=1)
         lines.set_gid(f"weights {index}")
         ax.add_collection(lines)
