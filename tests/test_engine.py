@@ -143,7 +143,7 @@ def test_a_layer_belongs_to_one_model():
     fresh = Dense(2)
     with pytest.raises(ValueError):
         Sequential([fresh, fresh])
-    assert getattr(fresh, "_owned", None) is None  # a rejected model claims nothing
+    assert fresh.owner is None  # a rejected model claims nothing
 
 
 def test_copies_and_pickles_own_their_layers():

@@ -51,7 +51,7 @@ _KINDS: dict[str, tuple[type, Callable[[dict[str, Any]], Any]]] = {}
 def register_kind(name: str, cls: type, from_config: Callable[[dict[str, Any]], Any]) -> None:
     """Let ``save`` write ``cls`` objects as ``kind: name`` and ``load`` rebuild them.
 
-    An object of a kind other than a network provides ``_file_entries()``, returning
+    An object of a kind other than a network provides ``file_entries()``, returning
     ``(network, extra header entries, extra arrays)``, and ``from_config`` for it receives
     ``(header, arrays, network, path)``.
     """
@@ -103,7 +103,7 @@ def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             if getattr(model, key, None) is not None:
                 extra_header[key] = list(getattr(model, key))
     else:
-        network, extra_header, extra_arrays = model._file_entries()
+        network, extra_header, extra_arrays = model.file_entries()
     if not network.built:
         raise ValueError(
             "model must be built before saving (fit it or call build(input_shape)), got an "

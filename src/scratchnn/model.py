@@ -266,7 +266,7 @@ class Model(Network):
         y = check.check_array(y, "y", ndim=target_ndim(output_shape))
         check.check_same_length(X, y)
         y = prepare_targets(loss, y, output_shape, self.dtype, "y")  # checked before building
-        self._ensure_built(X)
+        self.ensure_built(X)
         return evaluate_loss_and_metrics(TrainingStep(self, loss), X, y, metric_fns, batch_size)
 
     def predict_labels(self, X: Any, batch_size: int = 8192) -> np.ndarray:
@@ -627,7 +627,7 @@ def _plan_fit(
 
 def _run_fit(model: Sequential, plan: _FitPlan) -> History:
     """Train ``model`` as ``plan`` says; returns the history."""
-    model._ensure_built(plan.X)
+    model.ensure_built(plan.X)
     history = History()
     start_epoch = 0
     if plan.resume is not None:

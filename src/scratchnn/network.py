@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import warnings
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -85,8 +84,7 @@ class Network:
         """Check the settings and take the layers (each belongs to one model at a time)."""
         seen: set[int] = set()
         for label, layer in zip(labels, layers, strict=True):
-            owner = getattr(layer, "_owned", None)
-            if id(layer) in seen or (owner is not None and owner() is not None):
+            if id(layer) in seen or layer.owner is not None:
                 where = "this model" if id(layer) in seen else "another model"
                 raise ValueError(
                     f"{label} ({layer!r}) already belongs to {where}: a layer holds its own "
@@ -101,8 +99,8 @@ class Network:
             raise TypeError(f"input_gradient must be True or False, got {input_gradient!r}")
         self.seed = seed
         self.dtype = check.check_dtype(dtype)
-        for layer in layers:  # a weak reference: a model that is gone owns nothing
-            layer._owned = weakref.ref(self)
+        for layer in layers:
+            layer.claim(self)
         self.layers = layers
         self.input_gradient = input_gradient
         self.rng = np.random.default_rng(seed)
@@ -246,7 +244,7 @@ class Network:
         """
         self.__dict__.update(state)
         for layer in self.layers:
-            layer._owned = weakref.ref(self)
+            layer.claim(self)
         if self.built:
             # Own, writeable buffers: an unpickler may hand back read-only (memory-mapped) arrays.
             self.params, self.grads = self.params.copy(), self.grads.copy()
@@ -332,7 +330,8 @@ class Network:
             raise ValueError(f"{name} must hold the same number of samples per input, got {detail}")
         return sources.ArrayGroup(checked)
 
-    def _ensure_built(self, X: Any) -> None:
+    def ensure_built(self, X: Any) -> None:
+        """Build from the shape of the data ``X`` (its rows' shape), unless built already."""
         if not self.built:
             self.build(X.shape[1:])
 
@@ -361,7 +360,7 @@ class Network:
             expected = format_shape(self.input_shape) if self.built else "(None, features)"
             expected = expected.replace("None", "batch")
             raise ValueError(f"X must have shape {expected}, got {X.shape}")
-        self._ensure_built(X)
+        self.ensure_built(X)
         (X,) = self.topology.forward([X], training)
         if training:
             self._training_output_shape = X.shape  # what backward's gradient must match
@@ -407,7 +406,7 @@ class Network:
         """
         X = self.check_inputs(X)
         batch_size = check.check_positive_int(batch_size, "batch_size")
-        self._ensure_built(X)
+        self.ensure_built(X)
         for index in self.output_nodes():
             head = self.topology.nodes[index][0]
             if head.output_activation is None:
@@ -474,21 +473,13 @@ class Network:
         """Outputs for ``X`` ``(N, ...input_shape)``: ``(N, ...output_shape)``, inference mode."""
         X = self.check_inputs(X)
         batch_size = check.check_positive_int(batch_size, "batch_size")
-        self._ensure_built(X)
+        self.ensure_built(X)
         return self._batched(X, batch_size)
 
     # -- parameters and state -----------------------------------------------------------------
     def get_flat_weights(self) -> np.ndarray:
         """A copy of all trainable parameters as one 1-D array."""
         return self.params.copy()
-
-    def set_flat_weights(self, flat: Any) -> None:
-        """Overwrite all trainable parameters from one finite 1-D array of the same length."""
-        self._require_built("set_flat_weights")
-        flat = check.check_array(flat, "flat", ndim=1)
-        if flat.shape != self.params.shape:
-            raise ValueError(f"flat must have shape {self.params.shape}, got {flat.shape}")
-        self.params[...] = flat
 
     def get_state(self) -> dict[str, Any]:
         """Copies of everything training changes: parameters, layer state, generator state.

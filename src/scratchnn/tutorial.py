@@ -203,7 +203,7 @@ class NeuralNetwork:
         """Save weights, optimizer state and rng to ``path``; read back with ``scratchnn.load``."""
         io.save(self, path)
 
-    def _file_entries(self) -> tuple[Sequential, dict[str, Any], dict[str, np.ndarray]]:
+    def file_entries(self) -> tuple[Sequential, dict[str, Any], dict[str, np.ndarray]]:
         """What a model file holds: the network, this wrapper's settings and the optimizer."""
         optimizer_header, optimizer_arrays = io.optimizer_payload(self.optimizer)
         wrapper = {

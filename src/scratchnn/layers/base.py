@@ -44,6 +44,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -264,6 +265,17 @@ class Layer(metaclass=_NamedOnCreation):
             raise ValueError(f"{name} must be finite, got NaN or infinite values")
         target[...] = array
 
+    # -- belonging to a model ---------------------------------------------------------------------
+    @property
+    def owner(self) -> Any:
+        """The model this layer belongs to, or ``None`` (also once that model is gone)."""
+        reference = self.__dict__.get("_owner")
+        return None if reference is None else reference()
+
+    def claim(self, model: Any) -> None:
+        """Belong to ``model`` (held by a weak reference: a model that is gone owns nothing)."""
+        self._owner = weakref.ref(model)
+
     # -- the training record, per call ----------------------------------------------------------
     def save_record(self) -> Any:
         """What the latest training forward recorded for backward (a graph keeps one per call)."""
@@ -283,7 +295,7 @@ class Layer(metaclass=_NamedOnCreation):
         """Everything but the training record and ownership (copies start afresh)."""
         state = {k: v for k, v in self.__dict__.items() if k not in CACHE_ATTRIBUTES}
         state["_cache"] = None  # the copy has no record of its own yet
-        state.pop("_owned", None)
+        state.pop("_owner", None)
         if "_buffers" in state:  # reusable work arrays (Dense): the copy starts with none
             state["_buffers"] = {}
         return state
