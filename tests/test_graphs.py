@@ -442,3 +442,14 @@ def test_the_two_input_example_beats_the_image_alone():
     pytest.importorskip("sklearn")
     scores = _example("two_inputs").main(verbose=0)
     assert scores["image and table"] > scores["image alone"] + 0.01
+
+
+def test_fuzzed_graph_files_load_or_raise_model_file_errors_only(tmp_path):
+    """300 seeded cases of tests/fuzz_graph_files.py (its long run: see its docstring)."""
+    import fuzz_graph_files
+
+    report = fuzz_graph_files.run(300, seed=11, folder=tmp_path)
+    assert report.cases == 300
+    assert not report.escapes, [(e.family, e.what, e.error, e.origin) for e in report.escapes[:3]]
+    refused = sum(n for (_, _, outcome), n in report.outcomes.items() if outcome == "refused")
+    assert refused > 300  # the mutations do reach the checks (two readers per case)
