@@ -60,13 +60,18 @@ def generate(
         Characters to ids and back; the model's own ``model.vocabulary`` when not given.
     context : int, optional
         How many of the most recent characters the model reads each step: its input length
-        when it has a fixed one, else all the text so far.
+        when it has a fixed one, else all the text so far (each step then costs a little more
+        than the one before; a ``context`` bounds it).
 
     Returns
     -------
     str
         ``prompt`` and then the ``length`` generated characters.
 
+    Notes
+    -----
+    Each step runs the model over the last ``context`` characters again. Recurrent layers that
+    carry their state from one call to the next will let a step cost one position instead.
     The guide "Text and series data" trains a small model and generates with it.
     """
     if not isinstance(model, Network):
