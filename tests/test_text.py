@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import scratchnn.datasets
 from scratchnn import Dense, Input, Model, Sequential, Softmax
@@ -78,6 +80,20 @@ def test_vocabulary_keeps_a_given_order_and_any_unicode():
     vocabulary = Vocabulary("zé🙂a")
     assert vocabulary.encode("a🙂éz").tolist() == [3, 2, 1, 0]
     assert vocabulary.decode([2, 1]) == "🙂é"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=1, max_size=200), st.text(max_size=50))
+def test_vocabulary_round_trips_any_text_it_was_fitted_on(text, part):
+    vocabulary = Vocabulary().fit(text)
+    ids = vocabulary.encode(text)
+    assert vocabulary.decode(ids) == text
+    assert [vocabulary.characters[i] for i in ids] == list(text)
+    if set(part) <= set(text):
+        assert vocabulary.decode(vocabulary.encode(part)) == part
+    else:
+        with pytest.raises(ValueError, match="not in the vocabulary"):
+            vocabulary.encode(part)
 
 
 def test_vocabulary_refuses_unknown_characters_naming_them():
