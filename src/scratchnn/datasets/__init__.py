@@ -1,8 +1,12 @@
-"""Data sets: generated toys (NumPy only), scikit-learn's bundled sets, CSV and IDX files.
+"""Data sets: generated toys (NumPy only), scikit-learn's bundled sets, CSV and IDX files,
+text and time series.
 
-Everything returns ``(X, y)`` NumPy arrays. Nothing is ever downloaded; the scikit-learn sets need
-``pip install scratchnn[datasets]`` and CSV files ``pip install scratchnn[data]`` (pandas); each
-is imported only when it is used.
+The tables return ``(X, y)`` NumPy arrays; the text (Shakespeare, first names) comes as
+strings, with a character :class:`Vocabulary` to turn it into ids, and a series into
+``(X, y)`` with :func:`windows`. Nothing is ever downloaded; the scikit-learn sets need
+``pip install scratchnn[datasets]``, CSV files ``pip install scratchnn[data]`` (pandas) and the
+sunspot numbers ``pip install scratchnn[series]`` (statsmodels); each is imported only when it
+is used.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from typing import Any
 import numpy as np
 
 from .._validation import lookup
+from .corpora import SOURCES, load_names, load_shakespeare
 from .files import load_idx, load_mnist
 from .generated import make_blobs, make_circles, make_moons, make_spirals, make_xor
 from .preprocessing import Standardizer, one_hot, standardize, train_test_split
+from .series import load_sunspots, windows
 from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 from .tables import load_csv
+from .vocabulary import Vocabulary
 
 GENERATED = {
     "xor": make_xor,
@@ -61,7 +68,9 @@ __all__ = [
     "BUNDLED",
     "GENERATED",
     "REGRESSION",
+    "SOURCES",
     "Standardizer",
+    "Vocabulary",
     "load",
     "load_breast_cancer",
     "load_csv",
@@ -70,6 +79,9 @@ __all__ = [
     "load_idx",
     "load_iris",
     "load_mnist",
+    "load_names",
+    "load_shakespeare",
+    "load_sunspots",
     "load_wine",
     "make_blobs",
     "make_circles",
@@ -79,4 +91,5 @@ __all__ = [
     "one_hot",
     "standardize",
     "train_test_split",
+    "windows",
 ]
