@@ -256,7 +256,10 @@ class _Recurrent(Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
-            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            # with initial states the graph's call gives the shapes again
+            "input_shape": None
+            if self.input_shape is None or self.takes_list
+            else list(self.input_shape),
         }
 
     def __repr__(self) -> str:
