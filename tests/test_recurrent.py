@@ -112,12 +112,22 @@ def test_bidirectional_each_merge_mode_matches_finite_differences(
     )
 
 
-@pytest.mark.parametrize("layer_class", [GRU, SimpleRNN], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("layer_class", RECURRENT, ids=lambda c: c.__name__)
 def test_bidirectional_with_states_matches_finite_differences(layer_class, rng):
     x = Input(shape=(4, 2))
     output, *states = Bidirectional(layer_class(3, return_state=True), merge_mode="sum")(x)
     model = Model(x, Dense(2)(Concatenate()([output, *states])), seed=6)
     _check(model, rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 2)))
+
+
+def test_layers_called_twice_share_weights_and_sum_their_gradients(rng):
+    a, b = Input(shape=(None, 2), name="a"), Input(shape=(None, 2), name="b")
+    shared, both = LSTM(3, return_sequences=True), Bidirectional(GRU(2), merge_mode="sum")
+    joined = Concatenate()([both(shared(a)), both(shared(b))])
+    model = Model([a, b], Dense(2)(joined), seed=8)
+    X = [rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 3, 2))]
+    report = _check(model, X, rng.normal(size=(3, 2)))
+    assert {"X['a']", "X['b']"} <= set(report.errors)
 
 
 def test_bidirectional_concat_is_the_forward_pass_and_the_reversed_backward_pass(rng):

@@ -289,6 +289,11 @@ _COMMON_DOC = """
 """
 
 
+def _with_common_parameters(doc: str | None) -> str:
+    """The class's docstring with the shared parameters inserted before its examples."""
+    return (doc or "").replace("\n    Examples\n", _COMMON_DOC + "\n    Examples\n", 1)
+
+
 class SimpleRNN(_Recurrent):
     """Elman network: ``h_t = f(x_t W + h_{t-1} U + b)``; ``x: (N, T, in)``.
 
@@ -305,7 +310,7 @@ class SimpleRNN(_Recurrent):
     (2, 5, 4)
     """
 
-    __doc__ = (__doc__ or "") + _COMMON_DOC
+    __doc__ = _with_common_parameters(__doc__)
 
     def __init__(
         self, units: int, activation: Any = "tanh", use_bias: bool = True,
@@ -346,7 +351,7 @@ class LSTM(_Recurrent):
     ((2, 4), array([1., 1., 1., 1.], dtype=float32))
     """
 
-    __doc__ = (__doc__ or "") + _COMMON_DOC
+    __doc__ = _with_common_parameters(__doc__)
 
     def __init__(
         self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
@@ -396,7 +401,7 @@ class GRU(_Recurrent):
     ((2, 4), (2, 12))
     """
 
-    __doc__ = (__doc__ or "") + _COMMON_DOC
+    __doc__ = _with_common_parameters(__doc__)
 
     def __init__(
         self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
