@@ -316,3 +316,15 @@ def test_lstm_learns_the_sign_of_a_sequence_sum():
               batch_size=32, verbose=0)  # fmt: skip
     accuracy = np.mean((model.predict(X[500:])[:, 0] > 0.5) == y[500:])
     assert accuracy > 0.9, accuracy
+
+
+def test_bidirectional_inference_writes_nothing_once_built(rng):
+    model = Sequential([Bidirectional(LSTM(3)), Dense(1)], seed=0)
+    X = rng.normal(size=(4, 5, 2))
+    model.predict(X)
+    inner = model.layers[0].forward_layer
+    before = (inner.params, inner.grads, inner.rng)
+    model.predict(X)
+    now = (inner.params, inner.grads, inner.rng)
+    assert all(a is b for a, b in zip(now, before, strict=True))
+    assert np.shares_memory(inner.params["W"], model.params)  # views into the model's buffer

@@ -84,13 +84,26 @@ class Bidirectional(Layer):
             layer.input_shape, layer.built, layer.dtype = self.input_shape, True, dtype
         self._share()
 
+    def bind(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        super().bind(params, grads)
+        self._share()
+
     def _share(self) -> None:
-        """Hand each inner layer views of its arrays (this layer's may have been rebound)."""
+        """Hand each inner layer views of its arrays, where it does not hold them already.
+
+        Called by every pass as well as by ``bind``: a copied model or a new generator rebinds
+        this layer's arrays. Once they are shared, inference writes nothing on the layers.
+        """
         for prefix, layer in self._parts():
             cut = len(prefix)
-            layer.params = {k[cut:]: v for k, v in self.params.items() if k.startswith(prefix)}
-            layer.grads = {k[cut:]: v for k, v in self.grads.items() if k.startswith(prefix)}
-            layer.rng, layer.needs_input_grad = self.rng, True
+            params = {k[cut:]: v for k, v in self.params.items() if k.startswith(prefix)}
+            grads = {k[cut:]: v for k, v in self.grads.items() if k.startswith(prefix)}
+            current = all(layer.params.get(k) is v for k, v in params.items()) and all(
+                layer.grads.get(k) is v for k, v in grads.items()
+            )
+            if not current or layer.rng is not self.rng or len(layer.params) != len(params):
+                layer.params, layer.grads = params, grads
+                layer.rng, layer.needs_input_grad = self.rng, True
 
     def save_record(self) -> Any:
         return (self._cache, self.forward_layer._cache, self.backward_layer._cache)
