@@ -57,7 +57,7 @@ def test_home_page_table_lists_the_path_in_navigation_order():
     rows = re.findall(r"^\| (\d+) \| \[[^\]]+\]\(([^)]+)\) \|", table, re.MULTILINE)
     assert [int(step) for step, _ in rows] == list(range(1, len(rows) + 1))
     assert [page for _, page in rows] == path_pages()
-    assert "sequences, attention" in table  # the place kept for the pages to come
+    assert "| next | text generation, attention |" in table  # kept for the pages to come
 
 
 @pytest.mark.parametrize("step", range(1, len(path_pages()) + 1))
@@ -86,6 +86,7 @@ HOW_PAGES = [
     "gradcheck.md",
     "how/convolution.md",
     "how/graphs.md",
+    "how/recurrent.md",
 ]
 
 

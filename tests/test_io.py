@@ -13,9 +13,13 @@ import pytest
 from fuzz_model_files import edit_header
 
 from scratchnn import (
+    GRU,
+    LSTM,
     Add,
     Average,
+    Bidirectional,
     Concatenate,
+    Embedding,
     Input,
     LayerNormalization,
     Maximum,
@@ -23,6 +27,7 @@ from scratchnn import (
     Multiply,
     NeuralNetwork,
     Sequential,
+    SimpleRNN,
     Subtract,
     load,
 )
@@ -173,11 +178,36 @@ def test_graph_layers_round_trip_bit_identically(tmp_path, dtype):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+SEQUENCE_LAYERS = {"Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sequence_layers_round_trip_bit_identically(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    ids, start = Input(shape=(None,), dtype="int64", name="ids"), Input(shape=(3,), name="h0")
+    h = Embedding(6, 4, mask_zero=True)(ids)
+    h = LSTM(3, return_sequences=True, dropout=0.2, recurrent_dropout=0.1)(h)
+    h = Bidirectional(GRU(3, return_sequences=True, go_backwards=True), merge_mode="mul")(h)
+    h = GRU(3, return_sequences=True, use_bias=False)(h)
+    h, state = SimpleRNN(3, return_state=True, kernel_regularizer="l2")([h, start])
+    model = Model([ids, start], Dense(1)(Concatenate()([h, state])), seed=2, dtype=dtype)
+    X = [rng.integers(0, 6, (16, 5)), rng.normal(size=(16, 3))]
+    model.fit(X, rng.normal(size=16), epochs=2, batch_size=4, verbose=0)
+    loaded = _round_trip(model, tmp_path)
+    assert {type(layer).__name__ for layer in loaded.layers} >= SEQUENCE_LAYERS
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.params, model.params)
+    assert loaded.rng.bit_generator.state == model.rng.bit_generator.state
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    longer = [rng.integers(0, 6, (3, 9)), rng.normal(size=(3, 3))]  # the time axis stays open
+    np.testing.assert_array_equal(loaded.predict(longer), model.predict(longer))
+
+
 def test_every_registered_layer_class_has_a_round_trip_test():
     """A new layer class fails here until it is added to the round-trip tests above."""
     tested = {type(layer).__name__ for layer in PARAMETER_FREE_LAYERS} | {"Dense", "BatchNorm"}
     tested |= {type(make()).__name__ for make in IMAGE_LAYERS} | {"Flatten"}
-    tested |= GRAPH_LAYERS
+    tested |= GRAPH_LAYERS | SEQUENCE_LAYERS
     # Layers that tests and doc pages define for themselves register too; only ours count here.
     ours = {  # classes of scratchnn's modules; docstring examples define theirs in a copy
         name

@@ -1,5 +1,8 @@
 """Weight initializers: functions ``(shape, rng, dtype) -> array``.
 
+Recurrent kernels start orthogonal (:class:`Orthogonal`); embeddings ``U(-0.05, 0.05)``
+(``uniform``).
+
 For a kernel of shape ``(fan_in, fan_out)``:
 
 * Glorot/Xavier (tanh, sigmoid, softmax): variance ``2 / (fan_in + fan_out)``;
@@ -114,6 +117,48 @@ class VarianceScaling:
         return f"VarianceScaling({self.scale}, {self.mode!r}, {self.distribution!r})"
 
 
+def uniform(shape: tuple[int, ...], rng: np.random.Generator, dtype: type = np.float32):
+    """``U(-0.05, 0.05)``: Keras's ``"uniform"`` (its ``RandomUniform`` default; embeddings)."""
+    return rng.uniform(-0.05, 0.05, size=shape).astype(dtype)
+
+
+class Orthogonal:
+    """An orthogonal matrix times ``gain`` (Saxe et al. 2014), Keras's QR-based algorithm.
+
+    The array is seen as a matrix of ``rows = prod(shape[:-1])`` by ``cols = shape[-1]``. A
+    standard normal matrix of shape ``(max(rows, cols), min(rows, cols))`` is factored as
+    ``Q R``; ``Q`` times the signs of ``diag(R)`` is uniformly distributed over the orthogonal
+    matrices (without the signs it is not); transposed when ``rows < cols``. Recurrent kernels
+    ``U (units, units)`` start so: ``h U`` keeps the norm of ``h``, so a signal neither grows nor
+    fades over the first steps of backpropagation through time.
+    """
+
+    def __init__(self, gain: float = 1.0) -> None:
+        from ._validation import check_number
+
+        self.gain = check_number(gain, "gain", low=0.0, low_inclusive=False, high=1e6)
+
+    def __call__(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: type = np.float32):
+        if len(shape) < 2:
+            raise ValueError(f"an orthogonal initializer needs at least 2 axes, got shape {shape}")
+        cols = shape[-1]
+        rows = int(np.prod(shape[:-1]))
+        draws = rng.standard_normal(size=(max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(draws)
+        q *= np.sign(np.diag(r))  # makes the distribution uniform (Haar)
+        if rows < cols:
+            q = q.T
+        return (self.gain * q).reshape(shape).astype(dtype)
+
+    def get_config(self) -> dict:
+        return {"name": "orthogonal", "gain": self.gain}
+
+    def __repr__(self) -> str:
+        return f"Orthogonal(gain={self.gain})"
+
+
+orthogonal = Orthogonal()
+
 INITIALIZERS: dict[str, Initializer] = {
     f.__name__: f
     for f in (
@@ -125,8 +170,10 @@ INITIALIZERS: dict[str, Initializer] = {
         lecun_normal,
         zeros,
         ones,
+        uniform,
     )
 }
+INITIALIZERS["orthogonal"] = orthogonal
 INITIALIZERS["xavier_uniform"] = glorot_uniform
 INITIALIZERS["xavier_normal"] = glorot_normal
 
@@ -145,14 +192,19 @@ def default_initializer(activation_name: str) -> str:
 
 
 def get_initializer(spec: str | dict | Initializer) -> Initializer:
-    """Return an initializer from a name, a ``VarianceScaling`` config dict or a callable."""
+    """Return an initializer from a name, a ``VarianceScaling`` or ``Orthogonal`` config dict or
+    a callable."""
     if callable(spec):
         return spec
     if isinstance(spec, dict):
         config = dict(spec)
-        if config.pop("name", None) != "variance_scaling":
-            raise ValueError(f"an initializer config must name 'variance_scaling', got {spec!r}")
-        return VarianceScaling(**config)
+        kinds = {"variance_scaling": VarianceScaling, "orthogonal": Orthogonal}
+        kind = kinds.get(config.pop("name", None))
+        if kind is None:
+            raise ValueError(
+                f"an initializer config must name 'variance_scaling' or 'orthogonal', got {spec!r}"
+            )
+        return kind(**config)
     return lookup(spec, INITIALIZERS, "initializer")
 
 
@@ -160,9 +212,9 @@ def initializer_config(spec: str | Initializer) -> str | dict:
     """The JSON form of an initializer: its name or its config dict."""
     if isinstance(spec, str):
         return spec
-    if isinstance(spec, VarianceScaling):
-        return spec.get_config()
     for name, function in INITIALIZERS.items():
         if function is spec:
             return name
+    if isinstance(spec, VarianceScaling | Orthogonal):
+        return spec.get_config()
     raise TypeError(f"initializer {spec!r} has no JSON form; use a name or VarianceScaling")

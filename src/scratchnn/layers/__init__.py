@@ -14,16 +14,24 @@ from .activation_layers import (
 )
 from .base import LAYERS, Layer, Weight, as_shape, constant, format_shape, get_layer_class
 from .batch_norm import BatchNorm
+from .bidirectional import Bidirectional
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .input import Input, InputLayer
 from .layer_norm import LayerNormalization
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .recurrent import GRU, LSTM, SimpleRNN
 from .reshape import Flatten, Reshape
 
 __all__ = [
+    "Bidirectional",
+    "Embedding",
+    "GRU",
+    "LSTM",
+    "SimpleRNN",
     "Add",
     "Average",
     "Concatenate",

@@ -1,0 +1,212 @@
+"""One time step of each recurrent layer, forward and backward (Keras's cells), as plain math.
+
+The loop over time (:mod:`scratchnn.layers.recurrent`) computes the two products of a step for
+every gate at once and hands them to a cell:
+
+* ``xw_t = x_t W + b_in``: ``(N, G u)``, precomputed for every step in one product;
+* ``hu_t = h_{t-1} U + b_rec``: ``(N, G u)``, one product per step (``h_{t-1}`` after the
+  recurrent dropout mask, when there is one);
+
+where ``G`` is the number of gates and ``u`` the units. ``step`` returns the new states
+(``[h]``, or ``[h, c]`` for the LSTM) and a record for ``step_backward``, which takes
+``dL/d(states)`` and returns ``dL/d(xw_t)``, ``dL/d(hu_t)`` and the part of ``dL/d(states_{t-1})``
+that does not pass through ``U`` (the loop adds ``dL/d(hu_t) U^T`` itself). Every array is
+``(N, u)`` unless said otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..activations import Activation
+
+
+class SimpleRNNCell:
+    """``h_t = f(x_t W + h_{t-1} U + b)``: ``W (in, u)``, ``U (u, u)``, ``b (u,)``.
+
+    Backward: ``dz = f'(z) * dh_t`` (``(N, u)``); ``dL/d(xw_t) = dL/d(hu_t) = dz``; nothing reaches
+    ``h_{t-1}`` except through ``U``.
+    """
+
+    n_gates = 1
+    n_states = 1
+
+    def __init__(self, units: int, activation: Activation) -> None:
+        self.units, self.activation = units, activation
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (self.units,)
+
+    def bias_initializer(self, initializer: Any) -> Any:
+        return initializer
+
+    def split_bias(self, b: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(b_in, b_rec)``: the parts added to ``x W`` and to ``h U``."""
+        return b, None
+
+    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray) -> np.ndarray:
+        return grad_in
+
+    def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
+        z = xw + hu
+        h = self.activation.forward(z)
+        return [h], (z, h)
+
+    def step_backward(self, d_states: list, record: Any) -> tuple[np.ndarray, np.ndarray, list]:
+        z, h = record
+        dz = self.activation.backward(d_states[0], z, h)
+        return dz, dz, [None]
+
+
+class LSTMCell:
+    """Long short-term memory, gates in Keras's order i, f, c, o (PyTorch's i, f, g, o).
+
+    With ``z = x_t W + h_{t-1} U + b`` (``(N, 4u)``) split in four ``(N, u)`` blocks,
+    ``sigma`` the recurrent activation (sigmoid) and ``phi`` the activation (tanh)::
+
+        i = sigma(z_i)   f = sigma(z_f)   g = phi(z_c)   o = sigma(z_o)
+        c_t = f * c_{t-1} + i * g
+        h_t = o * phi(c_t)
+
+    Backward, given ``dh_t`` and ``dc_t`` (what the next step and the outputs send back)::
+
+        dc   = dc_t + phi'(c_t) * o * dh_t    (the cell's total gradient)
+        do   = phi(c_t) * dh_t                dz_o = sigma'(z_o) * do
+        di   = g * dc                         dz_i = sigma'(z_i) * di
+        df   = c_{t-1} * dc                   dz_f = sigma'(z_f) * df
+        dg   = i * dc                         dz_c = phi'(z_c) * dg
+        dc_{t-1} = f * dc                     (no matrix product: the cell's gradient highway)
+
+    ``dz = [dz_i, dz_f, dz_c, dz_o]`` is both ``dL/d(xw_t)`` and ``dL/d(hu_t)``.
+    """
+
+    n_gates = 4
+    n_states = 2
+
+    def __init__(
+        self, units: int, activation: Activation, recurrent_activation: Activation,
+        unit_forget_bias: bool,
+    ) -> None:  # fmt: skip
+        self.units, self.activation = units, activation
+        self.recurrent_activation, self.unit_forget_bias = recurrent_activation, unit_forget_bias
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (4 * self.units,)
+
+    def bias_initializer(self, initializer: Any) -> Any:
+        """With ``unit_forget_bias``, the forget block starts at 1 (Jozefowicz et al. 2015)."""
+        if not self.unit_forget_bias:
+            return initializer
+        units = self.units
+
+        def with_forget_bias_one(shape: tuple[int, ...], rng: Any = None) -> np.ndarray:
+            bias = np.asarray(initializer(shape, rng), dtype=np.float64)
+            bias[units : 2 * units] = 1.0
+            return bias
+
+        return with_forget_bias_one
+
+    def split_bias(self, b: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        return b, None
+
+    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray) -> np.ndarray:
+        return grad_in
+
+    def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
+        u = self.units
+        z = xw + hu
+        sigma, phi = self.recurrent_activation, self.activation
+        i, f = sigma.forward(z[:, :u]), sigma.forward(z[:, u : 2 * u])
+        g, o = phi.forward(z[:, 2 * u : 3 * u]), sigma.forward(z[:, 3 * u :])
+        c_prev = states[1]
+        c = f * c_prev + i * g
+        phi_c = phi.forward(c)
+        h = o * phi_c
+        return [h, c], (z, i, f, g, o, c_prev, c, phi_c)
+
+    def step_backward(self, d_states: list, record: Any) -> tuple[np.ndarray, np.ndarray, list]:
+        z, i, f, g, o, c_prev, c, phi_c = record
+        u = self.units
+        dh, dc_next = d_states
+        sigma, phi = self.recurrent_activation, self.activation
+        dc = phi.backward(dh * o, c, phi_c)
+        if dc_next is not None:
+            dc += dc_next
+        dz = np.empty_like(z)
+        dz[:, :u] = sigma.backward(g * dc, z[:, :u], i)
+        dz[:, u : 2 * u] = sigma.backward(c_prev * dc, z[:, u : 2 * u], f)
+        dz[:, 2 * u : 3 * u] = phi.backward(i * dc, z[:, 2 * u : 3 * u], g)
+        dz[:, 3 * u :] = sigma.backward(phi_c * dh, z[:, 3 * u :], o)
+        return dz, dz, [None, f * dc]
+
+
+class GRUCell:
+    """Gated recurrent unit, ``reset_after=True`` (Keras's default, PyTorch's ``nn.GRU``).
+
+    ``W (in, 3u)``, ``U (u, 3u)``, ``b (2, 3u)`` (row 0 added to ``x W``, row 1 to ``h U``); gates
+    in the order z, r, h. With ``a = x_t W + b_0`` and ``m = h_{t-1} U + b_1`` (``(N, 3u)`` each)::
+
+        z  = sigma(a_z + m_z)                 update gate
+        r  = sigma(a_r + m_r)                 reset gate
+        hh = phi(a_h + r * m_h)               candidate
+        h_t = z * h_{t-1} + (1 - z) * hh
+
+    Backward, given ``dh_t``::
+
+        dz_pre  = sigma'(.) * (h_{t-1} - hh) * dh_t
+        dhh_pre = phi'(.) * (1 - z) * dh_t
+        dr_pre  = sigma'(.) * m_h * dhh_pre
+        dL/da   = [dz_pre, dr_pre, dhh_pre]
+        dL/dm   = [dz_pre, dr_pre, r * dhh_pre]
+        dh_{t-1} = z * dh_t   (+ dL/dm U^T, added by the loop)
+    """
+
+    n_gates = 3
+    n_states = 1
+
+    def __init__(
+        self, units: int, activation: Activation, recurrent_activation: Activation
+    ) -> None:
+        self.units, self.activation = units, activation
+        self.recurrent_activation = recurrent_activation
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (2, 3 * self.units)
+
+    def bias_initializer(self, initializer: Any) -> Any:
+        return initializer
+
+    def split_bias(self, b: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        return (None, None) if b is None else (b[0], b[1])
+
+    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray) -> np.ndarray:
+        return np.stack([grad_in, grad_rec])
+
+    def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
+        u = self.units
+        sigma, phi = self.recurrent_activation, self.activation
+        pre_z = xw[:, :u] + hu[:, :u]
+        pre_r = xw[:, u : 2 * u] + hu[:, u : 2 * u]
+        z, r = sigma.forward(pre_z), sigma.forward(pre_r)
+        m_h = hu[:, 2 * u :]
+        pre_h = xw[:, 2 * u :] + r * m_h
+        hh = phi.forward(pre_h)
+        h_prev = states[0]
+        h = hh + z * (h_prev - hh)  # z h_prev + (1 - z) hh
+        return [h], (pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev)
+
+    def step_backward(self, d_states: list, record: Any) -> tuple[np.ndarray, np.ndarray, list]:
+        pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev = record
+        u = self.units
+        (dh,) = d_states
+        sigma, phi = self.recurrent_activation, self.activation
+        d_xw = np.empty((len(dh), 3 * u), dtype=dh.dtype)
+        d_xw[:, :u] = sigma.backward(dh * (h_prev - hh), pre_z, z)
+        d_pre_h = phi.backward(dh * (1 - z), pre_h, hh)
+        d_xw[:, u : 2 * u] = sigma.backward(d_pre_h * m_h, pre_r, r)
+        d_xw[:, 2 * u :] = d_pre_h
+        d_hu = d_xw.copy()
+        d_hu[:, 2 * u :] *= r
+        return d_xw, d_hu, [dh * z]
