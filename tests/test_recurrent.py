@@ -328,3 +328,27 @@ def test_bidirectional_inference_writes_nothing_once_built(rng):
     now = (inner.params, inner.grads, inner.rng)
     assert all(a is b for a, b in zip(now, before, strict=True))
     assert np.shares_memory(inner.params["W"], model.params)  # views into the model's buffer
+
+
+def test_a_stack_starting_with_an_embedding_keeps_ids_integer_and_takes_any_length():
+    """Sequential hands an Embedding its ids as integers (never cast to float), and an open
+    time axis in its input_shape takes sequences of any length."""
+    from scratchnn import Sequential
+    from scratchnn.layers import Dense, Embedding
+
+    seen = []
+
+    class Watched(Embedding):
+        def forward(self, x, training=False):
+            seen.append(np.asarray(x).dtype.kind)
+            return super().forward(x, training)
+
+    model = Sequential([Watched(10, 4, input_shape=(None,)), LSTM(8, return_sequences=True),
+                        Dense(10, "softmax")], seed=0)  # fmt: skip
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 10, (32, 5))
+    model.fit(ids, np.roll(ids, -1, axis=1), epochs=1, batch_size=8, verbose=0)
+    assert model.input_dtypes == ["int64"] and set(seen) == {"i"}
+    assert model.predict(rng.integers(0, 10, (3, 9))).shape == (3, 9, 10)
+    with pytest.raises(ValueError, match=r"Embedding ids must be in \[0, 10\)"):
+        model.predict(np.full((1, 4), 12))

@@ -177,7 +177,7 @@ class Network:
         """The output shape (no batch axis) for inputs of ``input_shape``, without building."""
         if self.is_graph:
             return self.output_shape
-        shape = as_shape(input_shape)
+        shape = as_shape(input_shape, open_axes=True)
         for layer in self.layers:
             shape = layer.output_shape(shape)
         return shape
@@ -192,7 +192,7 @@ class Network:
             if self.built:
                 return
             raise ValueError("a graph model is built when it is made")
-        input_shape = as_shape(input_shape)
+        input_shape = as_shape(input_shape, open_axes=True)
         self.output_shape_for(input_shape)  # every layer checks its input shape before any change
         shape = input_shape
         for layer in self.layers:
@@ -201,7 +201,8 @@ class Network:
         self._gather_parameters()
         self.input_shape, self.output_shape = input_shape, shape
         self.input_shapes, self.output_shapes = [input_shape], [shape]
-        self.input_dtypes = [self.dtype]
+        # Integer ids stay integers for a first layer that takes them (an Embedding).
+        self.input_dtypes = ["int64" if self.layers[0].takes_ids else self.dtype]
         self.built = True
 
     def _gather_parameters(self) -> None:
@@ -284,7 +285,7 @@ class Network:
                     f"magnitude {max(np.max(X), -np.min(X)):g}); scale the data or use "
                     "dtype='float64'"
                 )
-        if expected is not None and X.shape[1:] != tuple(expected):
+        if expected is not None and not fits(X.shape[1:], tuple(expected)):
             if len(expected) == 1 and X.ndim == 2:
                 raise ValueError(
                     f"{name} must have {expected[0]} features (columns), got {X.shape[1]}"
@@ -354,11 +355,11 @@ class Network:
             if training:
                 self._training_output_shape = [out.shape for out in outputs]
             return outputs[0] if len(outputs) == 1 else outputs
-        X = np.asarray(X, dtype=self.dtype)
+        X = np.asarray(X, dtype="int64" if self.layers[0].takes_ids else self.dtype)
         # Shapes only (cheap, once per batch); fit and predict check values at their boundary.
-        if X.ndim < 2 or (self.built and X.shape[1:] != self.input_shape):
+        if X.ndim < 2 or (self.built and not fits(X.shape[1:], self.input_shape)):
             expected = format_shape(self.input_shape) if self.built else "(None, features)"
-            expected = expected.replace("None", "batch")
+            expected = expected.replace("None", "batch", 1)
             raise ValueError(f"X must have shape {expected}, got {X.shape}")
         self.ensure_built(X)
         (X,) = self.topology.forward([X], training)
@@ -848,6 +849,13 @@ def graph_from_config(config: Any) -> tuple[list[SymbolicTensor], list[SymbolicT
     if unused:
         raise ValueError(f"graph layers {unused[:5]} are never called by a node")
     return inputs, outputs
+
+
+def fits(shape: tuple, expected: tuple) -> bool:
+    """Whether a sample's ``shape`` is ``expected``, where an axis of ``None`` takes any length."""
+    return len(shape) == len(expected) and all(
+        want is None or want == got for got, want in zip(shape, expected, strict=True)
+    )
 
 
 def _shares_memory(out: Any, batch: Any) -> bool:

@@ -158,6 +158,7 @@ class Layer(metaclass=_NamedOnCreation):
 
     output_activation: str | None = None  # see the module docstring
     takes_list = False  # True: several inputs, as a list (see the module docstring)
+    takes_ids = False  # True: integer ids in (an Embedding); a stack it starts keeps them integers
     # How the kernel ``W`` meets the input, for the fronts that rewrite or draw it: "dense"
     # (``x W + b`` along the last axis, W: (in, units), b: (units,) if any), "conv2d" (W: (kh, kw,
     # channels, filters) slid over images), None (no kernel).

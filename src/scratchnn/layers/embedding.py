@@ -70,6 +70,8 @@ class Embedding(Layer):
         self.embeddings_initializer = _named_or_object(embeddings_initializer)
         self.embeddings_regularizer: Regularizer | None = get_regularizer(embeddings_regularizer)
 
+    takes_ids = True  # a stack that starts with it hands it the ids as integers
+
     @property
     def input_dim(self) -> int:  # the base class's input_dim is a flat input's width
         return self.vocabulary
