@@ -192,8 +192,9 @@ def _recurrent(graph: OnnxGraph, layer: Any, x: Any) -> Any:
     direction = "reverse" if layer.go_backwards else "forward"
     where = f"a {type(layer).__name__} layer"
     y, states = _run_operator(graph, [layer], x, initial, direction, where)
-    axis = graph.constant([0], "axes", np.int64)
-    states = [graph.node("Squeeze", [state, axis]) for state in states]  # (N, u) each
+    read = len(states) if layer.return_state else 0 if layer.return_sequences else 1
+    axis = graph.constant([0], "axes", np.int64) if read else None
+    states = [graph.node("Squeeze", [state, axis]) for state in states[:read]]  # (N, u) each
     if layer.return_sequences:
         y = graph.node("Squeeze", [y, graph.constant([1], "axes", np.int64)])  # (T, N, u)
         output = graph.node("Transpose", [y], perm=[1, 0, 2])
