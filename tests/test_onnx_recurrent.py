@@ -275,14 +275,18 @@ def test_a_trained_character_model_still_equals_predict():
     assert_all_close([probabilities], model.predict(ids[:5]), "float32")
 
 
-def test_a_sequential_with_an_embedding_takes_float_ids_and_casts_them():
+def test_a_sequential_starting_with_an_embedding_exports_its_ids_in_the_models_input_dtype():
+    """Ids reach Gather as int64 whatever the file's input type (a Sequential's input dtype:
+    float32 holding whole numbers, or int64 once a stack keeps its ids integers)."""
     model = Sequential(
         [Embedding(12, 4, input_shape=(7,)), GRU(5, return_sequences=True), Dense(2)], seed=0
     )
     randomise(model)
     proto = to_onnx(model)
-    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    ids = np.random.default_rng(1).integers(0, 12, size=(6, 7)).astype(np.float32)
+    input_dtype = np.dtype(model.input_dtypes[0])
+    elem_type = onnx.helper.np_dtype_to_tensor_dtype(input_dtype)
+    assert proto.graph.input[0].type.tensor_type.elem_type == elem_type
+    ids = np.random.default_rng(1).integers(0, 12, size=(6, 7)).astype(input_dtype)
     assert_all_close(run_ort(proto, {"input": ids}), model.predict(ids), "float32")
 
 
@@ -301,3 +305,20 @@ def test_the_oldest_and_newer_opsets_give_the_same_results(opset):
     proto = to_onnx(model, opset=opset)
     assert proto.opset_import[0].version == opset
     check_lengths(model, proto, "float32")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_stacked_layers_with_several_outputs_run_like_predict(dtype):
+    """The model of docs/how/recurrent.md: Embedding, Bidirectional GRU, GRU with its state."""
+    ids = Input(shape=(None,), dtype="int64", name="ids")
+    h = Embedding(input_dim=50, output_dim=8)(ids)
+    h = Bidirectional(GRU(16, return_sequences=True))(h)
+    out, state = GRU(16, return_state=True, go_backwards=True)(h)
+    model = randomise(Model(ids, [Dense(3, "softmax", name="classes")(out), state], seed=0,
+                            dtype=dtype))  # fmt: skip
+    proto = to_onnx(model)
+    assert [v.name for v in proto.graph.output][0] == "classes"
+    run = run_ort if dtype == "float32" else run_reference
+    for steps in LENGTHS:
+        batch = np.random.default_rng(steps).integers(0, 50, size=(5, steps))
+        assert_all_close(run(proto, {"ids": batch}), model.predict(batch), dtype)
