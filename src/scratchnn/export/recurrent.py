@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations, layers
+from .. import activations
+from ..layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
 from .converters import register_onnx_converter
 from .graph import OnnxGraph
 
@@ -51,6 +52,7 @@ _ACTIVATIONS: dict[type, tuple[str, Any, Any]] = {
 
 # Where ONNX's LSTM blocks (i, o, f, c) sit among ours (i, f, c, o).
 _LSTM_BLOCKS = (0, 3, 1, 2)
+_OPERATORS = {SimpleRNN: "RNN", LSTM: "LSTM", GRU: "GRU"}
 
 
 # -- embeddings ------------------------------------------------------------------------------------
@@ -71,20 +73,17 @@ def _embedding(graph: OnnxGraph, layer: Any, x: str) -> str:
 
 # -- one operator for one or two recurrent layers -------------------------------------------------
 def _op_of(layer: Any) -> str:
-    return {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}[type(layer).__name__]
+    return _OPERATORS[type(layer)]
 
 
 def _weights(layer: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``W (G u, in)``, ``R (G u, u)`` and ``B (2 G u,)`` of one direction, in ONNX's order."""
     W, U = layer.params["W"], layer.params["U"]
-    units, width = layer.units, U.shape[1]
-    if "b" not in layer.params:
-        b_in = b_rec = np.zeros(width, W.dtype)
-    elif type(layer).__name__ == "GRU":
-        b_in, b_rec = layer.params["b"]  # rows: the input bias, the recurrent bias
-    else:
-        b_in, b_rec = layer.params["b"], np.zeros(width, W.dtype)
-    if type(layer).__name__ == "LSTM":  # i, f, c, o -> i, o, f, c
+    units, zeros = layer.units, np.zeros(U.shape[1], W.dtype)
+    # The parts of b added to x W and to h U (the GRU's two rows; the others' b is all input).
+    b_in, b_rec = layer.cell.split_bias(layer.params.get("b"))
+    b_in, b_rec = zeros if b_in is None else b_in, zeros if b_rec is None else b_rec
+    if type(layer) is LSTM:  # i, f, c, o -> i, o, f, c
         order = np.concatenate([np.arange(k * units, (k + 1) * units) for k in _LSTM_BLOCKS])
         W, U, b_in, b_rec = W[:, order], U[:, order], b_in[order], b_rec[order]
     return W.T, U.T, np.concatenate([b_in, b_rec])
@@ -96,11 +95,11 @@ def _activation_attributes(layer: Any, where: str, directions: int) -> dict[str,
     ONNX's lists: RNN ``[f]``, LSTM ``[f, g, h]``, GRU ``[f, g]``, once per direction, with f
     the gates' activation (ours: ``recurrent_activation``) and g, h the candidate's and the
     output's (ours: ``activation``). Alphas and betas are listed for the activations that take
-    them, in order, as ONNX Runtime reads them.
+    them, in order, as ONNX Runtime reads them (float32 attributes, in float64 files too).
     """
-    if type(layer).__name__ == "SimpleRNN":
+    if type(layer) is SimpleRNN:
         ours = [layer.activation]
-    elif type(layer).__name__ == "LSTM":
+    elif type(layer) is LSTM:
         ours = [layer.recurrent_activation, layer.activation, layer.activation]
     else:
         ours = [layer.recurrent_activation, layer.activation]
@@ -252,15 +251,7 @@ def _merge(graph: OnnxGraph, mode: str, y_f: str, y_b: str) -> str:
     return graph.node("Mul", [total, graph.constant(0.5, "half")])
 
 
-CONVERTERS_BY_NAME = {
-    "Embedding": _embedding,
-    "SimpleRNN": _recurrent,
-    "LSTM": _recurrent,
-    "GRU": _recurrent,
-    "Bidirectional": _bidirectional,
-}
-
-for _name, _fn in CONVERTERS_BY_NAME.items():
-    _cls = getattr(layers, _name, None)
-    if _cls is not None:
-        register_onnx_converter(_cls, _fn)
+register_onnx_converter(Embedding, _embedding)
+for _cls in _OPERATORS:
+    register_onnx_converter(_cls, _recurrent)
+register_onnx_converter(Bidirectional, _bidirectional)
