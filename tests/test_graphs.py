@@ -453,3 +453,22 @@ def test_fuzzed_graph_files_load_or_raise_model_file_errors_only(tmp_path):
     assert not report.escapes, [(e.family, e.what, e.error, e.origin) for e in report.escapes[:3]]
     refused = sum(n for (_, _, outcome), n in report.outcomes.items() if outcome == "refused")
     assert refused > 300  # the mutations do reach the checks (two readers per case)
+
+
+def test_a_graph_with_an_open_axis_saves_and_loads(tmp_path):
+    steps = Input(shape=(None, 3), name="steps")
+    model = Model(steps, Dense(2, "softmax")(LayerNormalization()(Dense(4)(steps))), seed=0)
+    model.save(tmp_path / "open.npz")
+    again = scratchnn.load(tmp_path / "open.npz")
+    assert again.input_shapes == [(None, 3)]
+    sequences = np.random.default_rng(0).normal(size=(2, 7, 3))
+    np.testing.assert_array_equal(again.predict(sequences), model.predict(sequences))
+
+
+def test_integer_features_feeding_dense_enter_as_the_models_floats():
+    counts = Input(shape=(3,), dtype="int64", name="counts")
+    model = Model(counts, Dense(2)(counts), seed=0)
+    assert model.input_dtypes == [np.float32]
+    out = model.predict(np.array([[1, 2, 3]]))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, model.predict(np.array([[1.0, 2.0, 3.0]])))

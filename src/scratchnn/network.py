@@ -150,7 +150,16 @@ class Network:
         single_in, single_out = len(inputs) == 1, len(outputs) == 1
         self.input_shape = self.input_shapes[0] if single_in else self.input_shapes
         self.output_shape = self.output_shapes[0] if single_out else self.output_shapes
-        self.input_dtypes = [t.dtype or self.dtype for t in inputs]
+        # Integer ids stay integers where every layer they feed takes ids (an Embedding); an
+        # integer Input feeding a Dense is cast to the model's float type as it enters.
+        takers = {id(t): [] for t in inputs}
+        for node in self._graph_nodes:
+            for tensor in node.inputs:
+                if id(tensor) in takers:
+                    takers[id(tensor)].append(node.layer.takes_ids)
+        self.input_dtypes = [
+            t.dtype if t.dtype is not None and all(takers[id(t)]) else self.dtype for t in inputs
+        ]
         self.built = True
 
     @property
