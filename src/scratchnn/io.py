@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._header import FORMAT_NAME, FORMAT_VERSION
-from ._validation import all_finite, describe
+from ._validation import all_finite, check_not_training, describe
 from ._version import __version__
 from .archive import CONFIG_KEY, ModelFileError, read_model_file, write_model_file
 from .layers.base import as_shape, get_layer_class
@@ -108,6 +108,7 @@ def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "model must be built before saving (fit it or call build(input_shape)), got an "
             "unbuilt model"
         )
+    check_not_training(network, "save")
     if network is model:
         _check_before_saving(model)
     header: dict[str, Any] = {

@@ -7,6 +7,7 @@ itself is :func:`scratchnn.training.run_epochs` driving a :class:`~scratchnn.tra
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +104,7 @@ class Sequential(Network):
             self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation_data,
             validation_split, metrics, callbacks, verbose, sample_weight, resume_from,
         )  # fmt: skip
-        self._fitting = True
+        self._fitting = threading.get_ident()  # which thread trains (check_not_training)
         try:
             return _run_fit(self, plan)
         finally:

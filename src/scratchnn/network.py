@@ -17,6 +17,7 @@ import numpy as np
 from . import _validation as check
 from . import sources
 from .layers.base import Layer, as_shape, format_shape, get_layer_class
+from .layers.memory import rows_within
 
 
 class Network:
@@ -168,6 +169,7 @@ class Network:
                 f"{name} must be 2-D (samples, features), or more for images (samples, height, "
                 f"width, channels), got an array of shape {X.shape}"
             )
+        check.check_batch_axis(X.shape, expected, name)
         try:
             self.output_shape_for(X.shape[1:])  # the layers say which shapes they take
         except ValueError as error:
@@ -276,6 +278,7 @@ class Network:
         Overflow inside the layers is not NumPy's to report: outputs that end up non-finite get
         one warning that counts their rows and says what to do.
         """
+        batch_size = min(batch_size, rows_within(self.layers, self.input_shape, self.dtype))
         with np.errstate(**check.QUIET):
             if len(X) <= batch_size:
                 batch = X if isinstance(X, np.ndarray) else X[:]  # a RowSource reads its rows
@@ -325,6 +328,7 @@ class Network:
         :meth:`set_state` to return to this point exactly.
         """
         self._require_built("get_state")
+        check.check_not_training(self, "read the state of")
         return {
             "params": self.params.copy(),
             "layers": [{k: v.copy() for k, v in layer.state.items()} for layer in self.layers],

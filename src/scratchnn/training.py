@@ -302,6 +302,9 @@ def run_epochs(
         and not _last_update_is_finite(step, X, y, rows)
     ):
         _stop(network, history, fallbacks(), X, "the last update made the model overflow")
+    elif rows is not None and not (history.stop_reason or history.last_is_finite("val_loss")):
+        _stop(network, history, fallbacks(), X, "the final weights give a non-finite loss on "
+              f"the validation data (val_loss {history.history['val_loss'][-1]})")  # fmt: skip
     for callback in callbacks:
         callback.on_train_end()
 

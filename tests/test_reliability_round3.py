@@ -1,0 +1,131 @@
+"""Issue 27: the cases a hostile or careless user found in the new surfaces, one test each."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import scratchnn
+from scratchnn import Callback, DivergenceWarning, Sequential
+from scratchnn.layers import Conv2D, Dense, Flatten, MaxPool2D
+from scratchnn.layers.memory import PREDICT_MEMORY, layer_working_memory, rows_within
+
+
+def _data(n=32, features=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, features)), rng.normal(size=(n, 1))
+
+
+# -- memory ---------------------------------------------------------------------------------------
+def _cnn() -> Sequential:
+    model = Sequential(
+        [Conv2D(32, 3, padding="same", activation="relu"), MaxPool2D(2), Flatten(), Dense(10)],
+        seed=0,
+    )
+    model.build((28, 28, 1))
+    return model
+
+
+def test_predict_batches_stay_within_the_stated_working_memory(monkeypatch):
+    model = _cnn()
+    rows = rows_within(model.layers, model.input_shape, model.dtype)
+    conv = layer_working_memory(model.layers[0], (28, 28, 1), 4)
+    # the convolution's im2col: 28*28*9 patches, the padded image, its input and 32 outputs
+    assert conv == (28 * 28 + 30 * 30 + 28 * 28 * 9 + 28 * 28 * 32) * 4
+    pool = layer_working_memory(model.layers[1], (28, 28, 32), 4)
+    assert pool == (28 * 28 * 32 + 2 * 14 * 14 * 32) * 4  # input, output and a running maximum
+    per_row = max(conv, pool)
+    assert rows == PREDICT_MEMORY // per_row < 8192
+    sizes = []
+    infer = model.infer
+    monkeypatch.setattr(model, "infer", lambda X, logits=False: sizes.append(len(X)) or infer(X))
+    X = np.zeros((2 * rows + 5, 28, 28, 1), np.float32)
+    out = model.predict(X)  # the default batch_size, 8192, is capped by the memory per row
+    assert out.shape == (len(X), 10)
+    assert sizes == [rows, rows, 5]
+    assert max(sizes) * per_row <= PREDICT_MEMORY
+
+
+def test_predict_batches_of_a_small_dense_model_are_not_capped():
+    model = Sequential([Dense(4, input_dim=3)], seed=0)
+    model.build(3)
+    assert rows_within(model.layers, model.input_shape, model.dtype) > 8192
+
+
+# -- state and concurrency ------------------------------------------------------------------------
+class _Pause(Callback):
+    """Holds the fit in its second epoch until released; saves from inside the fit."""
+
+    def __init__(self, path) -> None:
+        self.path, self.inside, self.release = path, threading.Event(), threading.Event()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        scratchnn.io.save(self.model_ref, self.path)  # the fit's own thread: between two steps
+        self.inside.set()
+        self.release.wait(10)
+
+
+def test_save_export_and_get_state_from_another_thread_during_fit_are_refused(tmp_path):
+    pytest.importorskip("onnx")
+    X, y = _data()
+    model = Sequential([Dense(4, "relu"), Dense(1)], seed=0)
+    pause = _Pause(tmp_path / "inside.npz")
+    pause.model_ref = model
+    errors = []
+    thread = threading.Thread(
+        target=lambda: errors.append(
+            model.fit(X, y, epochs=2, verbose=0, callbacks=[pause]) and None
+        )
+    )
+    thread.start()
+    try:
+        assert pause.inside.wait(10)
+        for action, call in [
+            ("save", lambda: model.save(tmp_path / "m.npz")),
+            ("export", lambda: model.to_onnx(tmp_path / "m.onnx")),
+            ("read the state of", model.get_state),
+        ]:
+            with pytest.raises(RuntimeError, match=f"cannot {action} this model while it is being "
+                               "trained .fit runs in another thread."):  # fmt: skip
+                call()
+        with pytest.raises(RuntimeError, match="already being trained"):
+            model.fit(X, y, verbose=0)
+    finally:
+        pause.release.set()
+        thread.join(10)
+    assert errors == [None]
+    assert (tmp_path / "inside.npz").exists() and not (tmp_path / "m.npz").exists()
+    model.save(tmp_path / "m.npz")  # after the fit: allowed again
+    assert model.get_state()["params"].shape == model.params.shape
+
+
+# -- numbers --------------------------------------------------------------------------------------
+def test_sample_weight_too_large_for_the_dtype_is_refused_without_numpy_warnings():
+    X, y = _data()
+    model = Sequential([Dense(1)], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"sample_weight holds 1 value\(s\) too large for "
+                           r"float32 \(largest magnitude 1e\+39"):  # fmt: skip
+            model.fit(X, y, sample_weight=np.r_[1e39, np.ones(len(X) - 1)], verbose=0)
+    assert not model.built  # a rejected call changes nothing
+
+
+def test_a_fit_whose_final_weights_give_a_non_finite_validation_loss_warns():
+    X, y = _data()
+    X_val, y_val = np.full((4, 3), 1e30), np.full((4, 1), 3e37)
+    model = Sequential([Dense(1)], seed=0)
+    with pytest.warns(DivergenceWarning, match="non-finite loss on the validation data"):
+        history = model.fit(X, y, epochs=2, validation_data=(X_val, y_val), verbose=0)
+    assert "validation data" in history.stop_reason
+
+
+# -- messages -------------------------------------------------------------------------------------
+def test_one_image_without_its_batch_axis_is_told_to_add_the_batch_axis():
+    model = Sequential([Conv2D(2, 3), Flatten(), Dense(2)], seed=0)
+    model.build((8, 8, 2))
+    with pytest.raises(ValueError, match=r"add the batch axis, X\[None\]"):
+        model.predict(np.ones((8, 8, 2)))
