@@ -173,6 +173,28 @@ def _check_declared_shapes(config: dict[str, Any], arrays: dict, path: str) -> N
         shape = layer.output_shape(shape)
 
 
+def listing_fits_model(header: dict[str, Any], path: str) -> None:
+    """Refuse a file whose listed array shapes its model does not take, before reading them."""
+    listed = {  # shape-only stand-ins: no memory behind them
+        name: np.broadcast_to(np.zeros((), np.uint8), spec["shape"])
+        for name, spec in header["arrays"].items()
+    }
+    params = sum(math.prod(spec["shape"]) for name, spec in header["arrays"].items()
+                 if name.startswith("layers.") and ".params." in name)  # fmt: skip
+    for name, spec in header["arrays"].items():
+        if name.startswith("optimizer.") and math.prod(spec["shape"]) > params:
+            raise ModelFileError(
+                f"{path!r}: array {name!r} of shape {tuple(spec['shape'])} holds more values "
+                f"than the model's {params} parameters"
+            )
+    try:
+        _check_declared_shapes(header["model"], listed, path)
+    except ModelFileError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
+        raise ModelFileError(f"{path!r}: the model config cannot be rebuilt: {error}") from None
+
+
 def spec_name(config: dict[str, Any], index: int) -> str:
     return str(config["layers"][index]["class_name"])
 
@@ -339,7 +361,7 @@ def load(path: str | os.PathLike) -> Any:
     Raises :class:`ModelFileError` (a ``ValueError``) for anything but a sound model file, and
     ``FileNotFoundError`` when there is no file.
     """
-    header, arrays = read_model_file(path)
+    header, arrays = read_model_file(path, listing_fits_model)
     path = os.fspath(path)
     if header["kind"] not in _KINDS:
         raise ModelFileError(

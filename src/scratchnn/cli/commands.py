@@ -44,6 +44,7 @@ from .data import (
     load_data,
     trained_categories,
 )
+from .paths import check_output
 
 DEMOS: dict[str, list[str]] = {
     "xor": (
@@ -102,6 +103,7 @@ def _check_training_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--spec: no such file {args.spec!r}")
     if args.out is not None and not Path(args.out).resolve().parent.is_dir():
         raise UsageError(f"--out {args.out}: folder {str(Path(args.out).parent)!r} does not exist")
+    check_output("--out", args.out, {"--csv data file": args.csv, "--spec file": args.spec})
 
 
 def _split(n: int, fraction: float) -> int:
@@ -338,6 +340,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``scratchnn predict``: one CSV row of predictions per input row, labels by name."""
+    check_output("--out", args.out, {"model file": args.model, "input CSV": args.input})
     model, classes = _load_model(args.model)
     options = csv_options(args)
     options["one_hot"] = _model_categories(model, args) or []
@@ -345,12 +348,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "stdin.csv"
             path.write_bytes(sys.stdin.buffer.read())
-            X, _, features = datasets.load_csv(path, target=None, return_names=True, **options)
+            try:
+                X, _, features = datasets.load_csv(path, target=None, return_names=True, **options)
+            except ValueError as error:  # the file is ours, gone when this ends: name the source
+                raise type(error)(str(error).replace(str(path), "standard input")) from None
     else:
         if not Path(args.input).is_file():
             raise FileNotFoundError(f"input: no such file {args.input!r}")
         X, _, features = datasets.load_csv(args.input, target=None, return_names=True, **options)
-    check_columns(getattr(model, "feature_names", None), features, args.input, X)
+    source = "standard input" if args.input == "-" else args.input
+    check_columns(getattr(model, "feature_names", None), features, source, X)
     outputs = model.predict(X)
     if is_classifier(model):
         probabilities = outputs if outputs.shape[1] > 1 else np.hstack([1 - outputs, outputs])
