@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import scratchnn
 from scratchnn.cli import main
 
 
@@ -71,3 +72,25 @@ def test_predict_from_standard_input_names_standard_input(trained, capsys, monke
     error = _error(capsys, status, ["predict", str(model), "-"])
     assert message in error
     assert "stdin.csv" not in error and "tmp" not in error
+
+
+def test_a_one_hot_column_whose_name_holds_equals_trains_then_predicts(tmp_path, capsys):
+    # Issue 27: the stored names "size=big=small" were split at the first "=".
+    rng = np.random.default_rng(0)
+    rows = [
+        f"{x:.3f},{['s', 'm=l', 'xl'][i % 3]},{'yes' if x > 0 else 'no'}"
+        for i, x in enumerate(rng.normal(size=24))
+    ]
+    data = tmp_path / "d.csv"
+    data.write_text("x,size=cut,label\n" + "\n".join(rows) + "\n")
+    model = tmp_path / "m.npz"
+    common = ["--one-hot", "size=cut"]
+    train = ["train", "--csv", str(data), "--target", "label", "--epochs", "2", "--quiet"]
+    assert main([*train, *common, "--out", str(model)]) == 0
+    names = scratchnn.load(model).feature_names
+    assert names == ["x", "size=cut=m=l", "size=cut=s", "size=cut=xl"]
+    capsys.readouterr()
+    assert main(["evaluate", str(model), "--csv", str(data), "--target", "label", *common]) == 0
+    assert "d.csv: 24 samples" in capsys.readouterr().out
+    assert main(["predict", str(model), str(data), "--drop", "label", *common]) == 0
+    assert capsys.readouterr().out.count("\n") == 25  # the header and one line per row

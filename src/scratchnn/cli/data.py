@@ -47,13 +47,17 @@ def trained_categories(feature_names: list[str] | None, columns: list[str]) -> d
     """``{column: categories}`` for ``--one-hot`` columns, as a model's column names record them
     (``"color=red"``, ``"color=blue"``): evaluate and predict encode with the training ones."""
     found: dict[str, list[str]] = {}
+    # A column's name may hold "=" itself ("a=b=red"): each name goes to the longest column
+    # asked for that prefixes it, so only categories, never column names, are split off.
+    longest_first = sorted(set(columns), key=len, reverse=True)
     for name in feature_names or []:
-        column, equals, category = name.partition("=")
-        if equals:
-            found.setdefault(column, []).append(category)
+        column = next((c for c in longest_first if name.startswith(f"{c}=")), None)
+        if column is not None:
+            found.setdefault(column, []).append(name[len(column) + 1 :])
     unknown = [column for column in columns if column not in found]
     if unknown:
-        known = ", ".join(found) or "none"
+        one_hot = dict.fromkeys(n.partition("=")[0] for n in feature_names or [] if "=" in n)
+        known = ", ".join(one_hot) or "none"
         raise UsageError(
             f"--one-hot {unknown[0]}: the model was not trained with that column one-hot "
             f"encoded (its one-hot columns: {known})"
