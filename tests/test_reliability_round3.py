@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 
@@ -129,3 +130,58 @@ def test_one_image_without_its_batch_axis_is_told_to_add_the_batch_axis():
     model.build((8, 8, 2))
     with pytest.raises(ValueError, match=r"add the batch axis, X\[None\]"):
         model.predict(np.ones((8, 8, 2)))
+
+
+# -- diagnostics ----------------------------------------------------------------------------------
+def test_diagnose_refuses_labels_that_do_not_fit_before_building_the_model():
+    from scratchnn import diagnose
+
+    X, _ = _data()
+    model = Sequential([Dense(4, "relu"), Dense(2, "softmax")], seed=0)
+    state = model.rng.bit_generator.state
+    with pytest.raises(ValueError, match="y does not fit the loss 'categorical_crossentropy'"):
+        diagnose(model, X, np.full(len(X), 7))
+    assert not model.built and model.rng.bit_generator.state == state
+
+
+def test_diagnose_takes_text_labels_as_fit_does():
+    from scratchnn import diagnose
+
+    X, _ = _data()
+    labels = np.where(X[:, 0] > 0, "cat", "dog")
+    model = Sequential([Dense(4, "relu"), Dense(2, "softmax")], seed=0)
+    report = diagnose(model, X, labels)
+    by_index = diagnose(model, X, (labels == "dog").astype(int))  # sorted: cat 0, dog 1
+    assert report.series == by_index.series
+
+
+def test_diagnose_on_huge_weights_and_statistics_warns_nothing_and_gives_json():
+    import json
+
+    from scratchnn import BatchNorm, diagnose
+
+    X, _ = _data()
+    y = (X[:, 0] > 0).astype(int)
+    model = Sequential([Dense(4, "relu"), BatchNorm(), Dense(2, "softmax")], seed=0)
+    model.build(3)
+    model.layers[0].params["W"][...] = 1e20
+    model.layers[1].state["running_mean"][...] = 3e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = diagnose(model, X, y)
+    assert report.series["layer0/weight_norm/W"][0] == pytest.approx(1e20 * np.sqrt(12), rel=1e-5)
+    assert report.series["layer1/state/running_mean/mean"][0] == pytest.approx(3e38, rel=1e-6)
+    json.dumps(report.to_dict(), allow_nan=False)
+
+
+def test_report_to_dict_holds_no_infinity_from_a_diverged_finding():
+    import json
+
+    from scratchnn.diagnostics import Finding, Report
+
+    finding = Finding("exploding_gradients", 0, math.inf, 1e3, 1, "grad ratio inf", "lower lr")
+    report = Report([], {"x": [math.inf]}, [finding], {"exploding": math.inf})
+    entry = report.to_dict()
+    assert entry["findings"][0]["value"] is None and entry["findings"][0]["threshold"] == 1e3
+    assert entry["thresholds"] == {"exploding": None} and entry["series"] == {"x": [None]}
+    json.dumps(entry, allow_nan=False)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _validation as check
 from ..callbacks import Callback
+from ..labels import label_indices
 from ..losses import Loss, get_loss
 from ..network import Network
 from ..training import QUIET, TrainingStep
@@ -64,7 +65,7 @@ class _EpochRecord:
             for name, param in layer.params.items():
                 values[f"layer{index}/weight_norm/{name}"] = norm(param)
             for name, state in layer.state.items():
-                values[f"layer{index}/state/{name}/mean"] = float(np.mean(state))
+                values[f"layer{index}/state/{name}/mean"] = float(np.mean(state, dtype=float))
                 values[f"layer{index}/state/{name}/min"] = float(np.min(state))
                 values[f"layer{index}/state/{name}/max"] = float(np.max(state))
         _add_gradient_ratios(layers, values)
@@ -291,16 +292,19 @@ def diagnose(
         raise TypeError(f"model must be a scratchnn Sequential, got {check.describe(model)}")
     thresholds = check_thresholds(thresholds)
     X = model.check_inputs(X)
+    loss = get_loss(_default_loss(model) if loss is None else loss)
+    y, _ = label_indices(y, loss, getattr(model, "classes", None), "y")  # text labels, as fit
     y = check.check_array(y, "y", ndim=(1, 2))
     check.check_same_length(X, y)
-    loss = get_loss(_default_loss(model) if loss is None else loss)
-    if not model.built:
-        model.build(X.shape[1:])
+    # Everything is checked before the model is built: a refused call changes nothing.
+    output_shape = model.output_shape if model.built else model.output_shape_for(X.shape[1:])
     try:
         with np.errstate(over="ignore"):
-            y = loss.prepare_targets(y, int(np.prod(model.output_shape)), model.dtype)
+            y = loss.prepare_targets(y, int(np.prod(output_shape)), model.dtype)
     except ValueError as error:
         raise ValueError(f"y does not fit the loss {loss.name!r}: {error}") from None
+    if not model.built:
+        model.build(X.shape[1:])
     layers = list(model.layers)
     saved, grads = model.get_state(), model.grads.copy()
     record = _EpochRecord(layers)
@@ -315,7 +319,8 @@ def diagnose(
     finally:
         model._restore_state(saved)  # as it was, NaN or not: diagnosing changes nothing
         model.grads[...] = grads
-    values = record.values(layers)  # weights and batch-norm statistics as the model has them
+    with np.errstate(**QUIET):  # huge weights or statistics are findings, not NumPy warnings
+        values = record.values(layers)  # weights and batch-norm statistics as the model has them
     described = describe_layers(model)
     series = {key: [value] for key, value in values.items()}
     findings = find_problems(described, series, thresholds)
