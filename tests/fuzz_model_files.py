@@ -493,6 +493,8 @@ def _refit_kernel(entries: dict, header: dict, index: int, config: dict) -> None
     name = f"layers.{index}.params.W"
     kernel, filters = config["kernel_size"], config["filters"]
     pair = kernel if isinstance(kernel, list) else [kernel, kernel]
+    if len(pair) != 2 or entries[name].ndim != 4:  # a kernel no layer takes: left as it was
+        return
     dims = [*pair, entries[name].shape[2], filters]
     if not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 64 for d in dims):
         return

@@ -185,3 +185,19 @@ def test_report_to_dict_holds_no_infinity_from_a_diverged_finding():
     assert entry["findings"][0]["value"] is None and entry["findings"][0]["threshold"] == 1e3
     assert entry["thresholds"] == {"exploding": None} and entry["series"] == {"x": [None]}
     json.dumps(entry, allow_nan=False)
+
+
+def test_a_fit_whose_final_weights_overflow_rows_outside_the_last_batch_warns():
+    # Issue 27: inputs of 1e4, Huber, ELU, SGD(0.01): the last batch was finite, one other row
+    # of the training data was not, and the fit ended without a word.
+    from scratchnn.optimizers import SGD
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)) * 1e4, rng.normal(size=(60, 1))
+    model = Sequential([Dense(32, "elu"), Dense(32, "elu"), Dense(1)], seed=0)
+    with pytest.warns(DivergenceWarning, match="the last update made the model overflow"):
+        model.fit(X, y, loss="huber", optimizer=SGD(0.01), epochs=3, batch_size=16, verbose=0,
+                  validation_split=0.2)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(model.predict(X[:48])).all()  # the weights kept are finite on them

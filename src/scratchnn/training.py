@@ -332,12 +332,15 @@ class _Snapshot:
 
 def _last_update_is_finite(step: TrainingStep, X: Any, y: np.ndarray, rows: Any) -> bool:
     """Finite weights whose outputs (logits, for a fused head) and loss on the last batch are
-    finite: no step checks its own update."""
+    finite, and, for data in memory, whose outputs on every row are: no step checks its own
+    update, and a huge one may overflow rows the last batch lacks."""
     with np.errstate(**QUIET):
         if not np.isfinite(np.add.reduce(step.network.params)):
             return False
         outputs = step.forward(X[rows], training=False)
-        return bool(np.isfinite(outputs).all()) and math.isfinite(step.loss(outputs, y[rows]))
+        if not (np.isfinite(outputs).all() and math.isfinite(step.loss(outputs, y[rows]))):
+            return False
+    return not isinstance(X, np.ndarray) or _finite_everywhere(step.network, X)
 
 
 def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool:
