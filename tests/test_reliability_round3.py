@@ -37,7 +37,8 @@ def test_predict_batches_stay_within_the_stated_working_memory(monkeypatch):
     # the convolution's im2col: 28*28*9 patches, the padded image, its input and 32 outputs
     assert conv == (28 * 28 + 30 * 30 + 28 * 28 * 9 + 28 * 28 * 32) * 4
     pool = layer_working_memory(model.layers[1], (28, 28, 32), 4)
-    assert pool == (28 * 28 * 32 + 2 * 14 * 14 * 32) * 4  # input, output and a running maximum
+    # input, the row maxima of the blocks (up to an input's size), output and a running maximum
+    assert pool == (2 * 28 * 28 * 32 + 2 * 14 * 14 * 32) * 4
     per_row = max(conv, pool)
     assert rows == PREDICT_MEMORY // per_row < 8192
     sizes = []
@@ -201,3 +202,19 @@ def test_a_fit_whose_final_weights_overflow_rows_outside_the_last_batch_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(model.predict(X[:48])).all()  # the weights kept are finite on them
+
+
+def test_evaluate_and_validation_batches_stay_within_the_working_memory_too():
+    import tracemalloc
+
+    model = _cnn()
+    X = np.zeros((4000, 28, 28, 1), np.float32)
+    y = np.zeros(4000, int)
+    model.loss = scratchnn.losses.get_loss("categorical_crossentropy")
+    tracemalloc.start()
+    try:
+        model.evaluate(X, y)  # one batch of 4000 images would take ~560 MB of im2col and outputs
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < PREDICT_MEMORY + 32 * 2**20

@@ -20,6 +20,7 @@ from . import sources
 from ._validation import QUIET
 from .activations import get_activation
 from .callbacks import Callback, History
+from .layers.memory import rows_within
 from .losses import Loss
 from .metrics import Metric
 from .network import Network
@@ -345,6 +346,7 @@ def _last_update_is_finite(step: TrainingStep, X: Any, y: np.ndarray, rows: Any)
 
 def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool:
     """Whether the network's outputs on every row of ``X`` are finite (inference, quietly)."""
+    batch_size = min(batch_size, rows_within(network.layers, network.input_shape, network.dtype))
     with np.errstate(**QUIET):
         for start in range(0, len(X), batch_size):
             if not np.isfinite(network.infer(X[start : start + batch_size])).all():
@@ -385,6 +387,7 @@ def evaluate_loss_and_metrics(
 ) -> dict[str, float]:
     """Loss (with the layers' penalties) and metrics over ``(X, y)`` in inference mode."""
     network = step.network
+    batch_size = min(batch_size, rows_within(network.layers, network.input_shape, network.dtype))
     outputs = np.empty((len(X), *network.output_shape), dtype=network.dtype)
     total = 0.0
     with np.errstate(**QUIET):
