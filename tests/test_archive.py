@@ -624,3 +624,30 @@ def test_a_file_whose_reads_fail_is_a_model_file_error_naming_it():
         pytest.skip("no /proc")
     with pytest.raises(ModelFileError, match="cannot read model file '/proc/self/mem': "):
         load("/proc/self/mem")
+
+
+def test_a_deflate_bomb_under_a_name_the_model_has_no_place_for_is_never_inflated(tmp_path):
+    model = Sequential([Dense(4, input_dim=3)], seed=0)
+    model.build(3)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    entries = _entries(path)
+    header = _header(entries)
+    count = 25_000_000
+    for name in ("layers.7.params.W", "layers.0.params.W.x", "extra"):
+        header["arrays"] = {k: v for k, v in header["arrays"].items() if k in entries}
+        header["arrays"][name] = {"shape": [count], "dtype": "float32"}
+        bomb = npy_bytes(np.zeros(0, np.float32)).replace(b"(0,)", f"({count},)".encode())
+        bomb = bomb[:8] + (len(bomb) - 10).to_bytes(2, "little") + bomb[10:] + bytes(4 * count)
+        members = [(f"{k}.npy", npy_bytes(v)) for k, v in entries.items() if k != "__config__"]
+        members += [("__config__.npy", npy_bytes(header_array(header))), (f"{name}.npy", bomb)]
+        path.write_bytes(build_zip(members, zipfile.ZIP_DEFLATED))
+        errors: list[str] = []
+
+        def read(errors=errors) -> None:
+            with pytest.raises(ModelFileError) as error:
+                load(path)
+            errors.append(str(error.value))
+
+        assert _peak_while(read) < 2 * 2**20
+        assert f"holds arrays this model has no place for: [{name!r}]" in errors[0]

@@ -179,6 +179,11 @@ def listing_fits_model(header: dict[str, Any], path: str) -> None:
         name: np.broadcast_to(np.zeros((), np.uint8), spec["shape"])
         for name, spec in header["arrays"].items()
     }
+    layers = header["model"].get("layers") if isinstance(header["model"], dict) else None
+    count = len(layers) if isinstance(layers, list) else 0
+    stray = [name for name in header["arrays"] if not _has_place(name, count)]
+    if stray:
+        raise ModelFileError(f"{path!r} holds arrays this model has no place for: {stray[:5]}")
     params = sum(math.prod(spec["shape"]) for name, spec in header["arrays"].items()
                  if name.startswith("layers.") and ".params." in name)  # fmt: skip
     for name, spec in header["arrays"].items():
@@ -193,6 +198,20 @@ def listing_fits_model(header: dict[str, Any], path: str) -> None:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
         raise ModelFileError(f"{path!r}: the model config cannot be rebuilt: {error}") from None
+
+
+def _has_place(name: str, layers: int) -> bool:
+    """Whether an array name can belong to a model of ``layers`` layers (or its optimizer)."""
+    parts = name.split(".")
+    if len(parts) == 2:
+        return parts[0] == "optimizer"
+    return (
+        len(parts) == 4
+        and parts[0] == "layers"
+        and parts[1].isdigit()
+        and int(parts[1]) < layers
+        and parts[2] in ("params", "state")
+    )
 
 
 def spec_name(config: dict[str, Any], index: int) -> str:
