@@ -102,3 +102,13 @@ def test_an_unreadable_file_says_it_cannot_be_read_not_gzip(tmp_path):
         pytest.skip("no /proc")
     with pytest.raises(ValueError, match="/proc/self/mem: cannot be read"):
         load_csv("/proc/self/mem")
+
+
+def test_a_file_of_targets_only_is_read_with_load_csv_column(tmp_path):
+    from scratchnn.datasets import load_csv_column
+
+    path = write(tmp_path, "label\n1\n0\n")
+    with pytest.raises(ValueError, match="read with load_csv_column"):
+        load_csv(path, target="label")
+    assert load_csv_column(path, "label").tolist() == [1.0, 0.0]
+    assert load_csv_column(write(tmp_path, "a\nx\n", "t.csv"), 0, header=True).tolist() == ["x"]

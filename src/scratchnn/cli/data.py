@@ -126,9 +126,9 @@ def _load_csv(args: argparse.Namespace, one_hot: dict[str, list] | None = None) 
         options["one_hot"] = one_hot
     if args.target_csv is not None:
         X, _, features = datasets.load_csv(args.csv, target=None, return_names=True, **options)
-        options["drop"], options["one_hot"] = [], []
+        del options["drop"], options["one_hot"]
         column = -1 if target is None else target
-        _, y = datasets.load_csv(args.target_csv, target=column, **options)
+        y = datasets.load_csv_column(args.target_csv, column, **options)
         if len(y) != len(X):
             raise ValueError(
                 f"--target-csv {args.target_csv} has {len(y)} rows but --csv {args.csv} has "

@@ -17,7 +17,7 @@ from .files import load_idx, load_mnist
 from .generated import make_blobs, make_circles, make_moons, make_spirals, make_xor
 from .preprocessing import Standardizer, one_hot, standardize, train_test_split
 from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
-from .tables import load_csv
+from .tables import load_csv, load_csv_column
 
 GENERATED = {
     "xor": make_xor,
@@ -65,6 +65,7 @@ __all__ = [
     "load",
     "load_breast_cancer",
     "load_csv",
+    "load_csv_column",
     "load_diabetes",
     "load_digits",
     "load_idx",

@@ -536,7 +536,8 @@ def load_csv(
         left = "its only column is" if width == 1 else f"its {width} columns are"
         raise ValueError(
             f"{path}: no feature columns: {left} the target or dropped (target={target!r}, "
-            f"drop={list(drop)!r}); a model needs at least one input column"
+            f"drop={list(drop)!r}); a model needs at least one input column (a file of targets "
+            "only is read with load_csv_column)"
         )
     X = np.zeros((len(lines), sum(1 if count is None else count for _, count in parts)))
     start, rows = 0, np.arange(len(lines))
@@ -552,6 +553,36 @@ def load_csv(
     if return_names:
         return X, y, labels if names is not None or encoded else None
     return X, y
+
+
+def load_csv_column(
+    path: str | os.PathLike,
+    column: str | int = -1,
+    header: bool | None = None,
+    delimiter: str = ",",
+    skip_rows: int = 0,
+    encoding: str = "utf-8",
+) -> np.ndarray:
+    """Read one column of a CSV file as :func:`load_csv` reads its target: targets kept apart.
+
+    For a file of targets only (scikit-learn's ``diabetes_target.csv.gz``), which ``load_csv``
+    refuses for having no feature column. ``column`` and the other arguments are as for
+    ``load_csv``; returns ``(n_rows,)``, float64 when every field is a number, else the labels
+    as an object array of str.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from scratchnn.datasets import load_csv_column
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "y.csv"
+    >>> _ = path.write_text("price\\n3.5\\n4\\n")
+    >>> load_csv_column(path, "price").tolist()
+    [3.5, 4.0]
+    """
+    path = _check_path(path)
+    columns, lines, names = _read_columns(path, header, delimiter, skip_rows, encoding)
+    index = _resolve(column, names, len(columns), "target", path)
+    return _target_column(columns[index], lines, index, names, path)
 
 
 def _one_hot_columns(
