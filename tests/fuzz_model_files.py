@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import traceback
+import tracemalloc
 import warnings
 import zipfile
 from collections import Counter
@@ -37,7 +38,17 @@ import numpy as np
 import scratchnn
 from scratchnn import ModelCheckpoint, ModelFileError, Sequential
 from scratchnn.checkpoint import read_checkpoint
-from scratchnn.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape
+from scratchnn.layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    Reshape,
+)
 
 DEEP = "@@deep@@"  # placeholder replaced by deeply nested JSON text after dumping
 
@@ -78,11 +89,19 @@ def make_corpus(folder: Path, tutorial: bool = False) -> list[Sample]:
     )  # fmt: skip
     image.fit(X, y, epochs=1, **fit)
     image.save(folder / "image.npz")
+    windows = Sequential(  # every window field: kernels, pools, strides, paddings, 8x8 images
+        [Conv2D(3, 3, padding="same", activation="relu", input_shape=(8, 8, 2)), MaxPool2D(2),
+         AvgPool2D(2, strides=1, padding="same"), Conv2D(2, (1, 2), strides=(1, 2)),
+         GlobalAvgPool2D(), Dense(3, "softmax")], seed=1,
+    )  # fmt: skip
+    images = rng.normal(size=(16, 8, 8, 2))
+    windows.fit(images, y[:16], epochs=1, **fit)
+    windows.save(folder / "windows.npz")
     labelled = model()  # class labels and column names in the header
     labelled.fit(X, np.array(["low", "mid", "high"])[y], epochs=1, **fit)
     labelled.feature_names = ["a", "b", "c", "d"]
     labelled.save(folder / "labelled.npz")
-    names = ["model", "ckpt", "image", "labelled"]
+    names = ["model", "ckpt", "image", "labelled", "windows"]
     if tutorial:
         network = scratchnn.NeuralNetwork(4, 3, 1, seed=0)
         network.train(X, (y > 0).astype(float).reshape(-1, 1), epochs=2)
@@ -415,6 +434,78 @@ def _declared_shape(sample: Sample, name: str, shape: tuple = (12000, 12000)) ->
     return patch(data, record + 20, "<L", declared % 2**32)
 
 
+# Window fields as a careless or hostile file may hold them (the input is 8x8).
+WINDOW_VALUES = [
+    0, -1, 1, 2, 3, 7, 8, 9, 14, 15, 16, 17, 100, 100_000, 2**31, 2**62, 10**30, 2.5, "3",
+    True, None, [], [2], [2, 2, 2], [0, 2], [1, 100_000], [100_000, 1], [8, 9], [15, 1],
+    [16, 16], [2**40, 2**40], "same", "valid", "SAME", "full",
+]  # fmt: skip
+WINDOW_FIELDS = {
+    "Conv2D": ["kernel_size", "strides", "padding", "filters"],
+    "MaxPool2D": ["pool_size", "strides", "padding"],
+    "AvgPool2D": ["pool_size", "strides", "padding"],
+}
+INPUT_SHAPES = [[8, 8, 2], [1, 1, 2], [8, 1, 2], [100_000, 100_000, 2], [2**31, 8, 2], [8, 8]]
+
+
+def mutate_windows(rng: np.random.Generator, sample: Sample) -> tuple[bytes, str]:
+    """Window and stride fields of the image layers, with the arrays a crafted file would fit.
+
+    A convolution whose kernel changes gets a kernel array of the new shape (when it is small
+    enough to write), so the file is consistent and the geometry itself is what is judged.
+    """
+    header = json.loads(json.dumps(sample.header))
+    entries = dict(sample.entries)
+    layers = header["model"].get("layers", [])  # a graph's file has none here: mutate the header
+    image_layers = [i for i, spec in enumerate(layers) if spec["class_name"] in WINDOW_FIELDS]
+    if not image_layers:
+        return mutate_header(rng, sample)
+    what = []
+    for _ in range(int(rng.integers(1, 3))):
+        if rng.random() < 0.1:
+            shape = INPUT_SHAPES[int(rng.integers(len(INPUT_SHAPES)))]
+            header["model"]["input_shape"] = shape
+            layers[0]["config"]["input_shape"] = shape
+            what.append(f"input_shape={shape}")
+            continue
+        index = int(rng.choice(image_layers))
+        spec = layers[index]
+        key = str(rng.choice(WINDOW_FIELDS[spec["class_name"]]))
+        value = WINDOW_VALUES[int(rng.integers(len(WINDOW_VALUES)))]
+        if rng.random() < 0.5:  # half of them plausible: small windows, a valid padding
+            value = (
+                ["same", "valid"][int(rng.integers(2))]
+                if key == "padding"
+                else int(rng.integers(1, 10))
+            )
+        if rng.random() < 0.3 and isinstance(value, int) and not isinstance(value, bool):
+            value = [value, WINDOW_VALUES[int(rng.integers(len(WINDOW_VALUES)))]]
+        spec["config"][key] = value
+        what.append(f"layers[{index}] {spec['class_name']}.{key}={value!r}")
+        if spec["class_name"] == "Conv2D" and key in ("kernel_size", "filters"):
+            _refit_kernel(entries, header, index, spec["config"])
+    entries["__config__"] = header_array(header)
+    return entries_zip(entries), "windows: " + "; ".join(what)
+
+
+def _refit_kernel(entries: dict, header: dict, index: int, config: dict) -> None:
+    """Give layer ``index``'s kernel (and bias) the shape its new config implies, if small."""
+    name = f"layers.{index}.params.W"
+    kernel, filters = config["kernel_size"], config["filters"]
+    pair = kernel if isinstance(kernel, list) else [kernel, kernel]
+    if len(pair) != 2 or entries[name].ndim != 4:  # a kernel no layer takes: left as it was
+        return
+    dims = [*pair, entries[name].shape[2], filters]
+    if not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 64 for d in dims):
+        return
+    entries[name] = np.full(dims, 0.1, entries[name].dtype)
+    header["arrays"][name] = {"shape": dims, "dtype": entries[name].dtype.name}
+    bias = f"layers.{index}.params.b"
+    if bias in entries:
+        entries[bias] = np.zeros(filters, entries[bias].dtype)
+        header["arrays"][bias] = {"shape": [filters], "dtype": entries[bias].dtype.name}
+
+
 MUTATORS: dict[str, Callable[[np.random.Generator, Sample], tuple[bytes, str]]] = {
     "flip_bits": flip_bits,
     "overwrite_bytes": overwrite_bytes,
@@ -423,6 +514,7 @@ MUTATORS: dict[str, Callable[[np.random.Generator, Sample], tuple[bytes, str]]] 
     "header_text": mutate_header_text,
     "npy_header": mutate_npy,
     "zip": zip_attack,
+    "windows": mutate_windows,
 }
 
 
@@ -478,8 +570,10 @@ def try_case(path: Path, data: bytes, family: str, sample: str, what: str, repor
         try:
             with warnings.catch_warnings():  # a file loaded without its mismatched labels warns
                 warnings.simplefilter("ignore", UserWarning)
-                reader(path)
+                loaded = reader(path)
             outcome = "loaded"
+            if reader_name == "load":
+                outcome = exercise(loaded)
         except ModelFileError:
             outcome = "refused"
         except Exception as error:  # noqa: BLE001 - recording every escape is the point
@@ -488,6 +582,58 @@ def try_case(path: Path, data: bytes, family: str, sample: str, what: str, repor
             escape = Escape(family, sample, what, reader_name, message, _origin(error))
             report.escapes.append(escape)
         report.outcomes[family, reader_name, outcome] += 1
+
+
+PREDICT_PEAK = 64 * 2**20  # what predicting two rows of a loaded corpus model may take
+
+
+class LoadedModelError(Exception):
+    """A model that loaded but cannot predict, export or agree with its export."""
+
+
+def exercise(model: Any) -> str:
+    """Use a model that loaded: predict two rows within :data:`PREDICT_PEAK`, export it to ONNX
+    and, where ONNX Runtime is installed, check that the export gives the same outputs.
+
+    Returns the outcome: ``"used"``, or ``"loaded"`` for what cannot be exercised (the
+    tutorial's network); raises :class:`LoadedModelError` for anything else.
+    """
+    if not isinstance(model, scratchnn.Sequential):
+        return "loaded"
+    X = np.random.default_rng(0).normal(size=(2, *model.input_shape)).astype(model.dtype)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # non-finite outputs: a warning
+            outputs = model.predict(X)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    if peak > PREDICT_PEAK:
+        raise LoadedModelError(f"predicting 2 rows peaked at {peak / 2**20:.0f} MB")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        return "used"
+    from scratchnn.export import to_onnx
+
+    proto = to_onnx(model)
+    try:
+        import onnxruntime
+    except ImportError:
+        return "used"
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    exported = session.run(None, {"input": X})[0]
+    if not np.allclose(exported, outputs, rtol=1e-4, atol=1e-5, equal_nan=True):
+        raise LoadedModelError(
+            f"the ONNX export gives other outputs (largest difference "
+            f"{np.nanmax(np.abs(exported - outputs)):.3g})"
+        )
+    return "used"
 
 
 def run(
@@ -504,7 +650,8 @@ def run(
     report = Report()
     for case in range(cases):
         family = families[case % len(families)]
-        sample = samples[(case // len(families)) % len(samples)]
+        pool = [s for s in samples if s.name == "windows"] if family == "windows" else samples
+        sample = pool[(case // len(families)) % len(pool)]
         data, description = MUTATORS[family](rng, sample)
         try_case(folder / "case.npz", data, family, sample.name, description, report)
     return report

@@ -528,3 +528,126 @@ def test_write_model_file_keeps_numpys_stored_layout(tmp_path):
     assert {i.compress_type for i in infos} == {zipfile.ZIP_STORED}
     with np.load(path) as archive:
         np.testing.assert_array_equal(archive["x"], np.arange(3.0))
+
+
+def test_a_deflate_bomb_of_the_wrong_shape_is_refused_before_it_is_inflated(tmp_path):
+    # Issue 27: 100 MB of zeros deflate to ~100 kB; header and .npy header agree on the shape,
+    # which is not the (3, 4) the model's first Dense layer needs.
+    model = Sequential([Dense(4, input_dim=3), Dense(1)], seed=0)
+    model.build(3)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    entries = _entries(path)
+    header = _header(entries)
+    count = 25_000_000
+    header["arrays"]["layers.0.params.W"] = {"shape": [count], "dtype": "float32"}
+    entries["__config__"] = header_array(header)
+    entries.pop("layers.0.params.W")
+    bomb = npy_bytes(np.zeros(0, np.float32)).replace(b"(0,)", f"({count},)".encode())
+    bomb = bomb[:8] + (len(bomb) - 10).to_bytes(2, "little") + bomb[10:] + bytes(4 * count)
+    members = [(f"{k}.npy", npy_bytes(v)) for k, v in entries.items()]
+    data = build_zip([*members, ("layers.0.params.W.npy", bomb)], zipfile.ZIP_DEFLATED)
+    del bomb
+    assert len(data) < 200_000
+    path.write_bytes(data)
+    for reader in (load, scratchnn.checkpoint.read_checkpoint):
+        errors: list[str] = []
+
+        def read(reader=reader, errors=errors) -> None:
+            with pytest.raises(ModelFileError) as error:
+                reader(path)
+            errors.append(str(error.value))
+
+        assert _peak_while(read) < 2 * 2**20
+        assert "must have shape (3, 4) for this model" in errors[0]
+        assert "got shape (25000000,)" in errors[0]
+
+
+def test_an_optimizer_slot_larger_than_the_model_is_refused_before_it_is_read(tmp_path):
+    model = _model()
+    path = tmp_path / "ckpt.npz"
+    scratchnn.checkpoint.save_checkpoint(model, path, epoch=1)
+    entries = _entries(path)
+    header = _header(entries)
+    header["arrays"]["optimizer.m"]["shape"] = [10**6]
+    entries["__config__"] = header_array(header)
+    entries["optimizer.m"] = np.zeros(10**6, np.float32)
+    path.write_bytes(entries_zip(entries))
+    with pytest.raises(ModelFileError, match=r"'optimizer.m' of shape \(1000000,\) holds more"):
+        scratchnn.checkpoint.read_checkpoint(path)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool", "float16", "float64"])
+def test_optimizer_slots_of_another_dtype_are_refused_on_load(tmp_path, dtype):
+    # Issue 27: int64 or bool slots crashed inside fit after the parameters changed.
+    model = _model()
+    path = tmp_path / "ckpt.npz"
+    scratchnn.checkpoint.save_checkpoint(model, path, epoch=1)
+    entries = _entries(path)
+    header = _header(entries)
+    header["optimizer"]["dtype"] = dtype
+    for name in [n for n in entries if n.startswith("optimizer.")]:
+        entries[name] = np.abs(entries[name]).astype(dtype)
+        header["arrays"][name]["dtype"] = dtype
+    entries["__config__"] = header_array(header)
+    path.write_bytes(entries_zip(entries))
+    message = "in float64" if dtype == "float64" else "optimizer"
+    with pytest.raises(ModelFileError, match=message):
+        scratchnn.checkpoint.read_checkpoint(path)
+    X = np.random.default_rng(0).normal(size=(16, 3))
+    before = model.params.copy()
+    with pytest.raises(ModelFileError):
+        model.fit(X, X[:, 0], epochs=2, batch_size=8, verbose=0, resume_from=path)
+    np.testing.assert_array_equal(model.params, before)
+
+
+def test_loading_a_model_removes_the_temporaries_a_killed_save_to_it_left(tmp_path):
+    # Issue 27: a kill -9 mid-save left a temporary beside the model until the next save there.
+    host = _atomic._HOST
+    path = tmp_path / "model.npz"
+    _model().save(path)
+    names = {
+        "dead": f".model.npz.{_dead_pid()}-{host}-0123abcd.tmp",
+        "other-target-dead": f".ckpt-3.npz.{_dead_pid()}-{host}-89abcdef.tmp",
+        "live": f".model.npz.{os.getppid()}-{host}-0123abcd.tmp",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"partial")
+    load(path)
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {"model.npz", names["other-target-dead"], names["live"]}
+
+
+def test_a_file_whose_reads_fail_is_a_model_file_error_naming_it():
+    # Issue 27: /proc/self/mem is a "regular file" of size 0 whose reads raise EIO.
+    if not os.path.exists("/proc/self/mem"):
+        pytest.skip("no /proc")
+    with pytest.raises(ModelFileError, match="cannot read model file '/proc/self/mem': "):
+        load("/proc/self/mem")
+
+
+def test_a_deflate_bomb_under_a_name_the_model_has_no_place_for_is_never_inflated(tmp_path):
+    model = Sequential([Dense(4, input_dim=3)], seed=0)
+    model.build(3)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    entries = _entries(path)
+    header = _header(entries)
+    count = 25_000_000
+    for name in ("layers.7.params.W", "layers.0.params.W.x", "extra"):
+        header["arrays"] = {k: v for k, v in header["arrays"].items() if k in entries}
+        header["arrays"][name] = {"shape": [count], "dtype": "float32"}
+        bomb = npy_bytes(np.zeros(0, np.float32)).replace(b"(0,)", f"({count},)".encode())
+        bomb = bomb[:8] + (len(bomb) - 10).to_bytes(2, "little") + bomb[10:] + bytes(4 * count)
+        members = [(f"{k}.npy", npy_bytes(v)) for k, v in entries.items() if k != "__config__"]
+        members += [("__config__.npy", npy_bytes(header_array(header))), (f"{name}.npy", bomb)]
+        path.write_bytes(build_zip(members, zipfile.ZIP_DEFLATED))
+        errors: list[str] = []
+
+        def read(errors=errors) -> None:
+            with pytest.raises(ModelFileError) as error:
+                load(path)
+            errors.append(str(error.value))
+
+        assert _peak_while(read) < 2 * 2**20
+        assert f"holds arrays this model has no place for: [{name!r}]" in errors[0]

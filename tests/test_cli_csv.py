@@ -23,7 +23,7 @@ from scratchnn.metrics import r2_score
 
 pytest.importorskip("pandas")
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
-from scratchnn.datasets import load_csv  # noqa: E402
+from scratchnn.datasets import load_csv, load_csv_column  # noqa: E402
 
 DATA = Path(sklearn_datasets.__file__).parent / "data"
 pytestmark = pytest.mark.slow  # each test runs the command: left out of -m "not slow"
@@ -98,7 +98,7 @@ def test_sklearn_diabetes_regression_with_defaults(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     r2 = numbers(evaluated.stdout.splitlines()[1])["r2"]
     X, _ = load_csv(DATA / "diabetes_data_raw.csv.gz", delimiter=" ", target=None)
-    _, y = load_csv(DATA / "diabetes_target.csv.gz", target=0)
+    y = load_csv_column(DATA / "diabetes_target.csv.gz", 0)
     predicted = scratchnn.load(out).predict(X)[:, 0]  # in the targets' units: scaling folded
     assert r2 == pytest.approx(
         1 - np.sum((predicted - y) ** 2) / np.sum((y - y.mean()) ** 2), abs=1e-3

@@ -6,6 +6,7 @@ Gradients are checked against central differences computed here, in float64, on 
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -546,3 +547,64 @@ def test_a_copied_layer_backward_before_its_own_training_forward_is_a_clear_erro
         twin.backward(np.ones((1, 3, 3, 2), np.float32))
     layer.backward(np.ones((1, 3, 3, 2), np.float32))  # the original keeps its record
     assert np.abs(layer.grads["W"]).sum() > 0
+
+
+@pytest.mark.parametrize(
+    "layer,input_shape,message",
+    [
+        (
+            MaxPool2D(100_000, padding="same"),
+            (8, 8, 1),
+            "pool window of 100000 pixels along the height is too large for its 8x8 inputs "
+            "with padding='same' and stride 100000: past 8 pixels a window reads only padding",
+        ),
+        (
+            Conv2D(2, (3, 40), padding="same"),
+            (8, 8, 1),
+            "kernel of 40 pixels along the width is too large .* past 15 pixels",
+        ),
+        (
+            AvgPool2D(2, strides=(1, 9), padding="same"),
+            (8, 8, 1),
+            "stride 9 along the width is larger than its 8x8 inputs .* at most 8",
+        ),
+        (Conv2D(2, 1, strides=9), (8, 8, 1), "stride 9 along the height"),
+    ],
+)
+def test_windows_and_strides_are_capped_by_the_input(layer, input_shape, message):
+    with pytest.raises(ValueError, match=message):
+        layer.build(input_shape, np.random.default_rng(0))
+    assert not layer.built
+
+
+@pytest.mark.parametrize("size,stride,largest", [(8, 1, 15), (8, 2, 14), (8, 8, 8), (1, 1, 1)])
+def test_the_largest_same_window_reads_the_input_with_every_row(size, stride, largest):
+    x = np.arange(float(size)).reshape(1, size, 1, 1) + 1.0
+    out = MaxPool2D((largest, 1), strides=(stride, 1), padding="same").forward(x)
+    # each window's first and last row reach the input in some position: the maxima cover it
+    assert out.max() == size
+    assert out.shape[1] == -(-size // stride)
+    with pytest.raises(ValueError, match=f"at most {largest}"):
+        MaxPool2D((largest + 1, 1), strides=(stride, 1), padding="same").output_shape((size, 1, 1))
+
+
+def test_a_model_file_declaring_a_huge_pool_window_is_refused_on_load(tmp_path):
+    from scratchnn import ModelFileError, Sequential, load
+    from scratchnn.io import save
+    from scratchnn.layers import Dense, Flatten
+
+    model = Sequential([MaxPool2D(2, padding="same"), Flatten(), Dense(2)], seed=0)
+    model.build((8, 8, 1))
+    path = tmp_path / "m.npz"
+    save(model, path)
+    with np.load(path) as archive:
+        entries = dict(archive)
+    config = json.loads(entries["__config__"].tobytes())
+    config["model"]["layers"][0]["config"]["pool_size"] = [100_000, 100_000]
+    config["model"]["layers"][0]["config"]["strides"] = [100_000, 100_000]
+    del config["arrays"]
+    from scratchnn.archive import write_model_file
+
+    write_model_file(path, config, {k: v for k, v in entries.items() if k != "__config__"})
+    with pytest.raises(ModelFileError, match="past 8 pixels a window reads only padding"):
+        load(path)

@@ -107,10 +107,10 @@ def test_a_first_line_of_numbers_is_refused_when_its_text_appears_nowhere_below(
 def test_a_table_of_text_only_needs_to_be_told_about_its_header(tmp_path):
     path = write(tmp_path, "name,colour\nann,red\nbob,blue\n")
     with pytest.raises(ValueError, match="cannot tell whether line 1 is a header or data"):
-        load_csv(path, target=-1, drop=[0])
-    _, y = load_csv(path, target=-1, drop=[0], header=True)
+        load_csv(path, target=-1, one_hot=[0])
+    _, y = load_csv(path, target=-1, one_hot=[0], header=True)
     assert y.tolist() == ["red", "blue"]
-    _, y = load_csv(path, target=-1, drop=[0], header=False)
+    _, y = load_csv(path, target=-1, one_hot=[0], header=False)
     assert y.tolist() == ["colour", "red", "blue"]
 
 
@@ -228,7 +228,7 @@ def test_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
     path = write(tmp_path, "\ufeffid,label\n1,a\n2,b\n")
     X, y = load_csv(path, target="label")
     np.testing.assert_array_equal(X, [[1], [2]])
-    X, y = load_csv(path, target="id", drop=["label"], encoding="utf-8")  # the mark kept, or not
+    X, y = load_csv(path, target="id", one_hot=["label"], encoding="utf-8")  # the mark kept?
     assert y.tolist() == [1.0, 2.0]
 
 

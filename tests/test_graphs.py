@@ -310,12 +310,10 @@ def _saved_graph(tmp_path):
 
 
 def _chain(header, depth):
+    """The graph's own nodes, then ``depth`` calls of its last layer, each on the one before."""
     graph = header["model"]["graph"]
-    name = graph["layers"][1]["name"]
-    graph["layers"] = graph["layers"][:1]
-    nodes = [{"layer": graph["layers"][0]["name"], "inputs": [["x", 0, 0]]}]
-    nodes += [{"layer": name, "inputs": [[name, i, 0]]} for i in range(depth)]
-    graph["nodes"] = nodes
+    name = graph["layers"][-1]["name"]
+    graph["nodes"] += [{"layer": name, "inputs": [[name, i, 0]]} for i in range(depth)]
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 A reader sees the old file or the new one, never half of one, whatever happens mid-save (a full
 disk, Ctrl-C, ``kill -9``, a power cut after the rename). The temporary file's name says who
 wrote it, ``.{target}.{pid}-{host}-{random}.tmp``, so the next save into the same folder removes
-those left behind by writers that are dead (a ``kill -9`` leaves one) or silent for ten minutes.
+those left behind by writers that are dead (a ``kill -9`` leaves one) or silent for ten minutes;
+loading a file removes those of saves to that file.
 """
 
 from __future__ import annotations
@@ -117,12 +118,14 @@ def _create_temporary(target: Path, existing: os.stat_result | None) -> tuple[Pa
         raise
 
 
-def remove_stale_temporaries(folder: Path) -> list[str]:
+def remove_stale_temporaries(folder: Path, target: str | None = None) -> list[str]:
     """Delete our temporary files in ``folder`` whose writers are gone; return their names.
 
     A file is stale when its writer's pid (encoded in its name) is dead on this host, or when it
     has not been written to for :data:`STALE_SECONDS`. Others' files and live writers' are left.
+    ``target`` (a file name) limits this to the temporaries of saves to that file.
     """
+    prefix = None if target is None else f".{target[:200]}."
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -131,7 +134,7 @@ def remove_stale_temporaries(folder: Path) -> list[str]:
     now = time.time()
     for entry in entries:
         match = _TEMPORARY.fullmatch(entry.name)
-        if match is None:
+        if match is None or (prefix is not None and not entry.name.startswith(prefix)):
             continue
         try:
             status = entry.stat(follow_symlinks=False)
@@ -144,6 +147,12 @@ def remove_stale_temporaries(folder: Path) -> list[str]:
         except OSError:
             continue  # gone already, or not ours to delete
     return removed
+
+
+def remove_temporaries_of(path: str) -> None:
+    """Remove the stale temporaries a killed save to ``path`` left beside it (quietly)."""
+    target = Path(os.path.realpath(path))
+    remove_stale_temporaries(target.parent, target.name)
 
 
 def _writer_is_dead(pid: int, host: str) -> bool:

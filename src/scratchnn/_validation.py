@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import numbers
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,11 +74,28 @@ def check_array(
     if not allow_empty and array.size == 0:
         raise ValueError(f"{name} must not be empty, got an array of shape {array.shape}")
     if dtype is not None:
+        _check_fits(array, np.dtype(dtype), name)
         array = array.astype(dtype, copy=False)
     if array.dtype.kind == "f" and not all_finite(array):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
     return array
+
+
+def _check_fits(array: np.ndarray, dtype: np.dtype, name: str) -> None:
+    """Refuse finite values that a cast to the narrower float ``dtype`` would turn into inf."""
+    if dtype.kind != "f" or array.dtype.kind != "f" or array.dtype.itemsize <= dtype.itemsize:
+        return
+    limit = np.finfo(dtype).max
+    with np.errstate(invalid="ignore"):
+        too_large = np.isfinite(array) & (np.abs(array) > limit)
+    if too_large.any():
+        largest = float(np.max(np.abs(array[too_large])))
+        raise ValueError(
+            f"{name} holds {int(np.count_nonzero(too_large))} value(s) too large for "
+            f"{dtype.name} (largest magnitude {largest:g}, {dtype.name} holds up to {limit:g}); "
+            "scale them, or use a model with dtype='float64'"
+        )
 
 
 def all_finite(array: np.ndarray) -> bool:
@@ -185,3 +203,29 @@ def from_settings(cls: Any, settings: Mapping[str, Any], kind: str) -> Any:
             f"{accepted or 'none'}"
         ) from None
     return cls(**settings)
+
+
+def check_not_training(model: Any, action: str) -> None:
+    """Refuse ``action`` on a model that ``fit`` trains in another thread, as a second fit is.
+
+    ``fit`` marks the model with the id of the thread that trains it; reading its weights from
+    any other thread could mix one step's weights with the next step's statistics. The fit's
+    own thread (a callback such as ``ModelCheckpoint``) sits between two steps, so it may.
+    """
+    thread = getattr(model, "training_thread", None)
+    if thread and thread != threading.get_ident():
+        raise RuntimeError(
+            f"cannot {action} this model while it is being trained (fit runs in another "
+            "thread): its weights change at every step; do it from a callback (between two "
+            "steps, as ModelCheckpoint saves) or after fit returns"
+        )
+
+
+def check_batch_axis(shape: tuple[int, ...], expected: tuple[int, ...] | None, name: str) -> None:
+    """Refuse one sample given without its batch axis (``shape`` is the model's input shape)."""
+    if expected is not None and len(shape) > 1 and tuple(shape) == tuple(expected):
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} is one sample of the model's input shape "
+            f"{tuple(expected)} without its batch axis: add the batch axis, {name}[None] (or "
+            f"{name}[np.newaxis]), for a batch of one"
+        )

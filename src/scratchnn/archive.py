@@ -20,11 +20,12 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
 
-from ._atomic import replace_atomically, target_of
+from ._atomic import remove_temporaries_of, replace_atomically, target_of
 from ._header import FORMAT_NAME, FORMAT_VERSION, parse_header
 from ._header import clip as _clip
 from ._header import short_repr as _short
@@ -100,12 +101,16 @@ def write_model_file(path: str | os.PathLike, header: dict[str, Any], arrays: di
 
 
 # -- reading --------------------------------------------------------------------------------------
-def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_model_file(
+    path: str | os.PathLike, check_listing: Callable[[dict[str, Any], str], None] | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and check a model file's header and arrays, without building anything.
 
     Checks the archive (one ``.npy`` member per name, stored or deflated, none encrypted, sizes
     within the file), the header's format, version and structure, and that the arrays present are
-    exactly those the header lists, with the listed shapes and dtypes. Raises
+    exactly those the header lists, with the listed shapes and dtypes. ``check_listing(header,
+    path)``, when given, then judges the listed shapes against what the header's model needs
+    (raising :class:`ModelFileError`) before any array is inflated. Raises
     :class:`ModelFileError` on any problem, ``FileNotFoundError`` when there is no file.
     """
     if not isinstance(path, (str, os.PathLike)):
@@ -116,8 +121,14 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     if "\0" in path:
         raise ValueError(f"path must name a file, got {path!r}")
     with _open_regular_file(path) as handle:
+        remove_temporaries_of(path)  # a save killed mid-write (kill -9) left one: ours to drop
         size = os.fstat(handle.fileno()).st_size
-        magic = handle.read(4)
+        try:
+            magic = handle.read(4)
+        except OSError as error:  # /proc/self/mem: a "regular file" whose reads fail
+            raise ModelFileError(
+                f"cannot read model file {path!r}: {error.strerror or error}"
+            ) from None
         if magic != _ZIP_MAGIC:
             raise ModelFileError(
                 f"{path!r} is not a scratchnn model file: expected an .npz (ZIP) archive, got a "
@@ -142,6 +153,8 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
                     name: _check_layout(archive, members[name], listed[name], name, path)
                     for name in sorted(listed)
                 }
+                if check_listing is not None:  # a 1 kB file may declare gigabytes: judge first
+                    check_listing(header, path)
                 arrays = {
                     name: _read_data(archive, members[name], layouts[name], name, path)
                     for name in sorted(listed)

@@ -8,6 +8,7 @@ epoch's numbers (``"loss"``, ``"val_loss"``, and each metric with its ``val_`` t
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -82,6 +83,11 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
+
+    def last_is_finite(self, key: str) -> bool:
+        """Whether the latest epoch's ``key`` is finite (``True`` when it was never logged)."""
+        values = self.history.get(key)
+        return not values or math.isfinite(values[-1])
 
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"

@@ -24,6 +24,7 @@ from .io import (
     build_payload,
     check_optimizer_arrays,
     checked_classes,
+    listing_fits_model,
     optimizer_payload,
     read_model_file,
     restore_network,
@@ -92,9 +93,19 @@ def save_checkpoint(
     write_model_file(path, header, arrays)
 
 
+def _check_slots_fit(entry: dict[str, Any], model: Network, path: str) -> None:
+    """The optimizer's moments must be one per parameter of the model, in the model's dtype."""
+    wanted = (model.params.size, np.dtype(model.dtype).name)
+    if entry.get("size") is not None and (entry["size"], entry["dtype"]) != wanted:
+        raise ModelFileError(
+            f"{path!r}: the optimizer's slots must hold the model's {wanted[0]} parameters in "
+            f"{wanted[1]}, got {entry['size']} in {entry['dtype']}"
+        )
+
+
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by :class:`ModelCheckpoint`; :class:`ModelFileError` if unsound."""
-    header, arrays = read_model_file(path)
+    header, arrays = read_model_file(path, listing_fits_model)
     path = os.fspath(path)
     entry = header.get("checkpoint")
     if header["kind"] not in ("Sequential", "Model") or not isinstance(entry, dict):
@@ -105,6 +116,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     optimizer = check_optimizer_arrays(header, arrays, path)
     if optimizer is None:
         raise ModelFileError(f"{path!r}: a checkpoint must hold its optimizer")
+    _check_slots_fit(header["optimizer"], model, path)
     try:
         epoch = check.check_non_negative_int(entry["epoch"], "checkpoint epoch")
         checkpoint = Checkpoint(

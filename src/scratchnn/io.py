@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._header import FORMAT_NAME, FORMAT_VERSION
-from ._validation import all_finite, describe
+from ._validation import all_finite, check_not_training, describe
 from ._version import __version__
 from .archive import CONFIG_KEY, ModelFileError, read_model_file, write_model_file
 from .graph import GraphError, Topology
@@ -109,6 +109,7 @@ def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             "model must be built before saving (fit it or call build(input_shape)), got an "
             "unbuilt model"
         )
+    check_not_training(network, "save")
     if network is model:
         _check_before_saving(model)
     header: dict[str, Any] = {
@@ -195,6 +196,49 @@ def _compare_declared(
                 f"{path!r}: array {key!r} must have shape {tuple(expected)} for this model "
                 f"(layer {index}, {what}), got shape {arrays[key].shape}"
             )
+
+
+def listing_fits_model(header: dict[str, Any], path: str) -> None:
+    """Refuse a file whose listed array shapes its model does not take, before reading them."""
+    listed = {  # shape-only stand-ins: no memory behind them
+        name: np.broadcast_to(np.zeros((), np.uint8), spec["shape"])
+        for name, spec in header["arrays"].items()
+    }
+    model = header["model"] if isinstance(header["model"], dict) else {}
+    graph = model.get("graph")
+    layers = graph.get("layers") if isinstance(graph, dict) else model.get("layers")
+    count = len(layers) if isinstance(layers, list) else 0
+    stray = [name for name in header["arrays"] if not _has_place(name, count)]
+    if stray:
+        raise ModelFileError(f"{path!r} holds arrays this model has no place for: {stray[:5]}")
+    params = sum(math.prod(spec["shape"]) for name, spec in header["arrays"].items()
+                 if name.startswith("layers.") and ".params." in name)  # fmt: skip
+    for name, spec in header["arrays"].items():
+        if name.startswith("optimizer.") and math.prod(spec["shape"]) > params:
+            raise ModelFileError(
+                f"{path!r}: array {name!r} of shape {tuple(spec['shape'])} holds more values "
+                f"than the model's {params} parameters"
+            )
+    try:
+        _check_declared_shapes(header["model"], listed, path)
+    except ModelFileError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as error:
+        raise ModelFileError(f"{path!r}: the model config cannot be rebuilt: {error}") from None
+
+
+def _has_place(name: str, layers: int) -> bool:
+    """Whether an array name can belong to a model of ``layers`` layers (or its optimizer)."""
+    parts = name.split(".")
+    if len(parts) == 2:
+        return parts[0] == "optimizer"
+    return (
+        len(parts) == 4
+        and parts[0] == "layers"
+        and parts[1].isdigit()
+        and int(parts[1]) < layers
+        and parts[2] in ("params", "state")
+    )
 
 
 def spec_name(config: dict[str, Any], index: int) -> str:
@@ -363,7 +407,7 @@ def load(path: str | os.PathLike) -> Any:
     Raises :class:`ModelFileError` (a ``ValueError``) for anything but a sound model file, and
     ``FileNotFoundError`` when there is no file.
     """
-    header, arrays = read_model_file(path)
+    header, arrays = read_model_file(path, listing_fits_model)
     path = os.fspath(path)
     if header["kind"] not in _KINDS:
         raise ModelFileError(

@@ -10,6 +10,7 @@ at the boundary, before any state changes; the training itself is
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from . import _validation as check
 from . import export, io, sources
 from .callbacks import Callback, History, ProgressLogger
 from .checkpoint import Checkpoint, apply_checkpoint, check_resumable, read_checkpoint
+from .labels import label_indices
 from .layers.symbolic import SymbolicTensor
 from .losses import Loss
 from .metrics import Metric, get_metric
@@ -89,6 +91,7 @@ class Model(Network):
         self.optimizer: Optimizer | None = None
         self.metric_names: list[str] = []
         self.stop_training = False
+        self.training_thread: int | None = None  # the id of the thread fit runs in, during fit
         self.classes: list[Any] | None = None  # class labels, kept by model files
         self.feature_names: list[str] | None = None  # the input columns' names, ditto
 
@@ -216,7 +219,7 @@ class Model(Network):
         weights ``EarlyStopping`` had kept are not in the file, so after a resume it restores
         the best weights seen since.
         """
-        if getattr(self, "_fitting", False):
+        if self.training_thread is not None:
             raise RuntimeError("this model is already being trained (fit runs in another thread)")
         compiled = getattr(self, "_compiled", {})
         loss = compiled.get("loss") if loss is None else loss
@@ -228,11 +231,11 @@ class Model(Network):
             validation_split, metrics, callbacks, verbose, sample_weight, resume_from,
             loss_weights,
         )  # fmt: skip
-        self._fitting = True
+        self.training_thread = threading.get_ident()  # read by check_not_training
         try:
             return _run_fit(self, plan)
         finally:
-            self._fitting = False
+            self.training_thread = None
 
     # -- inference ----------------------------------------------------------------------------
     def evaluate(
@@ -261,7 +264,7 @@ class Model(Network):
             step = TrainingStep(self, losses, loss_weights=weights)
             return evaluate_loss_and_metrics(step, X, y, metric_fns, batch_size)
         loss = losses[0]
-        y, _ = _label_indices(y, loss, self.classes, "y")
+        y, _ = label_indices(y, loss, self.classes, "y")
         output_shape = self.output_shape if self.built else self.output_shape_for(X.shape[1:])
         y = check.check_array(y, "y", ndim=target_ndim(output_shape))
         check.check_same_length(X, y)
@@ -344,56 +347,6 @@ io.register_kind("Sequential", Sequential, Sequential.from_config)
 io.register_kind("Model", Model, Model.from_config)
 
 
-def _label_indices(
-    y: Any, loss: Loss, classes: list[Any] | None, name: str
-) -> tuple[Any, list[Any] | None]:
-    """Targets that are labels (text, say) as class indices, with the labels in order.
-
-    Numeric targets pass unchanged (``classes`` ``None``). Labels need a cross-entropy loss;
-    with known ``classes`` (a fitted model's) every label must be one of them.
-    """
-    if isinstance(y, np.ndarray) and y.dtype.kind in "biuf":
-        return y, None
-    labels = np.asarray(y) if not isinstance(y, (str, bytes)) else None
-    if labels is None or labels.dtype.kind in "biuf" or labels.size == 0:
-        return y, None
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.ndim != 1:
-        raise ValueError(f"{name} of labels must be 1-D, got shape {labels.shape}")
-    if loss.fused_activation is None:
-        raise ValueError(
-            f"{name} holds labels ({labels[:3].tolist()}...), which need a classification loss "
-            f"(categorical_crossentropy or binary_crossentropy), got {loss.name!r}"
-        )
-    try:
-        found = np.unique(labels)
-    except TypeError as error:
-        raise TypeError(f"{name} holds labels that cannot be ordered: {error}") from None
-    known = found if classes is None else np.asarray(classes)
-    unknown = np.setdiff1d(found, known)
-    if unknown.size:
-        raise ValueError(
-            f"{name} holds labels the model does not know: {unknown[:5].tolist()} (it knows "
-            f"{known[:10].tolist()})"
-        )
-    plain = [label.item() if isinstance(label, np.generic) else label for label in known.tolist()]
-    odd = [label for label in plain if not isinstance(label, (str, int, float))]
-    if odd:
-        raise TypeError(
-            f"{name} holds labels of type {type(odd[0]).__name__} ({odd[0]!r:.40}); class labels "
-            "must be text, numbers or booleans (a model file keeps them as JSON)"
-        )
-    indices = np.searchsorted(known, labels)
-    if loss.name == "binary_crossentropy":
-        if len(known) != 2:
-            raise ValueError(
-                f"{name} must hold two labels for binary cross-entropy, got {len(known)}"
-            )
-        indices = indices.astype(np.float64)[:, None]
-    return indices, plain
-
-
 def resolve_metrics(names: Any) -> list[tuple[str, Metric]]:
     """``(name, function)`` pairs for metric names or functions (one alone is a list of one)."""
     if isinstance(names, str) or callable(names):
@@ -474,7 +427,7 @@ def _plan_fit(
     known = model.classes
     if known is None and resume is not None:
         known = resume.classes  # a resumed fit keeps the interrupted run's labels in order
-    y, classes = (y, None) if several else _label_indices(y, loss, known, "y")
+    y, classes = (y, None) if several else label_indices(y, loss, known, "y")
     if resume is not None and (resume.classes is None) != (classes is None):
         raise ValueError(
             "y must hold the kind of targets resume_from was trained on: "
@@ -560,7 +513,7 @@ def _plan_fit(
                 f"{X_val.shape[1:]}"
             )
         if not several:
-            y_val, _ = _label_indices(validation_data[1], loss, classes, "validation_data[1]")
+            y_val, _ = label_indices(validation_data[1], loss, classes, "validation_data[1]")
             y_val = check.check_array(y_val, "validation_data[1]", ndim=target_ndim(output_shape))
             check.check_same_length(X_val, y_val, "validation_data[0]", "validation_data[1]")
             validation = (

@@ -9,6 +9,7 @@ and :class:`scratchnn.Sequential` add ``fit``, ``evaluate`` and ``save`` on top.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,6 +21,7 @@ from . import sources
 from .graph import MAX_NODES, GraphError, Topology
 from .layers.base import Layer, as_shape, format_shape, get_layer_class
 from .layers.input import InputLayer
+from .layers.memory import PREDICT_MEMORY, layer_working_memory, rows_within
 from .layers.symbolic import Node, SymbolicTensor
 
 
@@ -280,6 +282,7 @@ class Network:
                 f"{name} must be 2-D (samples, features), or more for images (samples, height, "
                 f"width, channels), got an array of shape {X.shape}"
             )
+        check.check_batch_axis(X.shape, expected, name)
         try:
             self.output_shape_for(X.shape[1:])  # the layers say which shapes they take
         except ValueError as error:
@@ -425,6 +428,25 @@ class Network:
                 )
         return self._batched(X, batch_size, logits=True)
 
+    def predict_rows(self) -> int:
+        """The most rows an inference batch may hold to keep its working memory within
+        :data:`~scratchnn.layers.memory.PREDICT_MEMORY` (an open axis is counted as length 1)."""
+        if not self.built:
+            return 1 << 62
+        if not self.is_graph:
+            shape = tuple(1 if n is None else n for n in self.input_shape)
+            return rows_within(self.layers, shape, self.dtype)
+        itemsize, largest = np.dtype(self.dtype).itemsize, 1
+        for node in self._graph_nodes:
+            shapes = [tuple(1 if n is None else n for n in t.shape) for t in node.inputs]
+            if node.layer.takes_list or node.several_outputs:
+                outputs = [tuple(1 if n is None else n for n in t.shape) for t in node.outputs]
+                need = sum(math.prod(s) for s in shapes + outputs) * itemsize
+            else:
+                need = layer_working_memory(node.layer, shapes[0], itemsize)
+            largest = max(largest, need)
+        return max(1, PREDICT_MEMORY // largest)
+
     def output_nodes(self) -> list[int]:
         """The index (in run order) of the node that makes each output."""
         makers = {}
@@ -449,6 +471,7 @@ class Network:
         Overflow inside the layers is not NumPy's to report: outputs that end up non-finite get
         one warning that counts their rows and says what to do.
         """
+        batch_size = min(batch_size, self.predict_rows())
         with np.errstate(**check.QUIET):
             if self.n_outputs > 1 or None in self.output_shapes[0]:
                 return self._batched_outputs(X, batch_size, logits)
@@ -498,6 +521,7 @@ class Network:
         :meth:`set_state` to return to this point exactly.
         """
         self._require_built("get_state")
+        check.check_not_training(self, "read the state of")
         return {
             "params": self.params.copy(),
             "layers": [{k: v.copy() for k, v in layer.state.items()} for layer in self.layers],

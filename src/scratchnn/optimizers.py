@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_number, from_settings, lookup
+from ._validation import check_dtype, check_number, from_settings, lookup
 from .schedules import Schedule, get_schedule
 
 
@@ -95,8 +95,14 @@ class Optimizer:
             raise ValueError(
                 f"optimizer state must hold slots {sorted(self.slot_names)}, got {sorted(slots)}"
             )
+        if "size" in state:
+            check_dtype(state["dtype"], "the optimizer state's dtype")
         for key, value in slots.items():  # checked before anything changes
             value = np.asarray(value)
+            if value.dtype.kind != "f":  # moments are fractions: integers or booleans cannot be
+                raise ValueError(
+                    f"optimizer slot {key!r} must hold floats, got dtype {value.dtype}"
+                )
             if value.size and not np.isfinite(value).all():
                 raise ValueError(f"optimizer slot {key!r} holds NaN or infinite values")
             if key in self.squares_slots and value.size and value.min() < 0:

@@ -387,6 +387,9 @@ def run_epochs(
         and not _last_update_is_finite(step, X, y, rows)
     ):
         _stop(network, history, fallbacks(), X, "the last update made the model overflow")
+    elif rows is not None and not (history.stop_reason or history.last_is_finite("val_loss")):
+        _stop(network, history, fallbacks(), X, "the final weights give a non-finite loss on "
+              f"the validation data (val_loss {history.history['val_loss'][-1]})")  # fmt: skip
     for callback in callbacks:
         callback.on_train_end()
 
@@ -430,22 +433,27 @@ class _Snapshot:
 
 def _last_update_is_finite(step: TrainingStep, X: Any, y: np.ndarray, rows: Any) -> bool:
     """Finite weights whose outputs (logits, for a fused head) and loss on the last batch are
-    finite: no step checks its own update."""
+    finite, and, for data in memory, whose outputs on every row are: no step checks its own
+    update, and a huge one may overflow rows the last batch lacks."""
     with np.errstate(**QUIET):
         if not np.isfinite(np.add.reduce(step.network.params)):
             return False
         outputs = step.forward(X[rows], training=False)
         if step.several:
-            finite = all(np.isfinite(out).all() for out in outputs)
-            return finite and all(
+            finite = all(np.isfinite(out).all() for out in outputs) and all(
                 math.isfinite(loss(out, target))
                 for loss, out, target in zip(step.losses, outputs, y[rows], strict=True)
             )
-        return bool(np.isfinite(outputs).all()) and math.isfinite(step.loss(outputs, y[rows]))
+        else:
+            finite = np.isfinite(outputs).all() and math.isfinite(step.loss(outputs, y[rows]))
+        if not finite:
+            return False
+    return not isinstance(X, np.ndarray) or _finite_everywhere(step.network, X)
 
 
 def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool:
     """Whether the network's outputs on every row of ``X`` are finite (inference, quietly)."""
+    batch_size = min(batch_size, network.predict_rows())
     with np.errstate(**QUIET):
         for start in range(0, len(X), batch_size):
             outputs = network.infer(X[start : start + batch_size])
@@ -510,6 +518,7 @@ def evaluate_loss_and_metrics(
     Several outputs add ``{output}_loss`` for each (and name each metric by its output).
     """
     network = step.network
+    batch_size = min(batch_size, network.predict_rows())
     outputs = _OutputStore(len(X), network)
     total = 0.0
     parts = [0.0] * network.n_outputs

@@ -46,6 +46,7 @@ from .data import (
     text_column_problem,
     trained_categories,
 )
+from .paths import check_output
 
 DEMOS: dict[str, list[str]] = {
     "xor": (
@@ -136,6 +137,7 @@ def _check_training_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--spec: no such file {args.spec!r}")
     if args.out is not None and not Path(args.out).resolve().parent.is_dir():
         raise UsageError(f"--out {args.out}: folder {str(Path(args.out).parent)!r} does not exist")
+    check_output("--out", args.out, {"--csv data file": args.csv, "--spec file": args.spec})
 
 
 def _split(n: int, fraction: float) -> int:
@@ -409,27 +411,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``scratchnn predict``: one CSV row of predictions per input row, labels by name."""
+    check_output("--out", args.out, {"model file": args.model, "input CSV": args.input})
     model, classes = _load_model(args.model)
     _check_one_input_and_output(model, args.model, "predict")
     options = csv_options(args)
     options["one_hot"] = _model_categories(model, args) or []
     trained = getattr(model, "feature_names", None)
+    source = "standard input" if args.input == "-" else args.input
     try:
         if args.input == "-":  # standard input, kept in a file of its own while it is read
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "stdin.csv"
                 path.write_bytes(sys.stdin.buffer.read())
-                X, _, features = datasets.load_csv(path, target=None, return_names=True,
-                                                   **options)  # fmt: skip
+                try:
+                    X, _, features = datasets.load_csv(path, target=None, return_names=True,
+                                                       **options)  # fmt: skip
+                except ValueError as error:  # the file is ours, gone when this ends: name it
+                    if isinstance(error, TextColumnError):
+                        raise
+                    raise type(error)(str(error).replace(str(path), "standard input")) from None
         else:
             if not Path(args.input).is_file():
                 raise FileNotFoundError(f"input: no such file {args.input!r}")
             X, _, features = datasets.load_csv(args.input, target=None, return_names=True,
                                                **options)  # fmt: skip
     except TextColumnError as error:
-        source = "standard input" if args.input == "-" else args.input
         raise text_column_problem(error, source, trained, classes, False) from None
-    check_columns(trained, features, args.input, X, classes)
+    check_columns(trained, features, source, X, classes)
     outputs = model.predict(X)
     if is_classifier(model):
         probabilities = outputs if outputs.shape[1] > 1 else np.hstack([1 - outputs, outputs])

@@ -50,13 +50,17 @@ def trained_categories(feature_names: list[str] | None, columns: list[str]) -> d
     """``{column: categories}`` for ``--one-hot`` columns, as a model's column names record them
     (``"color=red"``, ``"color=blue"``): evaluate and predict encode with the training ones."""
     found: dict[str, list[str]] = {}
+    # A column's name may hold "=" itself ("a=b=red"): each name goes to the longest column
+    # asked for that prefixes it, so only categories, never column names, are split off.
+    longest_first = sorted(set(columns), key=len, reverse=True)
     for name in feature_names or []:
-        column, equals, category = name.partition("=")
-        if equals:
-            found.setdefault(column, []).append(category)
+        column = next((c for c in longest_first if name.startswith(f"{c}=")), None)
+        if column is not None:
+            found.setdefault(column, []).append(name[len(column) + 1 :])
     unknown = [column for column in columns if column not in found]
     if unknown:
-        known = ", ".join(found) or "none"
+        one_hot = dict.fromkeys(n.partition("=")[0] for n in feature_names or [] if "=" in n)
+        known = ", ".join(one_hot) or "none"
         raise UsageError(
             f"--one-hot {unknown[0]}: the model was not trained with that column one-hot "
             f"encoded (its one-hot columns: {known})"
@@ -152,9 +156,9 @@ def _load_csv(args: argparse.Namespace, one_hot: dict[str, list] | None = None) 
         options["one_hot"] = one_hot
     if args.target_csv is not None:
         X, _, features = datasets.load_csv(args.csv, target=None, return_names=True, **options)
-        options["drop"], options["one_hot"] = [], []
+        del options["drop"], options["one_hot"]
         column = -1 if target is None else target
-        _, y = datasets.load_csv(args.target_csv, target=column, **options)
+        y = datasets.load_csv_column(args.target_csv, column, **options)
         if len(y) != len(X):
             raise ValueError(
                 f"--target-csv {args.target_csv} has {len(y)} rows but --csv {args.csv} has "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..io import load
+from .paths import check_output
 
 MIN_OPSET = 13  # scratchnn.export.MIN_OPSET; that package is imported only when the command runs
 
@@ -45,6 +46,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Load ``args.model``, export it to ``args.out`` and say what the file takes and gives."""
     from ..export import to_onnx
 
+    check_output("OUT", args.out, {"model file being exported": args.model})
     model = load(args.model)
     proto = to_onnx(model, args.out, opset=args.opset)
     dtype = next(p.value for p in proto.metadata_props if p.key == "dtype")

@@ -23,7 +23,7 @@ from .generated import make_blobs, make_circles, make_moons, make_spirals, make_
 from .preprocessing import Standardizer, one_hot, standardize, train_test_split
 from .series import load_sunspots, windows
 from .sklearn_sets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
-from .tables import load_csv
+from .tables import load_csv, load_csv_column
 from .vocabulary import Vocabulary
 
 GENERATED = {
@@ -74,6 +74,7 @@ __all__ = [
     "load",
     "load_breast_cancer",
     "load_csv",
+    "load_csv_column",
     "load_diabetes",
     "load_digits",
     "load_idx",

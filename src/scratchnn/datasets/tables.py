@@ -29,6 +29,7 @@ from .._validation import describe
 # Fields that mean "no value" in the files people have (compared lower-cased and stripped).
 MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "?", "#n/a", "<na>"})
 WHITESPACE = "whitespace"  # delimiter meaning "one or more spaces or tabs"
+MAX_CATEGORIES = 1000  # distinct values a one-hot column may hold: more is not a category
 
 
 class ColumnError(ValueError):
@@ -70,6 +71,8 @@ def _read_text(path: Path, encoding: str) -> str:
     try:
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError) as error:
+        if path.suffix != ".gz" or isinstance(error, PermissionError):  # /proc/self/mem: EIO
+            raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
         raise ValueError(f"{path}: not a readable gzip file ({error})") from None
     if b"\x00" in data[:65536] and not encoding.lower().startswith("utf-16"):
         raise ValueError(f"{path}: holds NUL bytes, so it is a binary file, not a CSV text file")
@@ -377,6 +380,50 @@ def _has_header(columns: list[np.ndarray], path: Path, line: int) -> bool:
     )
 
 
+DELIMITERS = (",", ";", "\t", "|")  # what a file of one column may really be separated by
+
+
+def _refuse_other_delimiter(text: str, path: Path, delimiter: str) -> None:
+    """A file read as one column whose lines all split alike on another delimiter: name it."""
+    sample = [line for line in text[:65536].splitlines()[:20] if line.strip()]
+    for other in DELIMITERS:
+        counts = {line.count(other) for line in sample}
+        if other != delimiter and len(counts) == 1 and counts != {0}:
+            shown = {"\t": "\\t"}.get(other, other)
+            raise ValueError(
+                f"{path}: every line is one field with delimiter={delimiter!r}, but each of the "
+                f"first lines holds {counts.pop()} {other!r}: the file looks {other!r}-separated; "
+                f"give delimiter={other!r} (--delimiter '{shown}')"
+            )
+
+
+def _refuse_repeated_header(columns: list[np.ndarray], lines: np.ndarray, path: Path) -> None:
+    """A first line of names that comes back further down (files joined together): name it."""
+    first = [str(column[0]) for column in columns]
+    if len(lines) < 3 or all(_is_number(field) or _is_missing(field) for field in first):
+        return
+    same = np.ones(len(lines) - 1, dtype=bool)
+    for column, field in zip(columns, first, strict=True):
+        same &= column[1:] == field
+    if not same.any():
+        return
+    repeats = 1 + np.flatnonzero(same)
+    rest = np.ones(len(lines), dtype=bool)
+    rest[0] = False
+    rest[repeats] = False
+    named = [
+        i
+        for i, column in enumerate(columns)
+        if not _is_number(first[i]) and rest.any() and _all_numbers(column[rest])
+    ]
+    if named:
+        more = f" (and {len(repeats) - 1} more lines)" if len(repeats) > 1 else ""
+        raise ValueError(
+            f"{path}: line {lines[repeats[0]]}{more} repeats line {lines[0]}, the header "
+            f"({_names(first)}): files joined together? remove the repeated header lines"
+        )
+
+
 def _read_columns(
     path: Path, header: bool | None, delimiter: str, skip_rows: int, encoding: str
 ) -> tuple[list[np.ndarray], np.ndarray, list[str] | None]:
@@ -397,6 +444,9 @@ def _read_columns(
     columns, lines = _split_fields(text[offset:], path, delimiter, skipped)
     if len(lines) == 0:
         raise ValueError(f"{path}: no rows after skipping {skip_rows} line(s)")
+    if len(columns) == 1:
+        _refuse_other_delimiter(text[offset:], path, delimiter)
+    _refuse_repeated_header(columns, lines, path)
     if header is None:
         header = _has_header(columns, path, int(lines[0]))
     if not header:
@@ -448,6 +498,8 @@ def load_csv(
         Text columns to encode as one 0/1 column per category, in place, named
         ``"column=category"``: the categories found (sorted), or, as a mapping
         ``{column: categories}``, those given (a model's), where any other value is an error.
+        A column with more than 1000 distinct values (``MAX_CATEGORIES``) is refused: that is
+        an identifier or free text, and its 0/1 columns would fill memory.
         With ``one_hot`` a file without a header names its columns by index (``"2=red"``).
 
     Returns
@@ -498,24 +550,71 @@ def load_csv(
             raise ValueError(f"{path}: one_hot column {_label(names, index)} is also the target "
                              "or dropped")  # fmt: skip
     _refuse_text_columns(columns, [i for i in kept if i not in encoded], names, path)
-    blocks, labels = [], []
+    # Each column as values (a number per row) or, one-hot, as category codes; X is then
+    # allocated once and filled: no copy of it, whatever the number of categories.
+    parts: list[tuple[np.ndarray, int | None]] = []
+    labels = []
     for index in kept:
         label = names[index] if names is not None else str(index)
         if index in encoded:
-            block, categories = _indicators(columns[index], lines, index, names, path,
-                                            encoded[index])  # fmt: skip
+            codes, categories = _category_codes(columns[index], lines, index, names, path,
+                                                encoded[index])  # fmt: skip
+            parts.append((codes, len(categories)))
             labels += [f"{label}={category}" for category in categories]
         else:
-            block = _numeric_column(columns[index], lines, index, names, path)[:, None]
+            parts.append((_numeric_column(columns[index], lines, index, names, path), None))
             labels.append(label)
-        blocks.append(block)
-    X = np.hstack(blocks) if blocks else np.empty((len(lines), 0))
+    if not parts:
+        left = "its only column is" if width == 1 else f"its {width} columns are"
+        raise ValueError(
+            f"{path}: no feature columns: {left} the target or dropped (target={target!r}, "
+            f"drop={list(drop)!r}); a model needs at least one input column (a file of targets "
+            "only is read with load_csv_column)"
+        )
+    X = np.zeros((len(lines), sum(1 if count is None else count for _, count in parts)))
+    start, rows = 0, np.arange(len(lines))
+    for values, count in parts:
+        if count is None:
+            X[:, start] = values
+        else:
+            X[rows, start + values] = 1.0  # one 1 per row, at its category's column
+        start += 1 if count is None else count
     y = None
     if target_index is not None:
         y = _target_column(columns[target_index], lines, target_index, names, path)
     if return_names:
         return X, y, labels if names is not None or encoded else None
     return X, y
+
+
+def load_csv_column(
+    path: str | os.PathLike,
+    column: str | int = -1,
+    header: bool | None = None,
+    delimiter: str = ",",
+    skip_rows: int = 0,
+    encoding: str = "utf-8",
+) -> np.ndarray:
+    """Read one column of a CSV file as :func:`load_csv` reads its target: targets kept apart.
+
+    For a file of targets only (scikit-learn's ``diabetes_target.csv.gz``), which ``load_csv``
+    refuses for having no feature column. ``column`` and the other arguments are as for
+    ``load_csv``; returns ``(n_rows,)``, float64 when every field is a number, else the labels
+    as an object array of str.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from scratchnn.datasets import load_csv_column
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "y.csv"
+    >>> _ = path.write_text("price\\n3.5\\n4\\n")
+    >>> load_csv_column(path, "price").tolist()
+    [3.5, 4.0]
+    """
+    path = _check_path(path)
+    columns, lines, names = _read_columns(path, header, delimiter, skip_rows, encoding)
+    index = _resolve(column, names, len(columns), "target", path)
+    return _target_column(columns[index], lines, index, names, path)
 
 
 def _one_hot_columns(
@@ -542,7 +641,7 @@ def _one_hot_columns(
     return encoded
 
 
-def _indicators(
+def _category_codes(
     fields: np.ndarray,
     lines: np.ndarray,
     index: int,
@@ -550,7 +649,7 @@ def _indicators(
     path: Path,
     categories: list[str] | None,
 ) -> tuple[np.ndarray, list[str]]:
-    """One 0/1 column per category of a text column, and the categories in order."""
+    """Each row's category as its index into the categories, and the categories in order."""
     values = np.array([str(field).strip() for field in fields], dtype=object)
     for value, line in zip(values, lines, strict=True):
         if _is_missing(value):
@@ -560,12 +659,20 @@ def _indicators(
             )
     if categories is None:
         categories = sorted(set(values.tolist()))
-    unknown = sorted(set(values.tolist()) - set(categories))
-    if unknown:
-        line = lines[int(np.flatnonzero(values == unknown[0])[0])]
+        if len(categories) > MAX_CATEGORIES:
+            flag = names[index] if names else str(index)
+            raise ValueError(
+                f"{path}: column {index + 1} ({_show(flag)}) holds {len(categories)} distinct "
+                f"values, more than the {MAX_CATEGORIES} categories one_hot encodes: an "
+                f"identifier or free text, not categories; drop it (drop=[{flag!r}], "
+                f"--drop {flag})"
+            )
+    position = {category: k for k, category in enumerate(categories)}
+    codes = np.fromiter((position.get(v, -1) for v in values), np.intp, len(values))
+    if np.any(codes < 0):
+        first = int(np.flatnonzero(codes < 0)[0])
         raise ValueError(
-            f"{_where(path, line, index, names)} holds {_show(unknown[0])}, a category the model "
-            f"was not trained on (it knows {_names(categories)})"
+            f"{_where(path, lines[first], index, names)} holds {_show(values[first])}, a category "
+            f"the model was not trained on (it knows {_names(categories)})"
         )
-    block = (values[:, None] == np.array(categories, dtype=object)[None, :]).astype(np.float64)
-    return block, categories
+    return codes, categories

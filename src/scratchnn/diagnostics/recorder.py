@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _validation as check
 from ..callbacks import Callback
+from ..labels import label_indices
 from ..losses import Loss
 from ..network import Network
 from ..sources import ArrayGroup
@@ -72,7 +73,7 @@ class _EpochRecord:
             for name, param in layer.params.items():
                 values[f"layer{index}/weight_norm/{name}"] = norm(param)
             for name, state in layer.state.items():
-                values[f"layer{index}/state/{name}/mean"] = float(np.mean(state))
+                values[f"layer{index}/state/{name}/mean"] = float(np.mean(state, dtype=float))
                 values[f"layer{index}/state/{name}/min"] = float(np.min(state))
                 values[f"layer{index}/state/{name}/max"] = float(np.max(state))
         _add_gradient_ratios(layers, values)
@@ -287,11 +288,12 @@ def _losses(model: Network, loss: Any) -> list[Loss]:
     return losses_per_output(model, loss)
 
 
-def _targets(model: Network, y: Any, losses: list[Loss], rows: int) -> list[np.ndarray]:
-    """The targets of each output, checked against its shape and loss (as ``fit`` takes them)."""
+def _targets(model: Network, y: Any, losses: list[Loss], rows: int, X: Any) -> list[np.ndarray]:
+    """The targets of each output, checked against its shape and loss (as ``fit`` takes them),
+    before the model is built (a stack's output shape then comes from ``X``)."""
     if model.n_outputs > 1:
         return several_targets(model, losses, y, "y", rows).arrays
-    shape = model.output_shapes[0]
+    shape = model.output_shapes[0] if model.built else model.output_shape_for(X.shape[1:])
     target = check.check_array(y, "y", ndim=target_ndim(shape))
     if len(target) != rows:
         raise ValueError(f"y must hold one target per row of X ({rows} samples), got {len(target)}")
@@ -338,9 +340,12 @@ def diagnose(
     thresholds = check_thresholds(thresholds)
     X = model.check_inputs(X)
     losses = _losses(model, loss)
+    if model.n_outputs == 1:  # text labels, as fit takes them
+        y, _ = label_indices(y, losses[0], getattr(model, "classes", None), "y")
+    # Everything is checked before the model is built: a refused call changes nothing.
+    targets = _targets(model, y, losses, len(X), X)
     if not model.built:
         model.build(X.shape[1:])
-    targets = _targets(model, y, losses, len(X))
     several = len(targets) > 1
     batch = X[:] if isinstance(X, ArrayGroup) else X  # several inputs: a list of arrays
     layers = list(model.layers)
@@ -358,7 +363,8 @@ def diagnose(
     finally:
         model.set_state(saved, checked=False)  # as it was, NaN or not: diagnosing changes nothing
         model.grads[...] = grads
-    values = record.values(layers)  # weights and batch-norm statistics as the model has them
+    with np.errstate(**QUIET):  # huge weights or statistics are findings, not NumPy warnings
+        values = record.values(layers)  # weights and batch-norm statistics as the model has them
     described = describe_layers(model)
     series = {key: [value] for key, value in values.items()}
     findings = find_problems(described, series, thresholds)

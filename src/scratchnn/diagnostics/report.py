@@ -86,8 +86,8 @@ class Report:
         return {
             "layers": [dict(layer) for layer in self.layers],
             "series": {k: [_json_number(v) for v in values] for k, values in self.series.items()},
-            "findings": [asdict(finding) for finding in self.findings],
-            "thresholds": dict(self.thresholds),
+            "findings": [_json_finding(finding) for finding in self.findings],
+            "thresholds": {k: _json_number(v) for k, v in self.thresholds.items()},
         }
 
     def __str__(self) -> str:
@@ -101,6 +101,14 @@ class Report:
 
 def _json_number(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+def _json_finding(finding: Finding) -> dict[str, Any]:
+    """A finding as JSON values: a non-finite value or threshold (a diverged fit's) is ``None``."""
+    entry = asdict(finding)
+    for key in ("value", "threshold"):
+        entry[key] = _json_number(entry[key])
+    return entry
 
 
 def _last(values: list[float]) -> float:

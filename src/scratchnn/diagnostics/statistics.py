@@ -28,9 +28,21 @@ SATURATION_BOUNDS = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}
 
 
 def norm(array: np.ndarray) -> float:
-    """``||array||_2`` over all entries, without a temporary (a dot product of the flat view)."""
+    """``||array||_2`` over all entries, without a temporary (a dot product of the flat view).
+
+    Finite entries give a finite norm: when the sum of squares overflows (weights of 1e20 in
+    float32), it is taken again over ``array / max|array|`` and scaled back.
+    """
     flat = array.reshape(-1)
-    return math.sqrt(float(np.dot(flat, flat)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = float(np.dot(flat, flat))
+        if math.isfinite(squares) or flat.size == 0:
+            return math.sqrt(squares)
+        largest = float(np.max(np.abs(flat)))
+        if not math.isfinite(largest):
+            return largest  # inf, or NaN: the non-finite finding reports it
+        scaled = flat / np.asarray(largest, flat.dtype)
+        return largest * math.sqrt(float(np.dot(scaled, scaled)))
 
 
 def activation_statistics(output: np.ndarray, activation: str | None) -> dict[str, float]:

@@ -99,6 +99,7 @@ def to_onnx(model: Any, path: str | os.PathLike | None = None, opset: int | None
     destination = None if path is None else target_of(path)  # checked before any work
     target = _export_target(model)
     network = target.network
+    check.check_not_training(network, "export")
     dtype = np.dtype(network.dtype).name
 
     graph = OnnxGraph(dtype, opset)

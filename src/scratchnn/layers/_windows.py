@@ -8,6 +8,11 @@ place it:
 * ``"same"``: ``out = ceil(n / s)``, and the axis is padded by
   ``total = max((out - 1) s + k - n, 0)`` pixels, ``total // 2`` before and the rest (one more
   when ``total`` is odd) after.
+
+Windows and strides are capped by the input, at build (and so when a model file is loaded):
+``s <= n``, and ``k <= n`` (``"valid"``) or ``k <= n + (out - 1) s`` (``"same"``), past which
+some rows of every window would read only padding. So the padded axis stays under ``3 n`` and a
+window has fewer than ``2 n`` offsets, whatever a file declares.
 """
 
 from __future__ import annotations
@@ -96,7 +101,44 @@ def image_geometry(
             f"{layer}'s {kernel[0]}x{kernel[1]} {kernel_name} does not fit in a {height}x{width} "
             f"input with padding='valid': use a smaller {kernel_name} or padding='same'"
         )
+    for axis, size, k, s in (("height", height, kernel[0], strides[0]),
+                             ("width", width, kernel[1], strides[1])):  # fmt: skip
+        _check_window(layer, kernel_name, axis, size, k, s, padding, (height, width))
     return Geometry(rows, cols)
+
+
+def largest_window(size: int, stride: int, padding: str) -> int:
+    """The widest window whose every row reads the input in some position (see the module)."""
+    if padding == "valid":
+        return size
+    return size + (math.ceil(size / stride) - 1) * stride
+
+
+def _check_window(
+    layer: str,
+    kernel_name: str,
+    axis: str,
+    size: int,
+    kernel: int,
+    stride: int,
+    padding: str,
+    image: tuple[int, int],
+) -> None:
+    """Refuse a stride or a window too large for an axis of ``size`` pixels (clear errors)."""
+    where = f"{image[0]}x{image[1]} inputs"
+    largest = largest_window(size, stride, padding)
+    if kernel > largest:  # "valid" windows larger than the input are refused before
+        raise ValueError(
+            f"{layer}'s {kernel_name} of {kernel} pixels along the {axis} is too large for its "
+            f"{where} with padding='same' and stride {stride}: past {largest} pixels a window "
+            f"reads only padding; use a {kernel_name} of at most {largest} (or a global pooling "
+            "layer)"
+        )
+    if stride > size:
+        raise ValueError(
+            f"{layer}'s stride {stride} along the {axis} is larger than its {where} ({size} "
+            f"pixels along the {axis}): use strides of at most {size}"
+        )
 
 
 def pad_image(

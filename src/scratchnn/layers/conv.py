@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -126,6 +127,14 @@ class Conv2D(_WeightedLayer):
             return np.asarray(initializer((int(np.prod(shape[:3])), shape[3]), rng)).reshape(shape)
 
         return self._kernel_and_bias((*self.kernel_size, input_shape[-1], self.filters), kernel)
+
+    def working_memory(self, input_shape: tuple[int, ...], itemsize: int) -> int:
+        """Bytes per row of inference: input, padded input, im2col's patches and output."""
+        (out_h, _, _), (out_w, _, _) = geometry = self._geometry(tuple(input_shape))
+        padded = self._padded_shape((1, *input_shape), geometry) if geometry.padded else (0,)
+        patches = out_h * out_w * self.kernel_size[0] * self.kernel_size[1] * input_shape[-1]
+        values = math.prod(input_shape) + math.prod(padded) + patches + out_h * out_w * self.filters
+        return values * itemsize
 
     # -- forward and backward ----------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

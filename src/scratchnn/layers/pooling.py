@@ -51,6 +51,16 @@ class _Pool2D(Layer):
         rows, cols = self._geometry(input_shape)
         return (rows.out, cols.out, input_shape[-1])
 
+    def working_memory(self, input_shape: tuple[int, ...], itemsize: int) -> int:
+        """Bytes per row of inference: input, padded input, output and a running result, and
+        the maxima along each window's rows that non-overlapping max pooling keeps (at most an
+        input's size)."""
+        geometry = (out_h, top, bottom), (out_w, left, right) = self._geometry(input_shape)
+        height, width, channels = input_shape
+        padded = (height + top + bottom) * (width + left + right) * channels
+        padded *= geometry.padded  # pad_image hands the input itself back when there is none
+        return (2 * height * width * channels + padded + 2 * out_h * out_w * channels) * itemsize
+
     def _checked(self, x: np.ndarray) -> tuple[np.ndarray, Geometry]:
         """``x`` as floats (padding may hold -inf, a mean is a fraction) and its geometry."""
         if x.ndim != 4:
