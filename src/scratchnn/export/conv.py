@@ -15,12 +15,12 @@ exists in :mod:`scratchnn.layers`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from .. import layers
+from ..layers._windows import axis_geometry
 from .converters import apply_activation, register_onnx_converter
 from .graph import OnnxGraph
 
@@ -30,17 +30,14 @@ TO_CHANNELS_FIRST, TO_CHANNELS_LAST = [0, 3, 1, 2], [0, 2, 3, 1]
 def same_pads(
     image: tuple[int, ...], kernel: tuple[int, int], strides: tuple[int, int], padding: str
 ) -> list[int]:
-    """ONNX ``pads`` ``[top, left, bottom, right]`` for windows over ``image`` (H, W, C).
-
-    ``"same"``: ``out = ceil(n / s)``, ``total = max((out - 1) s + k - n, 0)`` pixels,
-    ``total // 2`` before and the rest after; ``"valid"``: none.
-    """
-    before, after = [], []
-    for size, k, s in zip(image[:2], kernel, strides, strict=True):
-        total = max((math.ceil(size / s) - 1) * s + k - size, 0) if padding == "same" else 0
-        before.append(total // 2)
-        after.append(total - total // 2)
-    return before + after
+    """ONNX ``pads`` ``[top, left, bottom, right]`` for windows over ``image`` (H, W, C): the
+    padding our layers put there (:func:`scratchnn.layers._windows.axis_geometry`, Keras's
+    placement: the odd pixel at the bottom and right)."""
+    axes = [
+        axis_geometry(size, k, s, padding)
+        for size, k, s in zip(image[:2], kernel, strides, strict=True)
+    ]
+    return [axis.before for axis in axes] + [axis.after for axis in axes]
 
 
 def _channels_first(graph: OnnxGraph, op: str, x: str, *inputs: str, **attributes: Any) -> str:

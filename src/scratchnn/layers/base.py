@@ -298,8 +298,6 @@ class Layer(metaclass=_NamedOnCreation):
         state = {k: v for k, v in self.__dict__.items() if k not in CACHE_ATTRIBUTES}
         state["_cache"] = None  # the copy has no record of its own yet
         state.pop("_owner", None)
-        if "_buffers" in state:  # reusable work arrays (Dense): the copy starts with none
-            state["_buffers"] = {}
         return state
 
     # -- construction -------------------------------------------------------------------------

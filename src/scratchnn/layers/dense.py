@@ -81,6 +81,10 @@ class _WeightedLayer(Layer):
     def b(self, value: Any) -> None:
         self._write_param("b", value)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """As every layer's, and a copy starts without the reusable work arrays."""
+        return {**super().__getstate__(), "_buffers": {}}
+
     def save_record(self) -> Any:
         """The training record and the work arrays it lives in (a graph keeps one per call)."""
         return (self._cache, self._buffers)
