@@ -154,6 +154,8 @@ class _Table(Layer):
     so what the model is shown (the context) decides the text.
     """
 
+    takes_ids = True  # integer ids in, as an Embedding takes them
+
     def __init__(self, size, reach=None):
         super().__init__()
         self.size, self.reach = size, reach

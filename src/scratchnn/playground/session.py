@@ -193,7 +193,14 @@ class Session:
                 self.lock.notify_all()
             if pausing or time.monotonic() - self.frame_time >= 1 / FRAMES_PER_SECOND:
                 self._publish()
-            self.lock.wait_for(lambda: self.state == "running" or self._stop_wanted)
+            while True:  # paused here, between two steps: copies are made in this thread
+                self.lock.wait_for(
+                    lambda: self.state == "running" or self._stop_wanted or self._copy_wanted
+                )
+                if not self._copy_wanted:
+                    break
+                self._copy, self._copy_wanted = (self.model.copy(), self.epochs), False
+                self.lock.notify_all()
             if self._stop_wanted:
                 hook.model.stop_training = True
 
@@ -224,10 +231,12 @@ class Session:
     def snapshot(self, timeout: float = 10.0) -> tuple[Sequential, Settings, Data, int]:
         """A copy of the model as of an epoch's end, with what made it and its epoch count."""
         with self.lock:
-            if self.state == "running":
+            # While fit runs (or waits, paused, in its epoch-end callback) only its own thread
+            # may read the model (a save from another thread is refused): it makes the copy.
+            if self.model.training_thread is not None:
                 self._copy_wanted, self._copy = True, None
-                self.lock.wait_for(lambda: self._copy is not None or self.state != "running",
-                                   timeout)  # fmt: skip
+                self.lock.notify_all()  # wakes a fit paused in its epoch-end callback
+                self.lock.wait_for(lambda: self._copy is not None, timeout)
             if self._copy is not None:
                 (model, epochs), self._copy = self._copy, None
             else:
