@@ -13,7 +13,7 @@ nat (the two differ only in float32 rounding).
 Graphs take integer ids: the model is made with ``Input(shape=(None,), dtype="int64")`` (any
 length) rather than ``Sequential``, whose inputs are floats.
 
-Run: python examples/char_lm.py   (about 5 minutes; PyTorch optional: the [bench] extra)
+Run: python examples/char_lm.py   (a few minutes; PyTorch optional: the [bench] extra)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from scratchnn import LSTM, Adam, Dense, Embedding, Input, Model
 from scratchnn.datasets import Vocabulary, load_shakespeare
 from scratchnn.text import generate
 
-SETTINGS = {"steps": 600, "length": 64, "batch": 32, "embedding": 32, "units": 128,
+SETTINGS = {"steps": 400, "length": 64, "batch": 32, "embedding": 32, "units": 128,
             "learning_rate": 3e-3, "clipnorm": 5.0, "validation_rows": 400}  # fmt: skip
 
 
@@ -102,6 +102,11 @@ def main(seed: int = 0, verbose: int = 1, with_torch: bool = True, **overrides) 
     """Train for ``steps`` batches; returns the validation losses (ours, PyTorch's) and a sample."""
     settings = {**SETTINGS, **overrides}
     vocabulary, train, validation = data(settings["length"])
+    if settings["steps"] * settings["batch"] > len(train):
+        raise ValueError(
+            f"steps * batch must be at most the {len(train)} training rows (one pass, each row "
+            f"once), got {settings['steps']} * {settings['batch']}"
+        )
     order = np.random.default_rng(seed).permutation(len(train))
     train = train[order][: settings["steps"] * settings["batch"]]  # the batches, in order
     validation = validation[: settings["validation_rows"]]
