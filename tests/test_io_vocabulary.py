@@ -84,3 +84,29 @@ def test_save_refuses_a_vocabulary_the_model_cannot_read(tmp_path):
     with pytest.raises(TypeError, match="model.vocabulary must be a Vocabulary, got"):
         save(model, tmp_path / "bad.npz")
     assert not (tmp_path / "bad.npz").exists()
+
+
+def test_a_checkpoint_keeps_the_vocabulary_and_resuming_is_bit_identical(tmp_path):
+    from scratchnn import Adam, ModelCheckpoint
+    from scratchnn.checkpoint import read_checkpoint
+
+    vocabulary = Vocabulary().fit("a cab.d")
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 6, (40, 7)), rng.integers(0, 6, (40, 7))
+    settings = {"loss": "categorical_crossentropy", "batch_size": 8, "verbose": 0}
+    whole = char_model()
+    whole.vocabulary = vocabulary
+    whole.fit(X, y, epochs=3, optimizer=Adam(0.01), **settings)
+    stopped = char_model()
+    stopped.vocabulary = vocabulary
+    path = tmp_path / "checkpoint.npz"
+    stopped.fit(X, y, epochs=2, optimizer=Adam(0.01), callbacks=[ModelCheckpoint(path)],
+                **settings)  # fmt: skip
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.model.vocabulary == vocabulary
+    resumed = char_model()
+    resumed.fit(X, y, epochs=3, optimizer=Adam(0.01), resume_from=path, **settings)
+    np.testing.assert_array_equal(resumed.get_flat_weights(), whole.get_flat_weights())
+    rewrite_header(path, lambda header: header.update(vocabulary={"characters": "abcdefgh"}))
+    with pytest.raises(ModelFileError, match="8 characters give ids up to 7"):
+        read_checkpoint(path)

@@ -363,6 +363,15 @@ def checked_vocabulary(vocabulary: Any, model: Network) -> Vocabulary:
     return vocabulary
 
 
+def restore_vocabulary(header: dict[str, Any], model: Network, path: str) -> None:
+    """Set ``model.vocabulary`` from a file's header, if it keeps one; ModelFileError if unsound."""
+    if header.get("vocabulary") is not None:
+        try:
+            model.vocabulary = checked_vocabulary(header["vocabulary"], model)
+        except (TypeError, ValueError) as error:
+            raise ModelFileError(f"{path!r}: {error}") from None
+
+
 def _check_before_saving(model: Network) -> None:
     """A file is written only with labels and names its reader will accept."""
     classes, names = getattr(model, "classes", None), getattr(model, "feature_names", None)
@@ -397,11 +406,7 @@ def load(path: str | os.PathLike) -> Any:
         check_optimizer_arrays(header, arrays, path)
         model.classes = checked_classes(header.get("classes"), model, path)
         model.feature_names = _checked_feature_names(header.get("feature_names"), model, path)
-        if header.get("vocabulary") is not None:
-            try:
-                model.vocabulary = checked_vocabulary(header["vocabulary"], model)
-            except (TypeError, ValueError) as error:
-                raise ModelFileError(f"{path!r}: {error}") from None
+        restore_vocabulary(header, model, path)
         return model
     network = restore_network(header, arrays, path)
     return from_config(header, arrays, network, path)
