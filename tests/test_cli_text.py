@@ -69,6 +69,10 @@ def test_text_commands_refuse_bad_input_in_one_line(trained, tmp_path):
     assert (
         "not in the vocabulary: 'é'" in bad_prompt.stderr and "Traceback" not in bad_prompt.stderr
     )
+    negative = run("generate", str(tmp_path / "none.npz"), "--seed", "-1")
+    assert (
+        negative.returncode == 2 and "--seed must be a whole number >= 0, got -1" in negative.stderr
+    )
     hot = run("generate", path, "--temperature", "0")
     assert hot.returncode == 2 and "must be a number > 0, got 0" in hot.stderr
     plain = Sequential([Dense(2)], seed=0)

@@ -152,6 +152,7 @@ def add_generate(commands: argparse._SubParsersAction) -> None:
             "Write text with a character model saved by train --text (or any model file that "
             "keeps a vocabulary): the prompt, then --length sampled characters."
         ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     command.add_argument("model", help="a model file written by train --text --out")
     command.add_argument(
@@ -185,6 +186,8 @@ def _temperature(text: str) -> float:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Load ``args.model`` and print the prompt and the characters it writes after it."""
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"--seed must be a whole number >= 0, got {args.seed}")
     model = load(args.model)
     vocabulary = getattr(model, "vocabulary", None)
     if vocabulary is None:
@@ -195,8 +198,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prompt = args.prompt
     if prompt is None:
         prompt = "\n" if "\n" in vocabulary else vocabulary.characters[0]
-    if args.seed is not None and args.seed < 0:
-        raise UsageError(f"--seed must be a whole number >= 0, got {args.seed}")
     try:
         written = generate(model, prompt, args.length, args.temperature, args.top_k, args.seed)
     except ValueError as error:
