@@ -46,7 +46,6 @@ from .data import (
     text_column_problem,
     trained_categories,
 )
-from .text import cmd_train_text
 
 DEMOS: dict[str, list[str]] = {
     "xor": (
@@ -103,7 +102,9 @@ DIVERGED = 3  # the exit status of a run whose loss became NaN or infinite
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``scratchnn train``: exit status 0 once the model is trained (and saved); 3: diverged."""
-    if args.text is not None:
+    if args.text is not None:  # a character model: its own module
+        from .text import cmd_train_text
+
         return cmd_train_text(args)
     _, diverged = _train(args)
     return _status(args, diverged)
