@@ -178,8 +178,8 @@ class Layer(metaclass=_NamedOnCreation):
             )
         if input_dim is not None:
             input_shape = (check_positive_int(input_dim, "input_dim"),)
-        self.input_shape = None if input_shape is None else as_shape(input_shape, open_axes=True)
         # An axis may be None (open): a graph's sequences of any length, kept by model files.
+        self.input_shape = None if input_shape is None else as_shape(input_shape, open_axes=True)
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.state: dict[str, np.ndarray] = {}
