@@ -28,6 +28,7 @@ from .io import (
     optimizer_payload,
     read_model_file,
     restore_network,
+    restore_vocabulary,
     write_model_file,
 )
 from .losses import Loss
@@ -113,6 +114,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"{path!r} is a model file, not a checkpoint: it has no training state"
         )
     model = restore_network(header, arrays, path)
+    restore_vocabulary(header, model, path)
     optimizer = check_optimizer_arrays(header, arrays, path)
     if optimizer is None:
         raise ModelFileError(f"{path!r}: a checkpoint must hold its optimizer")

@@ -25,8 +25,10 @@ from ._header import FORMAT_NAME, FORMAT_VERSION
 from ._validation import all_finite, check_not_training, describe
 from ._version import __version__
 from .archive import CONFIG_KEY, ModelFileError, read_model_file, write_model_file
+from .datasets import Vocabulary
 from .graph import GraphError, Topology
 from .layers.base import as_shape, get_layer_class
+from .layers.embedding import Embedding
 from .network import Network, graph_from_config
 from .optimizers import Optimizer, get_optimizer
 
@@ -102,6 +104,8 @@ def build_payload(model: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         for key in ("classes", "feature_names"):  # what Sequential keeps beside its weights
             if getattr(model, key, None) is not None:
                 extra_header[key] = list(getattr(model, key))
+        if getattr(model, "vocabulary", None) is not None:  # a text model's characters
+            extra_header["vocabulary"] = checked_vocabulary(model.vocabulary, model).get_config()
     else:
         network, extra_header, extra_arrays = model.file_entries()
     if not network.built:
@@ -385,6 +389,33 @@ def _checked_feature_names(names: Any, model: Network, path: str) -> list[str] |
     return names
 
 
+def checked_vocabulary(vocabulary: Any, model: Network) -> Vocabulary:
+    """A text model's :class:`Vocabulary` (or its config, from a file), checked against the
+    model: not empty, and every id it gives within each ``Embedding``'s ``input_dim``."""
+    if isinstance(vocabulary, dict):
+        vocabulary = Vocabulary.from_config(vocabulary)
+    if not isinstance(vocabulary, Vocabulary):
+        raise TypeError(f"model.vocabulary must be a Vocabulary, got {describe(vocabulary)}")
+    if not len(vocabulary):
+        raise ValueError("the model's vocabulary must hold at least one character, got none")
+    for layer in model.topology.layers:
+        if isinstance(layer, Embedding) and len(vocabulary) > layer.input_dim:
+            raise ValueError(
+                f"the vocabulary's {len(vocabulary)} characters give ids up to "
+                f"{len(vocabulary) - 1}, outside {layer.name!r}'s {layer.input_dim} ids"
+            )
+    return vocabulary
+
+
+def restore_vocabulary(header: dict[str, Any], model: Network, path: str) -> None:
+    """Set ``model.vocabulary`` from a file's header, if it keeps one; ModelFileError if unsound."""
+    if header.get("vocabulary") is not None:
+        try:
+            model.vocabulary = checked_vocabulary(header["vocabulary"], model)
+        except (TypeError, ValueError) as error:
+            raise ModelFileError(f"{path!r}: {error}") from None
+
+
 def _check_before_saving(model: Network) -> None:
     """A file is written only with labels and names its reader will accept."""
     classes, names = getattr(model, "classes", None), getattr(model, "feature_names", None)
@@ -419,6 +450,7 @@ def load(path: str | os.PathLike) -> Any:
         check_optimizer_arrays(header, arrays, path)
         model.classes = checked_classes(header.get("classes"), model, path)
         model.feature_names = _checked_feature_names(header.get("feature_names"), model, path)
+        restore_vocabulary(header, model, path)
         return model
     network = restore_network(header, arrays, path)
     return from_config(header, arrays, network, path)

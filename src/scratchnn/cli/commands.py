@@ -103,6 +103,10 @@ DIVERGED = 3  # the exit status of a run whose loss became NaN or infinite
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``scratchnn train``: exit status 0 once the model is trained (and saved); 3: diverged."""
+    if args.text is not None:  # a character model: its own module
+        from .text import cmd_train_text
+
+        return cmd_train_text(args)
     _, diverged = _train(args)
     return _status(args, diverged)
 
@@ -147,6 +151,8 @@ def _split(n: int, fraction: float) -> int:
 
 def _train(args: argparse.Namespace) -> tuple[Any, str | None]:
     """Run ``train``: the trained model, and which weights it kept if training diverged."""
+    if getattr(args, "epochs", None) is None:
+        args.epochs = 200
     _check_training_options(args)
     data = load_data(args)
     X, y = data.X, data.y

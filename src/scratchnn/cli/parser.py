@@ -11,6 +11,7 @@ from .. import __version__, datasets
 from .commands import DEMOS, cmd_demo, cmd_evaluate, cmd_predict, cmd_summary, cmd_train
 from .export import add_export
 from .playground import add_playground
+from .text import add_generate, add_text_options
 
 Commands = argparse._SubParsersAction  # what add_subparsers returns
 
@@ -250,7 +251,7 @@ def add_train(commands: Commands) -> None:
     fit.add_argument("--loss", help="cross-entropy for classes, mse otherwise (if not given)")
     fit.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop, adagrad")
     fit.add_argument("--lr", type=float, default=0.01, help="learning rate")
-    fit.add_argument("--epochs", type=POSITIVE, default=200, help="most epochs")
+    fit.add_argument("--epochs", type=POSITIVE, help="most epochs (default: 200; 5 with --text)")
     fit.add_argument("--batch-size", type=POSITIVE, default=32, help="samples per update")
     fit.add_argument(
         "--validation-split", type=float, default=0.2, help="the part held out, in [0, 1)"
@@ -274,6 +275,7 @@ def add_train(commands: Commands) -> None:
         "saturation, vanishing gradients, too large updates); pictures too with --plots",
     )
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    add_text_options(train)
     train.set_defaults(handler=cmd_train)
 
 
@@ -356,5 +358,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_summary(commands)
     add_demo(commands, parser)
     add_export(commands)
+    add_generate(commands)
     add_playground(commands)
     return parser

@@ -192,6 +192,26 @@ class _Recurrent(Layer):
         output = sequence if self.return_sequences else states[0]
         return [output, *states] if self.return_state else output
 
+    def forward_step(self, x_t: np.ndarray, states: list | None = None) -> list:
+        """One step of inference: input ``x_t (N, F)`` and the states before it (zeros when
+        ``None``) give the states after it, ``[h_t]`` (``[h_t, c_t]`` for the LSTM), each
+        ``(N, u)``: the same arithmetic as one step of :meth:`forward`, without dropout.
+
+        Nothing is written on the layer: the caller keeps the states, so threads can step one
+        layer with states of their own (``scratchnn.text.Stepper`` does, for generation).
+        """
+        W, U = self.params["W"], self.params["U"]
+        b_in, b_rec = self.cell.split_bias(self.params.get("b"))
+        if states is None:
+            states = [np.zeros((len(x_t), self.units), W.dtype)] * self.cell.n_states
+        xw = np.asarray(x_t, W.dtype) @ W
+        hu = states[0] @ U
+        if b_in is not None:
+            xw += b_in
+        if b_rec is not None:
+            hu += b_rec
+        return self.cell.step(xw, hu, states)[0]
+
     def backward(self, grad_output: Any) -> Any:
         """Backpropagation through time: fills ``grads`` and returns ``dL/dx`` (and
         ``dL/d(initial states)`` for a layer given them)."""
