@@ -1,0 +1,146 @@
+"""The two kernel backends: the switch, and the compiled kernels bit-identical to NumPy's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import scratchnn
+from scratchnn import kernels
+from scratchnn.kernels import numpy as numpy_kernels
+from scratchnn.optimizers import SGD, Adagrad, Adam, AdamW, RMSprop
+
+numba_kernels = pytest.importorskip("scratchnn.kernels.numba", exc_type=ImportError)
+
+OPTIMIZERS = [
+    lambda: SGD(0.1),
+    lambda: SGD(0.05, clipnorm=0.5),
+    lambda: SGD(0.1, momentum=0.9),
+    lambda: SGD(0.1, momentum=0.8, nesterov=True, clipnorm=1.0),
+    lambda: RMSprop(0.01),
+    lambda: RMSprop(0.01, rho=0.7, clipnorm=0.3),
+    lambda: Adagrad(0.1),
+    lambda: Adagrad(0.1, clipnorm=0.2),
+    lambda: Adam(0.01),
+    lambda: Adam(0.003, beta_1=0.8, clipnorm=0.4),
+    lambda: AdamW(0.01, weight_decay=0.1),
+    lambda: AdamW(0.01, weight_decay=0.05, clipnorm=0.5),
+]
+IDS = [
+    "sgd", "sgd-clip", "momentum", "nesterov-clip", "rmsprop", "rmsprop-clip",
+    "adagrad", "adagrad-clip", "adam", "adam-clip", "adamw", "adamw-clip",
+]  # fmt: skip
+
+
+@pytest.fixture
+def restore_backend():
+    before = kernels.get_backend()
+    yield
+    kernels.set_backend(before)
+
+
+def run_steps(make, backend, params, gradients):
+    kernels.set_backend(backend)
+    optimizer, params = make(), params.copy()
+    seen = []
+    for grad in gradients:
+        grad = grad.copy()
+        optimizer.step(params, grad)
+        seen.append(grad)  # clipping rescales the gradient in place on both paths
+    return params, optimizer.get_state(), seen
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=IDS)
+def test_compiled_update_is_bit_identical_to_numpy(make, dtype, restore_backend):
+    rng = np.random.default_rng(24)
+    for size in (1, 7, 64, 1031):  # below, at and past the vector width, with a remainder
+        params = rng.normal(size=size).astype(dtype)
+        scales = (1e-4, 1.0, 30.0)  # tiny, ordinary and clipped gradients
+        gradients = [rng.normal(scale=scales[i % 3], size=size).astype(dtype) for i in range(6)]
+        p_numpy, state_numpy, g_numpy = run_steps(make, "numpy", params, gradients)
+        p_numba, state_numba, g_numba = run_steps(make, "numba", params, gradients)
+        assert p_numpy.dtype == p_numba.dtype == dtype
+        np.testing.assert_array_equal(p_numba.view(np.uint8), p_numpy.view(np.uint8))
+        for name, slot in state_numpy["slots"].items():
+            np.testing.assert_array_equal(state_numba["slots"][name], slot, err_msg=name)
+        for a, b in zip(g_numba, g_numpy, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(p_numpy, params)  # the steps did move the parameters
+
+
+def test_compiled_kernels_hold_no_fused_multiply_add():
+    """LLVM without fast-math flags does not contract a * b + c; the machine code says so."""
+    import numba
+
+    f32 = np.float32
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=16).astype(np.float32) for _ in range(5)]
+    calls = [
+        (numba_kernels.adam, (*arrays, f32(0.9), f32(0.999), f32(1e-8), f32(1e-3), f32(0.99), True,
+                              f32(0.5), True)),
+        (numba_kernels.sgd_momentum, (*arrays[:4], f32(0.1), f32(0.9), True, f32(0.5), True)),
+        (numba_kernels.rmsprop, (*arrays[:4], f32(0.1), f32(0.9), f32(0.1), f32(1e-7),
+                                 f32(1), True)),
+    ]  # fmt: skip
+    for kernel, args in calls:
+        # compiled afresh with the same options: the cached one cannot show its assembly
+        fresh = numba.njit(nogil=True, fastmath=False, error_model="numpy")(kernel.py_func)
+        fresh(*[a.copy() if isinstance(a, np.ndarray) else a for a in args])
+        (assembly,) = fresh.inspect_asm().values()
+        assert "mulss" in assembly or "mulps" in assembly  # the code was read
+        for fused in ("vfmadd", "vfmsub", "vfnmadd", "vfnmsub"):
+            assert fused not in assembly, (kernel.__name__, fused)
+
+
+def test_fits_are_bit_identical_on_both_backends(restore_backend):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(96, 6)).astype(np.float32)
+    y = rng.integers(0, 3, size=96)
+    weights = {}
+    for backend in ("numpy", "numba"):
+        kernels.set_backend(backend)
+        model = scratchnn.Sequential(
+            [scratchnn.Dense(16, activation="relu"), scratchnn.Dense(3, activation="softmax")],
+            seed=5,
+        )
+        model.fit(x, y, loss="categorical_crossentropy", epochs=3, batch_size=16, verbose=0,
+                  optimizer=scratchnn.AdamW(0.01, clipnorm=1.0))  # fmt: skip
+        weights[backend] = model.get_weights()
+    for a, b in zip(weights["numba"], weights["numpy"], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_set_backend_switches_and_reports(restore_backend):
+    scratchnn.set_backend("NumPy")
+    assert scratchnn.get_backend() == "numpy" and kernels.current() is numpy_kernels
+    assert scratchnn.info()["backend"] == "numpy"
+    scratchnn.set_backend("numba")
+    assert scratchnn.get_backend() == "numba" and kernels.current() is numba_kernels
+    report = scratchnn.info()
+    assert report["backend"] == "numba" and report["numba"] != "not installed"
+    assert report["numpy"] == np.__version__
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("value", "expected"), [("numpy", "numpy"), ("numba", "numba"), ("", "numba")]
+)
+def test_environment_variable_chooses_the_backend(value, expected):
+    code = "import scratchnn; print(scratchnn.get_backend())"
+    env = {"SCRATCHNN_BACKEND": value, "PYTHONPATH": ":".join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == expected, out.stderr
+
+
+@pytest.mark.slow
+def test_a_bad_environment_variable_is_named():
+    code = "import scratchnn; scratchnn.get_backend()"
+    env = {"SCRATCHNN_BACKEND": "fortran", "PYTHONPATH": ":".join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "the environment variable SCRATCHNN_BACKEND must be one of" in out.stderr
+    assert "got 'fortran'" in out.stderr
