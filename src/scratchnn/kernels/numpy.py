@@ -84,3 +84,51 @@ def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale
     np.divide(m_sum, scratch, out=scratch)
     scratch *= step_scale
     params -= scratch
+
+
+def _sigmoid(z):
+    """``(1 + tanh(z / 2)) / 2``: :func:`scratchnn.activations.stable_sigmoid`'s passes."""
+    out = np.multiply(z, 0.5)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def lstm_step(xw, hu, c_prev, units):
+    """One LSTM step with sigmoid gates and a tanh cell (see ``LSTMCell``), ``(N, 4u)`` in.
+
+    Returns ``h``, ``c`` and the record ``(z, i, f, g, o, c_prev, c, tanh(c))``.
+    """
+    u = units
+    z = xw + hu
+    i, f = _sigmoid(z[:, :u]), _sigmoid(z[:, u : 2 * u])
+    g, o = np.tanh(z[:, 2 * u : 3 * u]), _sigmoid(z[:, 3 * u :])
+    c = f * c_prev + i * g
+    phi_c = np.tanh(c)
+    h = o * phi_c
+    return h, c, (z, i, f, g, o, c_prev, c, phi_c)
+
+
+def lstm_step_backward(dh, dc_next, record, units):
+    """``(dz, dc_prev)`` of :func:`lstm_step` (``LSTMCell``'s formulas); ``dc_next`` may be None."""
+    z, i, f, g, o, c_prev, c, phi_c = record
+    u = units
+    dc = np.multiply(phi_c, phi_c)  # tanh' = 1 - tanh^2
+    np.subtract(1.0, dc, out=dc)
+    dc *= dh * o
+    if dc_next is not None:
+        dc += dc_next
+    dz = np.empty_like(z)
+    for block, (gate, grad_gate) in enumerate(
+        ((i, g * dc), (f, c_prev * dc), (None, i * dc), (o, phi_c * dh))
+    ):
+        out = dz[:, block * u : (block + 1) * u]
+        if gate is None:  # the tanh candidate g
+            np.multiply(g, g, out=out)
+            np.subtract(1.0, out, out=out)
+        else:  # sigmoid' = (1 - a) a
+            np.subtract(1.0, gate, out=out)
+            out *= gate
+        out *= grad_gate
+    return dz, f * dc

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..activations import Activation
+from .. import kernels
+from ..activations import Activation, Sigmoid, Tanh
 
 
 class SimpleRNNCell:
@@ -91,6 +92,8 @@ class LSTMCell:
     ) -> None:  # fmt: skip
         self.units, self.activation = units, activation
         self.recurrent_activation, self.unit_forget_bias = recurrent_activation, unit_forget_bias
+        # The usual gates have a fused step in scratchnn.kernels (one call instead of 15 passes).
+        self.fused = type(recurrent_activation) is Sigmoid and type(activation) is Tanh
 
     def bias_shape(self) -> tuple[int, ...]:
         return (4 * self.units,)
@@ -115,6 +118,9 @@ class LSTMCell:
         return grad_in
 
     def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
+        if self.fused:
+            h, c, record = kernels.current().lstm_step(xw, hu, states[1], self.units)
+            return [h, c], record
         u = self.units
         z = xw + hu
         sigma, phi = self.recurrent_activation, self.activation
@@ -127,6 +133,9 @@ class LSTMCell:
         return [h, c], (z, i, f, g, o, c_prev, c, phi_c)
 
     def step_backward(self, d_states: list, record: Any) -> tuple[np.ndarray, np.ndarray, list]:
+        if self.fused:
+            dz, dc_prev = kernels.current().lstm_step_backward(*d_states, record, self.units)
+            return dz, dz, [None, dc_prev]
         z, i, f, g, o, c_prev, c, phi_c = record
         u = self.units
         dh, dc_next = d_states
