@@ -161,3 +161,74 @@ def lstm_step_backward(dh, dc_next, record, units):
     _lstm_backward(dh, dc_next if has_next else dh, has_next, gates, c_prev, phi_c, dz, dc_prev,
                    dh.dtype.type(1.0))  # fmt: skip
     return dz, dc_prev
+
+
+# -- GRU step (reset_after; sigmoid gates, tanh candidate) ----------------------------------------
+# As for the LSTM, tanh stays NumPy's; the rest is three loops forward and one backward.
+
+
+@_jit
+def _gru_inputs(xw, hu, pre, half_pre, half):
+    # pre = [pre_z, pre_r] = xw + hu on the two gate blocks; half_pre = pre / 2
+    for row in range(pre.shape[0]):
+        for k in range(pre.shape[1]):
+            value = xw[row, k] + hu[row, k]
+            pre[row, k] = value
+            half_pre[row, k] = value * half
+
+
+@_jit
+def _gru_candidate(tanh_half, xw, hu, gates, pre_h, half):
+    # z, r = tanh(pre / 2) / 2 + 1 / 2; pre_h = xw_h + r m_h
+    u = pre_h.shape[1]
+    for row in range(pre_h.shape[0]):
+        for k in range(2 * u):
+            gates[row, k] = tanh_half[row, k] * half + half
+        for k in range(u):
+            pre_h[row, k] = xw[row, 2 * u + k] + gates[row, u + k] * hu[row, 2 * u + k]
+
+
+@_jit
+def _gru_output(hh, gates, h_prev, h):
+    for row in range(h.shape[0]):
+        for k in range(h.shape[1]):
+            h[row, k] = hh[row, k] + gates[row, k] * (h_prev[row, k] - hh[row, k])
+
+
+def gru_step(xw, hu, h_prev, units):
+    u, half = units, xw.dtype.type(0.5)
+    pre = np.empty((xw.shape[0], 2 * u), dtype=xw.dtype)
+    half_pre = np.empty_like(pre)
+    _gru_inputs(xw, hu, pre, half_pre, half)
+    np.tanh(half_pre, out=half_pre)
+    gates, pre_h = np.empty_like(pre), np.empty_like(h_prev)
+    _gru_candidate(half_pre, xw, hu, gates, pre_h, half)
+    hh = np.tanh(pre_h)
+    h = np.empty_like(h_prev)
+    _gru_output(hh, gates, h_prev, h)
+    z, r = gates[:, :u], gates[:, u:]
+    return h, (pre[:, :u], pre[:, u:], pre_h, z, r, hh, hu[:, 2 * u :], h_prev)
+
+
+@_jit
+def _gru_backward(dh, z, r, hh, m_h, h_prev, d_xw, d_hu, dh_prev, one):
+    u = dh.shape[1]
+    for row in range(dh.shape[0]):
+        for k in range(u):
+            d, zk, rk, hk = dh[row, k], z[row, k], r[row, k], hh[row, k]
+            d_z = ((one - zk) * zk) * (d * (h_prev[row, k] - hk))
+            d_pre_h = (one - hk * hk) * (d * (one - zk))
+            d_r = ((one - rk) * rk) * (d_pre_h * m_h[row, k])
+            d_xw[row, k] = d_hu[row, k] = d_z
+            d_xw[row, u + k] = d_hu[row, u + k] = d_r
+            d_xw[row, 2 * u + k] = d_pre_h
+            d_hu[row, 2 * u + k] = d_pre_h * rk
+            dh_prev[row, k] = d * zk
+
+
+def gru_step_backward(dh, record, units):
+    pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev = record
+    d_xw = np.empty((dh.shape[0], 3 * units), dtype=dh.dtype)
+    d_hu, dh_prev = np.empty_like(d_xw), np.empty_like(dh)
+    _gru_backward(dh, z, r, hh, m_h, h_prev, d_xw, d_hu, dh_prev, dh.dtype.type(1.0))
+    return d_xw, d_hu, dh_prev

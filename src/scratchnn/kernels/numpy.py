@@ -132,3 +132,39 @@ def lstm_step_backward(dh, dc_next, record, units):
             out *= gate
         out *= grad_gate
     return dz, f * dc
+
+
+def gru_step(xw, hu, h_prev, units):
+    """One GRU step (``reset_after``) with sigmoid gates and a tanh candidate (see ``GRUCell``).
+
+    Returns ``h`` and the record ``(pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev)``.
+    """
+    u = units
+    pre_z = xw[:, :u] + hu[:, :u]
+    pre_r = xw[:, u : 2 * u] + hu[:, u : 2 * u]
+    z, r = _sigmoid(pre_z), _sigmoid(pre_r)
+    m_h = hu[:, 2 * u :]
+    pre_h = xw[:, 2 * u :] + r * m_h
+    hh = np.tanh(pre_h)
+    h = hh + z * (h_prev - hh)  # z h_prev + (1 - z) hh
+    return h, (pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev)
+
+
+def gru_step_backward(dh, record, units):
+    """``(d_xw, d_hu, dh_prev)`` of :func:`gru_step` (``GRUCell``'s formulas)."""
+    pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev = record
+    u = units
+    d_xw = np.empty((len(dh), 3 * u), dtype=dh.dtype)
+    out = np.subtract(1.0, z, out=d_xw[:, :u])  # sigmoid' = (1 - a) a
+    out *= z
+    out *= dh * (h_prev - hh)
+    d_pre_h = np.multiply(hh, hh)  # tanh' = 1 - tanh^2
+    np.subtract(1.0, d_pre_h, out=d_pre_h)
+    d_pre_h *= dh * (1 - z)
+    out = np.subtract(1.0, r, out=d_xw[:, u : 2 * u])
+    out *= r
+    out *= d_pre_h * m_h
+    d_xw[:, 2 * u :] = d_pre_h
+    d_hu = d_xw.copy()
+    d_hu[:, 2 * u :] *= r
+    return d_xw, d_hu, dh * z
