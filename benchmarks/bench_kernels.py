@@ -8,7 +8,9 @@ Run from the repository root (numba from the ``fast`` extra)::
 MLP of ``bench.py`` case 1 has 235,146), on the two backends interleaved round by round; the
 ratio is the median of the per-round ratios numba / numpy. (2) Start-up: a fresh process that
 imports scratchnn and takes one Adam step, with numba's disk cache empty (first process: it
-compiles) and then warm (later processes: it loads), beside the NumPy backend.
+compiles) and then warm (later processes: it loads), beside the NumPy backend. (3) One epoch
+of a recurrent regression (2,000 sequences of 30 steps x 8 features, LSTM or GRU of 64 units,
+then Dense(1), Adam, batch 64) per backend, interleaved, median of per-round ratios.
 """
 
 from __future__ import annotations
@@ -91,10 +93,44 @@ def startup_times(repeats: int = 3) -> dict:
     }
 
 
+def recurrent_epochs(rounds: int) -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2_000, 30, 8)).astype(np.float32)
+    y = rng.normal(size=(2_000, 1)).astype(np.float32)
+    results = {}
+    for layer in ("LSTM", "GRU"):
+        runs = {}
+        for backend in ("numpy", "numba"):
+            recurrent = getattr(scratchnn, layer)(64)
+            model = scratchnn.Sequential([recurrent, scratchnn.Dense(1)], seed=0)
+            optimizer = scratchnn.Adam(1e-3)
+
+            def epoch(model=model, optimizer=optimizer, backend=backend) -> None:
+                scratchnn.set_backend(backend)
+                model.fit(x, y, loss="mse", optimizer=optimizer, epochs=1, batch_size=64, verbose=0)
+
+            epoch()
+            runs[backend] = epoch
+        times = {backend: [] for backend in runs}
+        for _ in range(rounds):
+            for backend, epoch in runs.items():
+                start = time.perf_counter()
+                epoch()
+                times[backend].append(time.perf_counter() - start)
+        ratios = [a / b for a, b in zip(times["numba"], times["numpy"], strict=True)]
+        results[layer] = {
+            "numpy_s": statistics.median(times["numpy"]),
+            "numba_s": statistics.median(times["numba"]),
+            "numba_over_numpy": statistics.median(ratios),
+        }
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=235_146)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--recurrent-rounds", type=int, default=5)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     results = {
@@ -102,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
         "load_average_1min": os.getloadavg()[0],
         "steps": step_times(args.size, args.rounds),
         "startup": startup_times(),
+        "recurrent": recurrent_epochs(args.recurrent_rounds),
     }
     print(f"one step over {args.size:,} float32 parameters (median us; numba/numpy per round)")
     for name, row in results["steps"].items():
@@ -111,6 +148,9 @@ def main(argv: list[str] | None = None) -> dict:
     cold, warm = s["numba_first_process_s"], s["numba_cached_s"]
     print(f"start-up (import + one Adam step): numpy {s['numpy_s']:.2f} s, numba first "
           f"process {cold:.2f} s, numba cached {warm:.2f} s")  # fmt: skip
+    for layer, row in results["recurrent"].items():
+        print(f"{layer} epoch (2,000 x 30 x 8, 64 units): numpy {row['numpy_s']:.3f} s, numba "
+              f"{row['numba_s']:.3f} s, {row['numba_over_numpy']:.2f}x")  # fmt: skip
     print(f"backend info: {results['info']}; load average {results['load_average_1min']:.2f}")
     if args.json:
         with open(args.json, "w") as out:
