@@ -6,7 +6,7 @@ compiles the same operations into one loop each, with the same results bit for b
 
 The backend in use is, in order: the last :func:`set_backend`, else the environment variable
 ``SCRATCHNN_BACKEND`` (read at the first kernel call), else ``"numba"`` when numba is installed
-and ``"numpy"`` when not. numba is imported only when its backend is first used.
+and imports, and ``"numpy"`` when not. numba is imported only when its backend is first used.
 
 Example
 -------
@@ -64,7 +64,10 @@ def current() -> ModuleType:
         if requested:
             module = _load(requested, f"the environment variable {ENVIRONMENT_VARIABLE}")
         else:
-            module = _load("numba" if numba_installed() else "numpy", "backend")
+            try:
+                module = _load("numba" if numba_installed() else "numpy", "backend")
+            except ImportError:  # a numba that cannot load (built for another NumPy, say)
+                module = _load("numpy", "backend")
         module = _chosen.setdefault("current", module)
     return module
 
