@@ -221,3 +221,46 @@ def test_compiled_gru_step_is_bit_identical_to_numpy(dtype, batch, units, restor
         for a, b in zip(run(cell, backend), expected, strict=True):
             assert a.dtype == b.dtype == dtype and a.shape == b.shape
             np.testing.assert_array_equal(a, b, err_msg=backend)
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU"])
+def test_compiled_recurrent_inference_is_thread_safe_and_writes_nothing(layer, restore_backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    kernels.set_backend("numba")
+    rng = np.random.default_rng(11)
+    model = scratchnn.Sequential([getattr(scratchnn, layer)(6), scratchnn.Dense(2)], seed=2)
+    model.fit(rng.normal(size=(16, 5, 3)), rng.normal(size=(16, 2)), loss="mse", verbose=0)
+    inputs = [rng.normal(size=(int(rng.integers(1, 20)), 5, 3)) for _ in range(12)]
+    expected = [model.predict(x) for x in inputs]
+    recurrent = model.layers[0]
+    before = [dict(vars(recurrent)), dict(vars(recurrent.cell))]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        same = list(pool.map(lambda i: np.array_equal(model.predict(inputs[i % 12]),
+                                                      expected[i % 12]), range(240)))  # fmt: skip
+    assert all(same), f"{same.count(False)} of {len(same)} predictions differed"
+    for obj, attributes in zip((recurrent, recurrent.cell), before, strict=True):
+        assert vars(obj).keys() == attributes.keys()
+        for key, value in vars(obj).items():
+            assert value is attributes[key], f"{type(obj).__name__}.{key} was rebound"
+
+
+def test_compiled_optimizers_step_in_threads_as_alone(restore_backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    kernels.set_backend("numba")
+    rng = np.random.default_rng(12)
+    starts = [rng.normal(size=5000).astype(np.float32) for _ in range(6)]
+    grads = [rng.normal(size=5000).astype(np.float32) for _ in range(6)]
+
+    def train(index):
+        optimizer, params = Adam(0.01, clipnorm=1.0), starts[index].copy()
+        for _ in range(50):
+            optimizer.step(params, grads[index].copy())
+        return params
+
+    alone = [train(i) for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(train, range(6)))
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(a, b)
