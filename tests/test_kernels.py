@@ -264,3 +264,15 @@ def test_compiled_optimizers_step_in_threads_as_alone(restore_backend):
         together = list(pool.map(train, range(6)))
     for a, b in zip(together, alone, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_dtype_the_compiled_kernels_do_not_take_runs_on_numpy(restore_backend):
+    kernels.set_backend("numba")
+    assert kernels.current(np.float32) is numba_kernels
+    assert kernels.current(np.float16) is numpy_kernels
+    rng = np.random.default_rng(13)
+    params, grads = (rng.normal(size=33).astype(np.float16) for _ in range(2))
+    on_numba = run_steps(lambda: Adam(0.01), "numba", params, [grads])[0]
+    on_numpy = run_steps(lambda: Adam(0.01), "numpy", params, [grads])[0]
+    assert on_numba.dtype == np.float16
+    np.testing.assert_array_equal(on_numba, on_numpy)

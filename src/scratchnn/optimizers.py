@@ -74,7 +74,7 @@ class Optimizer:
                 grad_scale, rescale = cast(self.clipnorm / norm), True
         lr = self.current_learning_rate()
         self.iterations += 1  # Adam's bias correction counts this update as t = iterations
-        self._update(kernels.current(), params, grads, lr, grad_scale, rescale)
+        self._update(kernels.current(grads.dtype), params, grads, lr, grad_scale, rescale)
 
     def _update(self, kernel, params, grads, lr, grad_scale, rescale) -> None:
         """Run ``kernel``'s update; scalars are cast to the buffers' dtype before the call.

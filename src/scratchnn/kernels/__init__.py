@@ -56,8 +56,22 @@ def set_backend(name: str) -> None:
     _chosen["current"] = _load(name, "backend")
 
 
-def current() -> ModuleType:
-    """The kernels module in use (resolving the default on the first call)."""
+COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def current(dtype: np.dtype | type | None = None) -> ModuleType:
+    """The kernels module in use (resolving the default on the first call).
+
+    Given the arrays' ``dtype``, one the compiled kernels do not take (float16, say) gets the
+    NumPy kernels whatever the backend.
+    """
+    module = _resolve()
+    if dtype is not None and np.dtype(dtype) not in COMPILED_DTYPES:
+        return _load("numpy", "backend")
+    return module
+
+
+def _resolve() -> ModuleType:
     module = _chosen.get("current")
     if module is None:
         requested = os.environ.get(ENVIRONMENT_VARIABLE, "").strip()
@@ -74,7 +88,7 @@ def current() -> ModuleType:
 
 def get_backend() -> str:
     """The name of the backend in use: ``"numba"`` or ``"numpy"``."""
-    return current().__name__.rsplit(".", 1)[1]
+    return _resolve().__name__.rsplit(".", 1)[1]
 
 
 def info() -> dict[str, str]:

@@ -119,7 +119,7 @@ class LSTMCell:
 
     def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
         if self.fused:
-            h, c, record = kernels.current().lstm_step(xw, hu, states[1], self.units)
+            h, c, record = kernels.current(xw.dtype).lstm_step(xw, hu, states[1], self.units)
             return [h, c], record
         u = self.units
         z = xw + hu
@@ -134,7 +134,9 @@ class LSTMCell:
 
     def step_backward(self, d_states: list, record: Any) -> tuple[np.ndarray, np.ndarray, list]:
         if self.fused:
-            dz, dc_prev = kernels.current().lstm_step_backward(*d_states, record, self.units)
+            dz, dc_prev = kernels.current(d_states[0].dtype).lstm_step_backward(
+                *d_states, record, self.units
+            )
             return dz, dz, [None, dc_prev]
         z, i, f, g, o, c_prev, c, phi_c = record
         u = self.units
@@ -197,7 +199,7 @@ class GRUCell:
 
     def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
         if self.fused:
-            h, record = kernels.current().gru_step(xw, hu, states[0], self.units)
+            h, record = kernels.current(xw.dtype).gru_step(xw, hu, states[0], self.units)
             return [h], record
         u = self.units
         sigma, phi = self.recurrent_activation, self.activation
@@ -213,7 +215,9 @@ class GRUCell:
 
     def step_backward(self, d_states: list, record: Any) -> tuple[np.ndarray, np.ndarray, list]:
         if self.fused:
-            d_xw, d_hu, dh_prev = kernels.current().gru_step_backward(*d_states, record, self.units)
+            d_xw, d_hu, dh_prev = kernels.current(d_states[0].dtype).gru_step_backward(
+                *d_states, record, self.units
+            )
             return d_xw, d_hu, [dh_prev]
         pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev = record
         u = self.units
