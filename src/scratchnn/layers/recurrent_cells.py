@@ -92,7 +92,7 @@ class LSTMCell:
     ) -> None:  # fmt: skip
         self.units, self.activation = units, activation
         self.recurrent_activation, self.unit_forget_bias = recurrent_activation, unit_forget_bias
-        # Sigmoid gates and tanh have a fused step in scratchnn.kernels (18 passes forward).
+        # Sigmoid gates and tanh have a fused step in scratchnn.kernels (here: 18 passes forward).
         self.fused = type(recurrent_activation) is Sigmoid and type(activation) is Tanh
 
     def bias_shape(self) -> tuple[int, ...]:
@@ -182,7 +182,7 @@ class GRUCell:
     ) -> None:
         self.units, self.activation = units, activation
         self.recurrent_activation = recurrent_activation
-        # Sigmoid gates and tanh have a fused step in scratchnn.kernels (16 passes forward).
+        # Sigmoid gates and tanh have a fused step in scratchnn.kernels (here: 16 passes forward).
         self.fused = type(recurrent_activation) is Sigmoid and type(activation) is Tanh
 
     def bias_shape(self) -> tuple[int, ...]:
