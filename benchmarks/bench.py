@@ -13,7 +13,10 @@ tutorial's 2-16-1 sigmoid XOR net on its full batch of 4, beside a bare NumPy lo
 per sample and peak memory above the loaded data.
 
 Contenders run interleaved (A B C A B C ...), one warm-up round, then ``--rounds`` timed rounds;
-the table gives medians and each time as a ratio to PyTorch's. Every contender uses float32 and
+the table gives medians and the median of the per-round ratios to PyTorch's time (a load change
+mid-run skews a ratio of medians). ``scratchnn`` runs on the process's kernel backend (numba
+when installed, else NumPy; ``SCRATCHNN_BACKEND`` chooses), ``scratchnn-numpy`` on the NumPy
+reference kernels, in cases 1 and 2. Every contender uses float32 and
 the same number of threads (PyTorch's ``set_num_threads`` and ONNX Runtime's intra-op threads are
 set to NumPy's BLAS threads).
 """
@@ -35,14 +38,14 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import contenders as c  # noqa: E402
 
-ALL_CONTENDERS = ("scratchnn", "torch", "sklearn", "onnxruntime")
+ALL_CONTENDERS = ("scratchnn", "scratchnn-numpy", "torch", "sklearn", "onnxruntime")
 _thread_limits = None
 
 
 def available(names: list[str]) -> list[str]:
     """The contenders asked for whose package imports (PyTorch is not installed in CI)."""
-    modules = {"scratchnn": "scratchnn", "torch": "torch", "sklearn": "sklearn.neural_network",
-               "onnxruntime": "onnx,onnxruntime"}  # fmt: skip
+    modules = {"scratchnn": "scratchnn", "scratchnn-numpy": "scratchnn", "torch": "torch",
+               "sklearn": "sklearn.neural_network", "onnxruntime": "onnx,onnxruntime"}  # fmt: skip
     found = []
     for name in names:
         try:
@@ -66,6 +69,12 @@ def blas_threads() -> int:
 
 def machine_info() -> dict:
     info = {"python": platform.python_version(), "numpy": np.__version__, "cores": os.cpu_count()}
+    try:
+        import scratchnn
+
+        info["scratchnn"] = scratchnn.info()  # the kernel backend in use and its versions
+    except ImportError:
+        pass
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             models = [line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line]
@@ -106,22 +115,27 @@ def interleaved(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str,
 
 
 def summarise(times: dict[str, list[float]], per: float = 1.0) -> dict[str, dict]:
-    """Median (times ``per``) for each contender, and its ratio to PyTorch's median."""
-    medians = {name: statistics.median(values) * per for name, values in times.items()}
-    reference = medians.get("torch")
+    """Median (times ``per``) for each contender, and the median of its per-round ratios to
+    PyTorch's time (rounds are interleaved, so a ratio compares runs under the same load)."""
+    reference = times.get("torch")
     return {
         name: {
-            "median": median,
-            "all": [value * per for value in times[name]],
-            "ratio_to_torch": median / reference if reference else None,
+            "median": statistics.median(values) * per,
+            "all": [value * per for value in values],
+            "ratio_to_torch": (
+                statistics.median(a / b for a, b in zip(values, reference, strict=True))
+                if reference
+                else None
+            ),
         }
-        for name, median in medians.items()
+        for name, values in times.items()
     }
 
 
 def case_epoch(names: list[str], n: int, rounds: int, gemm_repeats: int = 100) -> dict:
     X, y = c.mnist_like(n)
-    makers = {"scratchnn": c.scratchnn_epoch, "torch": c.torch_epoch, "sklearn": c.sklearn_epoch}
+    makers = {"scratchnn": c.scratchnn_epoch, "torch": c.torch_epoch, "sklearn": c.sklearn_epoch,
+              "scratchnn-numpy": lambda X, y: c.scratchnn_epoch(X, y, "numpy")}  # fmt: skip
     runs = {name: makers[name](X, y) for name in names if name in makers}
     result = {"unit": "s/epoch", "n": n, "contenders": summarise(interleaved(runs, rounds))}
     bound = c.gemm_bound(n, gemm_repeats)
@@ -133,7 +147,8 @@ def case_epoch(names: list[str], n: int, rounds: int, gemm_repeats: int = 100) -
 
 
 def case_xor(names: list[str], steps: int, rounds: int) -> dict:
-    makers = {"scratchnn": c.scratchnn_xor, "torch": c.torch_xor, "numpy_loop": c.numpy_xor}
+    makers = {"scratchnn": c.scratchnn_xor, "torch": c.torch_xor, "numpy_loop": c.numpy_xor,
+              "scratchnn-numpy": lambda steps: c.scratchnn_xor(steps, "numpy")}  # fmt: skip
     runs = {name: makers[name](steps) for name in [*names, "numpy_loop"] if name in makers}
     return {
         "unit": "us/step",
@@ -150,7 +165,7 @@ def case_predict(names: list[str], n: int, rounds: int) -> dict:
         "sklearn": c.sklearn_predict,
         "onnxruntime": lambda X, y: c.onnxruntime_predict(X, y, blas_threads()),
     }
-    runs = {name: makers[name](X, y) for name in names}
+    runs = {name: makers[name](X, y) for name in names if name in makers}
     summary = summarise(interleaved(runs, rounds))
     for entry in summary.values():
         entry["rows_per_s"] = n / entry["median"]
@@ -230,7 +245,7 @@ def print_table(results: dict) -> None:
     def line(label: str, entry: dict, value: str) -> None:
         ratio = entry.get("ratio_to_torch")
         ratio_text = f"{ratio:6.2f}x" if ratio is not None else "     - "
-        print(f"  {label:<12} {value:>16}  {ratio_text} torch")
+        print(f"  {label:<15} {value:>16}  {ratio_text} torch")
 
     if "epoch" in results:
         r = results["epoch"]

@@ -49,17 +49,30 @@ def scratchnn_mlp(seed: int = 0):
     return model, Adam(LR)
 
 
-def scratchnn_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+def on_backend(backend: str | None, run: Callable[[], None]) -> Callable[[], None]:
+    """``run`` on scratchnn's kernel backend ``backend`` (None: the process's default)."""
+    import scratchnn
+
+    default = scratchnn.get_backend()
+
+    def on() -> None:
+        scratchnn.set_backend(backend or default)
+        run()
+
+    return on
+
+
+def scratchnn_epoch(X: np.ndarray, y: np.ndarray, backend: str | None = None) -> Callable[[], None]:
     model, optimizer = scratchnn_mlp()
 
     def epoch() -> None:
         model.fit(X, y, loss="categorical_crossentropy", optimizer=optimizer, epochs=1,
                   batch_size=BATCH, shuffle=True, verbose=0)  # fmt: skip
 
-    return epoch
+    return on_backend(backend, epoch)
 
 
-def scratchnn_xor(steps: int) -> Callable[[], None]:
+def scratchnn_xor(steps: int, backend: str | None = None) -> Callable[[], None]:
     from scratchnn import SGD, Dense, Sequential
 
     model = Sequential([Dense(XOR_HIDDEN, "sigmoid", input_dim=2), Dense(1, "sigmoid")], seed=0)
@@ -70,7 +83,7 @@ def scratchnn_xor(steps: int) -> Callable[[], None]:
         model.fit(XOR_X, XOR_Y, loss="binary_crossentropy", optimizer=optimizer, epochs=steps,
                   batch_size=4, verbose=0)  # fmt: skip
 
-    return run
+    return on_backend(backend, run)
 
 
 def scratchnn_predict(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:

@@ -208,9 +208,10 @@ def test_an_update_that_overflows_on_the_last_step_is_caught():
         ("gelu", "linear", "mse", "rmsprop"),
     ],
 )
-def test_one_training_step_runs_through_six_source_files(hidden, head, loss, optimizer):
+def test_one_training_step_runs_through_six_files_and_the_kernels(hidden, head, loss, optimizer):
     """fit's step, forward -> loss -> backward -> update, as docs/architecture.md draws it: the
-    step, the one traversal of the graph (graph.py), the layers' math, the loss, the update."""
+    step, the one traversal of the graph (graph.py), the layers' math, the loss, the update (its
+    kernel in the backend in use)."""
     from scratchnn.optimizers import get_optimizer
     from scratchnn.training import TrainingStep
 
@@ -236,7 +237,7 @@ def test_one_training_step_runs_through_six_source_files(hidden, head, loss, opt
         sys.setprofile(None)
     expected = {
         "training.py", "graph.py", "layers/dense.py", "activations.py", "losses.py",
-        "optimizers.py",
+        "optimizers.py", "kernels/__init__.py", f"kernels/{scratchnn.get_backend()}.py",
     }  # fmt: skip
     assert files == expected
 

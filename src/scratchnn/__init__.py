@@ -10,6 +10,7 @@ from .checkpoint import ModelCheckpoint
 from .diagnostics import Diagnostics, diagnose
 from .gradcheck import GradcheckReport, gradcheck
 from .io import ModelFileError, load
+from .kernels import get_backend, info, set_backend
 from .layers import (
     ELU,
     GELU,
@@ -102,7 +103,9 @@ __all__ = [
     "activations",
     "callbacks",
     "diagnose",
+    "get_backend",
     "gradcheck",
+    "info",
     "initializers",
     "layers",
     "load",
@@ -110,4 +113,5 @@ __all__ = [
     "metrics",
     "optimizers",
     "schedules",
+    "set_backend",
 ]

@@ -2,7 +2,8 @@
 
 A :class:`~scratchnn.Sequential` keeps all its parameters in one 1-D array ``params`` and their
 gradients in ``grads`` (the layers hold views into them), so ``optimizer.step(params, grads)``
-updates the whole model with a handful of in-place NumPy operations, whatever its depth.
+updates the whole model in one call to a kernel of :mod:`scratchnn.kernels`, whatever its depth:
+a handful of in-place NumPy passes, or one compiled loop with the ``numba`` backend (same bits).
 
 Notation: ``g`` gradient, ``lr`` learning rate (a float or a :mod:`~scratchnn.schedules`
 schedule evaluated at the update count ``t``), all operations elementwise.
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import kernels
 from ._validation import check_dtype, check_number, from_settings, lookup
 from .schedules import Schedule, get_schedule
 
@@ -64,15 +66,21 @@ class Optimizer:
                 f"this optimizer holds state for {self._scratch.size} parameters, "
                 f"got a model with {params.size}; use a new optimizer for a new model"
             )
+        cast = grads.dtype.type
+        grad_scale, rescale = cast(1.0), False
         if self.clipnorm is not None:
-            norm = float(np.sqrt(np.dot(grads, grads)))
+            norm = float(np.sqrt(np.dot(grads, grads)))  # BLAS, one pass; the kernel scales g
             if norm > self.clipnorm:
-                grads *= grads.dtype.type(self.clipnorm / norm)
+                grad_scale, rescale = cast(self.clipnorm / norm), True
         lr = self.current_learning_rate()
         self.iterations += 1  # Adam's bias correction counts this update as t = iterations
-        self._update(params, grads, lr)
+        self._update(kernels.current(grads.dtype), params, grads, lr, grad_scale, rescale)
 
-    def _update(self, params: np.ndarray, grads: np.ndarray, lr: float) -> None:
+    def _update(self, kernel, params, grads, lr, grad_scale, rescale) -> None:
+        """Run ``kernel``'s update; scalars are cast to the buffers' dtype before the call.
+
+        ``lr`` is the Python float: each update casts what it derives from it, as NumPy would.
+        """
         raise NotImplementedError
 
     # -- state, for checkpoints -----------------------------------------------------------------
@@ -158,21 +166,22 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.slot_names = ("velocity",) if self.momentum else ()
 
-    def _update(self, params, grads, lr):
+    def _update(self, kernel, params, grads, lr, grad_scale, rescale):
         if not self.momentum:
-            np.multiply(grads, lr, out=self._scratch)
-            params -= self._scratch
+            kernel.sgd(params, grads, self._scratch, grads.dtype.type(lr), grad_scale, rescale)
             return
-        velocity = self.slots["velocity"]
-        velocity *= self.momentum
-        velocity += grads
-        if self.nesterov:
-            np.multiply(velocity, self.momentum, out=self._scratch)
-            self._scratch += grads
-        else:
-            self._scratch[...] = velocity
-        self._scratch *= lr
-        params -= self._scratch
+        momentum = grads.dtype.type(self.momentum)
+        kernel.sgd_momentum(
+            params,
+            grads,
+            self.slots["velocity"],
+            self._scratch,
+            grads.dtype.type(lr),
+            momentum,
+            self.nesterov,
+            grad_scale,
+            rescale,
+        )
 
     def _hyperparameters(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
@@ -190,17 +199,20 @@ class RMSprop(Optimizer):
         self.rho = check_number(rho, "rho", low=0.0, high=1.0, high_inclusive=False)
         self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
 
-    def _update(self, params, grads, lr):
-        square_avg, scratch = self.slots["square_avg"], self._scratch
-        square_avg *= self.rho
-        np.multiply(grads, grads, out=scratch)
-        scratch *= 1.0 - self.rho
-        square_avg += scratch
-        np.sqrt(square_avg, out=scratch)
-        scratch += self.epsilon
-        np.divide(grads, scratch, out=scratch)
-        scratch *= lr
-        params -= scratch
+    def _update(self, kernel, params, grads, lr, grad_scale, rescale):
+        cast = grads.dtype.type
+        kernel.rmsprop(
+            params,
+            grads,
+            self.slots["square_avg"],
+            self._scratch,
+            cast(lr),
+            cast(self.rho),
+            cast(1.0 - self.rho),
+            cast(self.epsilon),
+            grad_scale,
+            rescale,
+        )
 
     def _hyperparameters(self):
         return {"rho": self.rho, "epsilon": self.epsilon}
@@ -217,15 +229,17 @@ class Adagrad(Optimizer):
         super().__init__(learning_rate, clipnorm)
         self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
 
-    def _update(self, params, grads, lr):
-        sum_squares, scratch = self.slots["sum_squares"], self._scratch
-        np.multiply(grads, grads, out=scratch)
-        sum_squares += scratch
-        np.sqrt(sum_squares, out=scratch)
-        scratch += self.epsilon
-        np.divide(grads, scratch, out=scratch)
-        scratch *= lr
-        params -= scratch
+    def _update(self, kernel, params, grads, lr, grad_scale, rescale):
+        kernel.adagrad(
+            params,
+            grads,
+            self.slots["sum_squares"],
+            self._scratch,
+            grads.dtype.type(lr),
+            grads.dtype.type(self.epsilon),
+            grad_scale,
+            rescale,
+        )
 
     def _hyperparameters(self):
         return {"epsilon": self.epsilon}
@@ -258,25 +272,33 @@ class Adam(Optimizer):
         self.beta_2 = check_number(beta_2, "beta_2", low=0.0, high=1.0, high_inclusive=False)
         self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
 
-    def _update(self, params, grads, lr):
+    def _update(self, kernel, params, grads, lr, grad_scale, rescale):
+        self._adam(kernel, params, grads, lr, grad_scale, rescale, decay=None)
+
+    def _adam(self, kernel, params, grads, lr, grad_scale, rescale, decay) -> None:
         # The slots hold the moments without their (1 - beta) factors, m~ = m / (1 - b1) and
         # v~ = v / (1 - b2), so each moment update is two passes, not three or four:
         # m~ = b1 m~ + g, v~ = b2 v~ + g^2. The factors return as scalars in the step, which is
         # then lr (1 - b1) / ((1 - b1^t) k) * m~ / (sqrt(v~) + eps / k), k = sqrt((1 - b2) /
         # (1 - b2^t)): the same update as the docstring's, with 10 passes over the buffer.
-        m_sum, v_sum, scratch = self.slots["m"], self.slots["v"], self._scratch
-        t = self.iterations
-        m_sum *= self.beta_1
-        m_sum += grads
-        v_sum *= self.beta_2
-        np.multiply(grads, grads, out=scratch)
-        v_sum += scratch
+        cast, t = grads.dtype.type, self.iterations
         k = math.sqrt((1.0 - self.beta_2) / (1.0 - self.beta_2**t))
-        np.sqrt(v_sum, out=scratch)
-        scratch += self.epsilon / k
-        np.divide(m_sum, scratch, out=scratch)
-        scratch *= lr * (1.0 - self.beta_1) / ((1.0 - self.beta_1**t) * k)
-        params -= scratch
+        step_scale = lr * (1.0 - self.beta_1) / ((1.0 - self.beta_1**t) * k)
+        kernel.adam(
+            params,
+            grads,
+            self.slots["m"],
+            self.slots["v"],
+            self._scratch,
+            cast(self.beta_1),
+            cast(self.beta_2),
+            cast(self.epsilon / k),
+            cast(step_scale),
+            cast(1.0 if decay is None else decay),
+            decay is not None,
+            grad_scale,
+            rescale,
+        )
 
     def _hyperparameters(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
@@ -299,9 +321,9 @@ class AdamW(Adam):
         super().__init__(learning_rate, beta_1, beta_2, epsilon, clipnorm)
         self.weight_decay = check_number(weight_decay, "weight_decay", low=0.0)
 
-    def _update(self, params, grads, lr):
-        params *= 1.0 - lr * self.weight_decay
-        super()._update(params, grads, lr)
+    def _update(self, kernel, params, grads, lr, grad_scale, rescale):
+        decay = 1.0 - lr * self.weight_decay
+        self._adam(kernel, params, grads, lr, grad_scale, rescale, decay=decay)
 
     def _hyperparameters(self):
         return {**super()._hyperparameters(), "weight_decay": self.weight_decay}

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..activations import Activation
+from .. import kernels
+from ..activations import Activation, Sigmoid, Tanh
 
 
 class SimpleRNNCell:
@@ -91,6 +92,8 @@ class LSTMCell:
     ) -> None:  # fmt: skip
         self.units, self.activation = units, activation
         self.recurrent_activation, self.unit_forget_bias = recurrent_activation, unit_forget_bias
+        # Sigmoid gates and tanh have a fused step in scratchnn.kernels (here: 18 passes forward).
+        self.fused = type(recurrent_activation) is Sigmoid and type(activation) is Tanh
 
     def bias_shape(self) -> tuple[int, ...]:
         return (4 * self.units,)
@@ -115,6 +118,9 @@ class LSTMCell:
         return grad_in
 
     def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
+        if self.fused:
+            h, c, record = kernels.current(xw.dtype).lstm_step(xw, hu, states[1], self.units)
+            return [h, c], record
         u = self.units
         z = xw + hu
         sigma, phi = self.recurrent_activation, self.activation
@@ -127,6 +133,11 @@ class LSTMCell:
         return [h, c], (z, i, f, g, o, c_prev, c, phi_c)
 
     def step_backward(self, d_states: list, record: Any) -> tuple[np.ndarray, np.ndarray, list]:
+        if self.fused:
+            dz, dc_prev = kernels.current(d_states[0].dtype).lstm_step_backward(
+                *d_states, record, self.units
+            )
+            return dz, dz, [None, dc_prev]
         z, i, f, g, o, c_prev, c, phi_c = record
         u = self.units
         dh, dc_next = d_states
@@ -171,6 +182,8 @@ class GRUCell:
     ) -> None:
         self.units, self.activation = units, activation
         self.recurrent_activation = recurrent_activation
+        # Sigmoid gates and tanh have a fused step in scratchnn.kernels (here: 16 passes forward).
+        self.fused = type(recurrent_activation) is Sigmoid and type(activation) is Tanh
 
     def bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units)
@@ -185,6 +198,9 @@ class GRUCell:
         return np.stack([grad_in, grad_rec])
 
     def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
+        if self.fused:
+            h, record = kernels.current(xw.dtype).gru_step(xw, hu, states[0], self.units)
+            return [h], record
         u = self.units
         sigma, phi = self.recurrent_activation, self.activation
         pre_z = xw[:, :u] + hu[:, :u]
@@ -198,6 +214,11 @@ class GRUCell:
         return [h], (pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev)
 
     def step_backward(self, d_states: list, record: Any) -> tuple[np.ndarray, np.ndarray, list]:
+        if self.fused:
+            d_xw, d_hu, dh_prev = kernels.current(d_states[0].dtype).gru_step_backward(
+                *d_states, record, self.units
+            )
+            return d_xw, d_hu, [dh_prev]
         pre_z, pre_r, pre_h, z, r, hh, m_h, h_prev = record
         u = self.units
         (dh,) = d_states
