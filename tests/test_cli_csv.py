@@ -325,7 +325,7 @@ def test_small_things_version_help_defaults_and_broken_pipe(tmp_path):
         version.returncode == 0 and version.stdout.strip() == f"scratchnn {scratchnn.__version__}"
     )
     helped = run("train", "--help")
-    assert "(default: 200)" in helped.stdout and "(default: 0.01)" in helped.stdout
+    assert "(default: 200; 5 with --text)" in helped.stdout and "(default: 0.01)" in helped.stdout
     assert "(default: relu)" in helped.stdout
     assert "default: None" not in helped.stdout and "default: False" not in helped.stdout
     missing = run("evaluate", "nowhere.npz", cwd=tmp_path)

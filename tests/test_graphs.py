@@ -343,6 +343,7 @@ def test_a_hostile_graph_in_a_file_is_a_model_file_error(tmp_path, edit, message
         scratchnn.load(path)
 
 
+@pytest.mark.slow
 def test_a_chain_100000_deep_is_refused_before_anything_is_allocated(tmp_path):
     path = _saved_graph(tmp_path)
     edit_header(path, lambda header: _chain(header, 100_000))
@@ -423,6 +424,7 @@ def _example(name: str):
         sys.path.remove(str(EXAMPLES))
 
 
+@pytest.mark.slow
 def test_the_residual_cnn_example_reaches_the_plain_cnns_accuracy_on_the_digits():
     pytest.importorskip("sklearn")
     threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -442,6 +444,7 @@ def test_the_two_input_example_beats_the_image_alone():
     assert scores["image and table"] > scores["image alone"] + 0.01
 
 
+@pytest.mark.slow
 def test_fuzzed_graph_files_load_or_raise_model_file_errors_only(tmp_path):
     """300 seeded cases of tests/fuzz_graph_files.py (its long run: see its docstring)."""
     import fuzz_graph_files

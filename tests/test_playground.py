@@ -358,6 +358,7 @@ def test_two_tabs_train_at_once_and_each_script_reproduces_its_tab(base, tmp_pat
     assert len(second.session("GET", "points")[1]["classes"]) == 3
 
 
+@pytest.mark.slow
 def test_frames_reach_the_page_at_10_or_more_a_second_for_a_2_8_8_1_network(base):
     client = Client(base)
     assert client.settings(SMALL)[0] == 200
