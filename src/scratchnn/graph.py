@@ -75,6 +75,9 @@ class Topology:
             uses[id(layer)] = uses.get(id(layer), 0) + 1
         self.shared = {i for i, (layer, _, _) in enumerate(nodes) if uses[id(layer)] > 1}
         self._records: dict[int, Any] = {}  # per node of a shared layer: its training record
+        # Padded sequences: a layer that starts a mask (Embedding(mask_zero=True)) makes the
+        # traversal carry one per tensor; without one, nothing is looked up.
+        self.masked = any(layer.makes_mask for layer in layers)
         self._needs_backward = [True] * len(nodes)
         self._needs_input_grad = [True] * len(nodes)
         self._training_values: list[Any] = []
@@ -183,7 +186,7 @@ class Topology:
         A tiny network's step is bound by Python's calls, not its arithmetic: this keeps a stack
         as fast as the plain loops it had before graphs.
         """
-        if not self.is_chain or self.shared:
+        if not self.is_chain or self.shared or self.masked:
             return None
         layers = [layer for layer, _, _ in self.nodes]
         forwards = [
@@ -201,8 +204,13 @@ class Topology:
         training: bool,
         fused: frozenset[int] = frozenset(),
         observers: Sequence[Callable[[int, Layer, Any], None]] = (),
+        output_masks: list | None = None,
     ) -> list[np.ndarray]:
         """Run every node in order; returns the model's outputs (logits at ``fused`` nodes).
+
+        In a masked topology each tensor carries a mask of its real steps (``None``: every step
+        is real): a node's input mask goes to a layer that ``uses_mask`` and through its
+        ``compute_mask`` to its outputs; ``output_masks``, a list, receives the outputs' masks.
 
         Each observer is called as ``observe(i, layer, output)`` after each node, ``i`` the
         layer's position in :attr:`layers` (a shared layer's calls all report to it).
@@ -211,6 +219,7 @@ class Topology:
         backward pass needs: on each layer, and here for the calls of a shared layer.
         """
         values: list[Any] = [None] * self.slot_count
+        masks: list[Any] | None = [None] * self.slot_count if self.masked else None
         for slot, value in zip(self.input_slots, inputs, strict=True):
             values[slot] = value
         for index, (layer, source, target) in enumerate(self.nodes):
@@ -219,10 +228,27 @@ class Topology:
             if shared:
                 layer.load_record(self._records.get(index))
                 layer.needs_input_grad = self._needs_input_grad[index]
-            if index in fused:
+            mask = None
+            if masks is not None:
+                mask = [masks[s] for s in source] if isinstance(source, tuple) else masks[source]
+                if isinstance(mask, list) and all(m is None for m in mask):
+                    mask = None
+            if mask is not None and layer.uses_mask:
+                y = layer.forward(x, training, mask=mask)
+            elif index in fused:
                 y = layer.forward_logits(x, training)
             else:
                 y = layer.forward(x, training)
+            if masks is not None:
+                made = layer.compute_mask(x, mask)
+                for slot, part in zip(
+                    target if isinstance(target, tuple) else (target,),
+                    made
+                    if isinstance(target, tuple) and isinstance(made, list)
+                    else [made] * (len(target) if isinstance(target, tuple) else 1),
+                    strict=True,
+                ):
+                    masks[slot] = part
             if shared:
                 self._records[index] = layer.save_record()
             if isinstance(target, tuple):
@@ -234,6 +260,8 @@ class Topology:
                 observe(self.layer_index[index], layer, y)
         if training:
             self._training_values = values
+        if output_masks is not None and masks is not None:
+            output_masks.extend(masks[s] for s in self.output_slots)
         return [values[s] for s in self.output_slots]
 
     def backward(
@@ -244,8 +272,9 @@ class Topology:
         Fills every layer's ``grads`` (a shared layer's: the sum over its calls) and returns
         ``dL/d(input)`` per model input (``None`` where nothing was computed).
         """
-        if self.is_chain and not self.shared:
-            return [self.chain_passes(fused).backward(output_grads[0])]
+        chain = self.chain_passes(fused)
+        if chain is not None:
+            return [chain.backward(output_grads[0])]
         grads: list[Any] = [None] * self.slot_count
         touched: set[int] = set()  # layers whose gradients this pass has written
         for slot, grad in zip(self.output_slots, output_grads, strict=True):

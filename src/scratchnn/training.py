@@ -43,6 +43,19 @@ def fuses_head(network: Network, loss: Loss, output: int = 0) -> bool:
     )
 
 
+def masked_weights(sample_weight: np.ndarray | None, mask: np.ndarray | None) -> Any:
+    """Per-position weights that leave padded steps out of a loss: the mask (``(N, T)``, True
+    for a real step) times the sample weights, scaled so that the loss is the mean over the
+    real steps (``N T / real`` steps). ``None`` when there is no mask."""
+    if mask is None:
+        return sample_weight
+    weights = mask.astype(np.float64)
+    if sample_weight is not None:
+        weights *= sample_weight[:, None] if sample_weight.ndim == 1 else sample_weight
+    weights *= mask.size / max(int(np.count_nonzero(mask)), 1)
+    return weights
+
+
 class StepResult(NamedTuple):
     """What one step computed: the loss and what it counts for, outputs, ``dL/dX``."""
 
@@ -128,6 +141,7 @@ class TrainingStep:
         self.observers: list[Callable[[int, Any, np.ndarray], None]] = []
         self._topology = network.topology
         self._chain = network.topology.chain_passes(self.fused_nodes)  # None: not a stack
+        self.output_masks: list[Any] = [None] * len(losses)  # of the latest forward (padding)
 
     def forward(self, X: Any, training: bool) -> Any:
         """The network's outputs, or its logits when the loss takes them (a list for several)."""
@@ -143,7 +157,9 @@ class TrainingStep:
             inputs = [X.astype(self.network.input_dtypes[0], copy=False)]  # one batch at a time
         if observers and self.fused_nodes:
             observers = [self._seeing_probabilities(observe) for observe in observers]
-        outputs = self._topology.forward(inputs, training, self.fused_nodes, observers)
+        masks = [] if self._topology.masked else None
+        outputs = self._topology.forward(inputs, training, self.fused_nodes, observers, masks)
+        self.output_masks = masks or [None] * len(outputs)
         return outputs if self.several else outputs[0]
 
     def _seeing_probabilities(self, observe: Callable) -> Callable:
@@ -177,17 +193,18 @@ class TrainingStep:
         outputs = self.forward(X, training=True)
         if self.several:
             value, output_grads, self.output_values = 0.0, [], []
-            for loss, weight, out, target in zip(
-                self.losses, self.loss_weights, outputs, y, strict=True
+            for loss, weight, out, target, mask in zip(
+                self.losses, self.loss_weights, outputs, y, self.output_masks, strict=True
             ):
-                part, grad = loss.value_and_grad(out, target, sample_weight)
+                part, grad = loss.value_and_grad(out, target, masked_weights(sample_weight, mask))
                 if weight != 1.0:
                     grad *= grad.dtype.type(weight)
                 value += weight * part
                 output_grads.append(grad)
                 self.output_values.append(part)
         else:
-            value, grad = self.loss.value_and_grad(outputs, y, sample_weight)
+            weights = masked_weights(sample_weight, self.output_masks[0])
+            value, grad = self.loss.value_and_grad(outputs, y, weights)
             output_grads = [grad]
         if self._chain is not None:
             grad = self._chain.backward(grad)
@@ -223,12 +240,13 @@ class TrainingStep:
         ]
 
     def _output_loss(self, index: int, outputs: np.ndarray, y: np.ndarray) -> float:
-        value = self.losses[index](outputs, y)
+        value = self.losses[index](outputs, y, masked_weights(None, self.output_masks[index]))
         if self.fused_outputs[index] and not math.isfinite(value):
             # Logits that overflowed to inf: the loss of the probabilities, as predict gives them
             # (clipped like every loss on probabilities), which is finite.
             probabilities = self._head_activations[index].forward(outputs)
-            value = self._losses_of_probabilities[index](probabilities, y)
+            weights = masked_weights(None, self.output_masks[index])
+            value = self._losses_of_probabilities[index](probabilities, y, weights)
         return value
 
     def penalty(self) -> float:

@@ -159,6 +159,8 @@ class Layer(metaclass=_NamedOnCreation):
     output_activation: str | None = None  # see the module docstring
     takes_list = False  # True: several inputs, as a list (see the module docstring)
     takes_ids = False  # True: integer ids in (an Embedding); a stack it starts keeps them integers
+    makes_mask = False  # True: the layer starts a mask of padded steps (Embedding(mask_zero))
+    uses_mask = False  # True: forward takes mask= (a recurrent layer skips the padded steps)
     # How the kernel ``W`` meets the input, for the fronts that rewrite or draw it: "dense"
     # (``x W + b`` along the last axis, W: (in, units), b: (units,) if any), "conv2d" (W: (kh, kw,
     # channels, filters) slid over images), None (no kernel).
@@ -266,6 +268,22 @@ class Layer(metaclass=_NamedOnCreation):
         if not np.isfinite(array).all():
             raise ValueError(f"{name} must be finite, got NaN or infinite values")
         target[...] = array
+
+    # -- masks of padded steps ---------------------------------------------------------------------
+    def compute_mask(self, inputs: Any, mask: Any) -> Any:
+        """The mask of this layer's output, from its input's (``(N, T)`` booleans, ``True`` for a
+        real step; ``None``: no mask). By default a layer keeps its input's steps, so the mask
+        passes through; several inputs' masks are combined (a step is real if it is in each);
+        a layer that removes the time axis returns ``None``."""
+        if isinstance(mask, list):
+            given = [m for m in mask if m is not None]
+            if not given:
+                return None
+            combined = given[0]
+            for other in given[1:]:
+                combined = combined & other
+            return combined
+        return mask
 
     # -- belonging to a model ---------------------------------------------------------------------
     @property

@@ -112,8 +112,18 @@ class Bidirectional(Layer):
         record = record or (None, None, None)
         self._cache, self.forward_layer._cache, self.backward_layer._cache = record
 
-    def forward(self, x: np.ndarray, training: bool = False) -> Any:
+    uses_mask = True
+
+    def compute_mask(self, inputs: Any, mask: Any) -> Any:
+        return None if mask is None else self.forward_layer.compute_mask(inputs, mask)
+
+    def forward(self, x: np.ndarray, training: bool = False, mask: Any = None) -> Any:
         """Both passes, the backward one's sequence flipped back, merged by ``merge_mode``."""
+        if mask is not None:
+            raise ValueError(
+                "Bidirectional does not take masked (padded) sequences yet: use "
+                "Embedding(mask_zero=False), or sequences of one length"
+            )
         self._share()
         with_states = self.forward_layer.return_state
         outputs = []

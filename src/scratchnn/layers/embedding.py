@@ -73,6 +73,16 @@ class Embedding(Layer):
     takes_ids = True  # a stack that starts with it hands it the ids as integers
 
     @property
+    def makes_mask(self) -> bool:
+        return self.mask_zero
+
+    def compute_mask(self, inputs: Any, mask: Any) -> Any:
+        """With ``mask_zero``, id 0 is padding: ``mask = ids != 0``, ``(N, T)``."""
+        if not self.mask_zero:
+            return mask
+        return np.asarray(inputs) != 0
+
+    @property
     def input_dim(self) -> int:  # the base class's input_dim is a flat input's width
         return self.vocabulary
 

@@ -149,10 +149,25 @@ class _Recurrent(Layer):
         keep = self.rng.random(shape) >= rate
         return keep.astype(dtype) / dtype.type(1.0 - rate)
 
-    def forward(self, inputs: Any, training: bool = False) -> Any:
+    uses_mask = True
+
+    def compute_mask(self, inputs: Any, mask: Any) -> Any:
+        """A sequence out keeps the input's mask; the last state (and the states) have no steps."""
+        steps = mask[0] if isinstance(mask, list) else mask
+        out = steps if self.return_sequences else None
+        return [out] + [None] * self.cell.n_states if self.return_state else out
+
+    def forward(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
         """Run the cell over time; returns the last ``h`` (``(N, u)``) or every ``h``
         (``(N, T, u)``, with ``return_sequences``), then the final states with ``return_state``.
+
+        ``mask`` ``(N, T)`` (from ``Embedding(mask_zero=True)``): at a padded step (``False``)
+        the states pass through unchanged, ``s_t = s_{t-1}``, and a returned sequence repeats
+        the last real output there (Keras's rule); its backward sends the gradient straight
+        through to ``s_{t-1}``, so padding adds nothing to any gradient.
         """
+        if isinstance(mask, list):
+            mask = mask[0]
         x, initial = (inputs[0], list(inputs[1:])) if self.takes_list else (inputs, [])
         W, U = self.params["W"], self.params["U"]
         b_in, b_rec = self.cell.split_bias(self.params.get("b"))
@@ -169,8 +184,10 @@ class _Recurrent(Layer):
             if training else None
         )  # fmt: skip
         x_used = x if input_mask is None else x * input_mask[:, None, :]
+        steps_real = None if mask is None else np.asarray(mask, dtype=bool)
         if self.go_backwards:
             x_used = x_used[:, ::-1]
+            steps_real = None if steps_real is None else steps_real[:, ::-1]
         xw = x_used @ W  # every step's input product at once: (N, T, G u)
         if b_in is not None:
             xw += b_in
@@ -181,14 +198,23 @@ class _Recurrent(Layer):
             hu = h_used @ U
             if b_rec is not None:
                 hu += b_rec
-            states, record = self.cell.step(xw[:, t], hu, states)
+            stepped, record = self.cell.step(xw[:, t], hu, states)
+            if steps_real is None:
+                states = stepped
+            else:  # a padded step keeps the states it was given
+                real = steps_real[:, t, None]
+                states = [
+                    np.where(real, new, old) for new, old in zip(stepped, states, strict=True)
+                ]
             if training:
                 records.append(record)
                 h_used_all[t] = h_used
             if sequence is not None:
                 sequence[:, t] = states[0]
         if training:
-            self._cache = (x_used, input_mask, state_mask, records, h_used_all, len(initial))
+            self._cache = (
+                x_used, input_mask, state_mask, records, h_used_all, len(initial), steps_real
+            )  # fmt: skip
         output = sequence if self.return_sequences else states[0]
         return [output, *states] if self.return_state else output
 
@@ -215,7 +241,9 @@ class _Recurrent(Layer):
     def backward(self, grad_output: Any) -> Any:
         """Backpropagation through time: fills ``grads`` and returns ``dL/dx`` (and
         ``dL/d(initial states)`` for a layer given them)."""
-        x_used, input_mask, state_mask, records, h_used_all, n_initial = self._recorded()
+        x_used, input_mask, state_mask, records, h_used_all, n_initial, steps_real = (
+            self._recorded()
+        )
         batch, steps, _ = x_used.shape
         W, U = self.params["W"], self.params["U"]
         dtype = W.dtype
@@ -237,10 +265,20 @@ class _Recurrent(Layer):
                 d_states[0] = step_grad if d_states[0] is None else d_states[0] + step_grad
             d_states = [zero if d is None else d for d in d_states]
             d_xw[:, t], d_hu[t], d_prev = self.cell.step_backward(d_states, records[t])
+            if steps_real is not None:  # a padded step: its gradient passes straight through
+                padded = ~steps_real[:, t]
+                d_xw[padded, t] = 0.0
+                d_hu[t][padded] = 0.0
             through_u = d_hu[t] @ U.T
             if state_mask is not None:
                 through_u *= state_mask
             d_prev[0] = through_u if d_prev[0] is None else d_prev[0] + through_u
+            if steps_real is not None:
+                real = steps_real[:, t, None]
+                d_prev = [
+                    np.where(real, zero if dp is None else dp, carried)
+                    for dp, carried in zip(d_prev, d_states, strict=True)
+                ]
             d_states = d_prev
         flat_d_xw = d_xw.reshape(-1, width)
         np.matmul(x_used.reshape(-1, x_used.shape[-1]).T, flat_d_xw, out=self.grads["W"])

@@ -33,6 +33,9 @@ class Flatten(Layer):
         _require_known(self, input_shape)
         return (math.prod(input_shape),)
 
+    def compute_mask(self, inputs: Any, mask: Any) -> None:
+        return None  # the steps are gone
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if training:
             self._cache = (x.shape,)
@@ -97,6 +100,9 @@ class Reshape(Layer):
                 f"({size} values each) into target_shape {self.target_shape}"
             )
         return shape
+
+    def compute_mask(self, inputs: Any, mask: Any) -> None:
+        return None  # the steps are rearranged
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         shape = self.output_shape(x.shape[1:])
