@@ -118,17 +118,15 @@ class Bidirectional(Layer):
         return None if mask is None else self.forward_layer.compute_mask(inputs, mask)
 
     def forward(self, x: np.ndarray, training: bool = False, mask: Any = None) -> Any:
-        """Both passes, the backward one's sequence flipped back, merged by ``merge_mode``."""
-        if mask is not None:
-            raise ValueError(
-                "Bidirectional does not take masked (padded) sequences yet: use "
-                "Embedding(mask_zero=False), or sequences of one length"
-            )
+        """Both passes, the backward one's sequence flipped back, merged by ``merge_mode``.
+
+        A mask of padded steps goes to both passes: each keeps its state over the padding (the
+        backward pass meets it first, and so starts on the last real step)."""
         self._share()
         with_states = self.forward_layer.return_state
         outputs = []
         for _, layer in self._parts():
-            result = layer.forward(x, training)
+            result = layer.forward(x, training, mask=mask)
             outputs.append(result if with_states else [result])
         (y_f, *states_f), (y_b, *states_b) = outputs
         if self.backward_layer.return_sequences:
