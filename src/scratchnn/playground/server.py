@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -58,15 +58,28 @@ def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+DRAIN_LIMIT = 8 * 2**20  # bytes of a refused chunked body read before answering
+
+
 async def _body(request: Request, limit: int) -> bytes:
     """The request body, refused once it passes ``limit`` bytes (read no further)."""
     length = request.headers.get("content-length")
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise TooLarge(f"the request has {length} bytes; the most is {limit:,}")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    body = request.stream()
+    async for chunk in body:
         size += len(chunk)
         if size > limit:
+            # Read (and drop) a bounded rest of the same stream, so that a client still sending
+            # gets the answer rather than a reset connection; past DRAIN_LIMIT, stop reading.
+            try:
+                async for rest in body:
+                    size += len(rest)
+                    if size > DRAIN_LIMIT:
+                        break
+            except ClientDisconnect:
+                pass
             raise TooLarge(f"the request has more than {limit:,} bytes; the most is {limit:,}")
         chunks.append(chunk)
     return b"".join(chunks)
