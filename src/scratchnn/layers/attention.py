@@ -93,6 +93,11 @@ class MultiHeadAttention(Layer):
     on columns, as in Keras. A row with nothing to attend to gets zero weights and output
     ``bo``. The output's padding mask is the query's.
 
+    Calling it: ``mha(query, value, key=None, attention_mask=None, use_causal_mask=None,
+    return_attention_scores=None)`` on tensors ``(None, T, width)`` (time axes may be open);
+    the node's inputs are ``[query, value]``, then ``key`` and ``attention_mask`` when given.
+    A flag left as ``None`` keeps the layer's; a second call must agree with the first.
+
     Parameters
     ----------
     num_heads : int
@@ -109,19 +114,16 @@ class MultiHeadAttention(Layer):
     output_shape : int, optional
         Width of the output; the query's width ``D`` when not given.
     kernel_initializer, bias_initializer : str or callable
-        For the four kernels (Glorot uniform, on each kernel seen as the matrix it is: see
-        :func:`_as_matrix`) and the biases (zeros).
+        For the four kernels (Glorot uniform, drawn for the matrix each kernel acts as,
+        ``(D, H d_k)`` for ``Wq``, ``(H d_v, D)`` for ``Wo``: fans of ``D`` and ``H d_k``, as
+        PyTorch's; Keras's ``EinsumDense`` takes conv-style fans of the 3-axis shape, ``D H``
+        and ``D d_k``, which start the kernels several times smaller) and the biases (zeros).
     kernel_regularizer, bias_regularizer : str, Regularizer or None
         Penalties on the kernels and the biases.
     use_causal_mask, return_attention_scores, attention_mask_input : bool
         Set by the first call (kept here so model files rebuild the same graph): a causal mask;
         a second output, the weights ``P`` ``(N, H, Tq, Tk)`` (before dropout); an
         ``attention_mask`` among the inputs.
-
-    Calling it: ``mha(query, value, key=None, attention_mask=None, use_causal_mask=None,
-    return_attention_scores=None)`` on tensors ``(None, T, width)`` (time axes may be open);
-    the node's inputs are ``[query, value]``, then ``key`` and ``attention_mask`` when given.
-    A flag left as ``None`` keeps the layer's; a second call must agree with the first.
 
     Examples
     --------
