@@ -482,7 +482,8 @@ class MultiHeadAttention(Layer):
                 "attention (use_causal_mask=True) without an attention_mask input or "
                 "return_attention_scores"
             )
-        given = self._split(list(inputs))
+        dtype = self.params["Wo"].dtype
+        given = self._split([np.asarray(x, dtype) for x in inputs])
         x_q, x_v = given["query"], given["value"]
         x_k = given.get("key", x_v)
         if x_q.ndim != 3 or x_q.shape[1] != 1:
