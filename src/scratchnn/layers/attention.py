@@ -27,30 +27,21 @@ def _config_of(thing: Any) -> Any:
     return None if thing is None else thing.get_config()
 
 
-def _as_matrix(initializer: Any) -> Any:
-    """Draw a kernel ``(F, heads, d)`` (or ``(heads, d, F)``) as the matrix it acts as,
-    ``(F, heads d)`` (``(heads d, F)``): Glorot's fans are then the projection's own widths.
+def _as_matrix(initializer: Any, input_axes: int) -> Any:
+    """Draw a kernel as the matrix it acts as: ``Wq (F, heads, d)`` as ``(F, heads d)``
+    (``input_axes=1``), ``Wo (heads, d, F)`` as ``(heads d, F)`` (``input_axes=2``), so Glorot's
+    fans are the projection's own widths.
 
     Keras's ``EinsumDense`` hands the 3-axis shape to its initializer, which takes it for a
     convolution kernel (``fan_in = shape[-2] prod(shape[:-2])``, ``fan_out = shape[-1]
     prod(shape[:-2])``): for ``Wq (D, heads, key_dim)`` that is ``fan_in = D heads``,
     ``fan_out = D key_dim``, a limit ``sqrt(6 / (D (heads + key_dim)))`` several times smaller
     than the matrix's ``sqrt(6 / (D + heads key_dim))``. We take the matrix's, as ``Conv2D``
-    here and PyTorch's ``nn.MultiheadAttention`` (Xavier on its in-projection) do.
+    here does (PyTorch's ``nn.MultiheadAttention`` also draws Xavier over its projection matrix).
     """
 
     def draw(shape: tuple[int, ...], rng: Any) -> np.ndarray:
-        matrix = (shape[0], int(np.prod(shape[1:])))
-        return np.asarray(initializer(matrix, rng)).reshape(shape)
-
-    return draw
-
-
-def _kernel_as_output_side(initializer: Any) -> Any:
-    """``Wo (heads, value_dim, D)`` drawn as the matrix ``(heads value_dim, D)``."""
-
-    def draw(shape: tuple[int, ...], rng: Any) -> np.ndarray:
-        matrix = (int(np.prod(shape[:-1])), shape[-1])
+        matrix = (int(np.prod(shape[:input_axes])), int(np.prod(shape[input_axes:])))
         return np.asarray(initializer(matrix, rng)).reshape(shape)
 
     return draw
@@ -324,13 +315,14 @@ class MultiHeadAttention(Layer):
         weights = []
         for name, rows, size in (("q", width_q, key_dim), ("k", width_k, key_dim),
                                  ("v", width_v, value_dim)):  # fmt: skip
-            weights.append(Weight(f"W{name}", (rows, heads, size), _as_matrix(kernel),
+            weights.append(Weight(f"W{name}", (rows, heads, size), _as_matrix(kernel, 1),
                                   self.kernel_regularizer, kernel=True))  # fmt: skip
             if self.use_bias:
                 weights.append(Weight(f"b{name}", (heads, size), bias, self.bias_regularizer))
-        weights.append(Weight("Wo", (heads, value_dim, width_out),
-                              _kernel_as_output_side(kernel), self.kernel_regularizer,
-                              kernel=True))  # fmt: skip
+        out = (heads, value_dim, width_out)
+        weights.append(
+            Weight("Wo", out, _as_matrix(kernel, 2), self.kernel_regularizer, kernel=True)
+        )
         if self.use_bias:
             weights.append(Weight("bo", (width_out,), bias, self.bias_regularizer))
         return weights
