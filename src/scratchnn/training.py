@@ -139,6 +139,8 @@ class TrainingStep:
         # Functions called as (index, layer, output) after each layer's training forward: how
         # diagnostics see activations without a second pass. Empty, they cost nothing.
         self.observers: list[Callable[[int, Any, np.ndarray], None]] = []
+        # Called as (index, layer, grad_input) after each layer's backward (Topology.backward).
+        self.backward_observers: list[Callable[[int, Any, Any], None]] = []
         self._topology = network.topology
         self._chain = network.topology.chain_passes(self.fused_nodes)  # None: not a stack
         self.output_masks: list[Any] = [None] * len(losses)  # of the latest forward (padding)
@@ -206,10 +208,12 @@ class TrainingStep:
             weights = masked_weights(sample_weight, self.output_masks[0])
             value, grad = self.loss.value_and_grad(outputs, y, weights)
             output_grads = [grad]
-        if self._chain is not None:
+        if self._chain is not None and not self.backward_observers:
             grad = self._chain.backward(grad)
         else:
-            input_grads = self._topology.backward(output_grads, self.fused_nodes)
+            input_grads = self._topology.backward(
+                output_grads, self.fused_nodes, self.backward_observers
+            )
             grad = input_grads if len(input_grads) > 1 else input_grads[0]
         for weights, grads, regularizer, per_sample in self.penalties:
             divisor = weight_sum if per_sample else 1.0
