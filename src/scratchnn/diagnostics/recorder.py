@@ -140,7 +140,9 @@ class Diagnostics(Callback):
     Every ``every``-th batch of an epoch (batch 0, ``every``, ...), it records each layer's
     activations on the batch's first ``sample`` rows (the batches are shuffled, so these are a
     random sample), the gradient norm of each parameter array and the update/weight ratio of
-    the step; at the end of each epoch the weight norms and batch-norm statistics. The report
+    the step; for each recurrent layer the norm of ``dL/dx_t`` per time step (see
+    :mod:`scratchnn.diagnostics.over_time`); at the end of each epoch the weight norms and
+    batch-norm statistics. The report
     keeps the sampled rows of the last epoch's outputs (up to :data:`ACTIVATION_VALUES` values a
     layer) for histograms (``report.activations``, ``report.activations_from`` says which). The
     definitions are in :mod:`scratchnn.diagnostics.statistics`, the thresholds in
