@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from scratchnn import Dense, Diagnostics, Sequential, diagnose
+from scratchnn import Dense, Diagnostics, Input, Model, Sequential, diagnose
 from scratchnn.diagnostics import THRESHOLDS
 from scratchnn.diagnostics.over_time import StepNormSums, first_to_last
-from scratchnn.layers import GRU, LSTM, SimpleRNN
+from scratchnn.layers import GRU, LSTM, Embedding, SimpleRNN
 from scratchnn.losses import get_loss
 from scratchnn.training import TrainingStep
 
@@ -74,6 +74,20 @@ def test_a_layer_reading_backwards_is_measured_in_its_reading_order():
         diagnose(backwards, x, Y[:16], loss="mse").time_gradients[0], curve, rtol=1e-10
     )
     assert curve[0] < curve[-1]  # first read, smallest
+
+
+def test_padded_steps_are_left_out_of_the_mean_over_rows():
+    """Two rows, lengths 6 and 3: at steps 4-6 the curve is the long row's norm alone. Each
+    row's share of the mean loss is 1/2, so its gradient is half what it is alone."""
+    ids = Input(shape=(None,), dtype="int64")
+    h = LSTM(4)(Embedding(10, 3, mask_zero=True)(ids))
+    model = Model(ids, Dense(1)(h), seed=0, dtype="float64")
+    padded, targets = np.array([[3, 1, 4, 1, 5, 9], [2, 7, 2, 0, 0, 0]]), np.array([[0.5], [-1.0]])
+    curve = diagnose(model, padded, targets, loss="mse").time_gradients[1]
+    long = diagnose(model, padded[:1], targets[:1], loss="mse").time_gradients[1]
+    short = diagnose(model, padded[1:, :3], targets[1:], loss="mse").time_gradients[1]
+    np.testing.assert_allclose(curve[3:], long[3:] / 2, rtol=1e-12)
+    np.testing.assert_allclose(curve[:3], (long[:3] + short) / 4, rtol=1e-12)
 
 
 def test_an_exploding_gradient_over_time_is_found_with_the_advice_to_clip():
