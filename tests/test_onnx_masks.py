@@ -1,9 +1,9 @@
-"""ONNX export of masked models: Embedding(mask_zero=True) becomes sequence_lens.
+"""ONNX export of masked models: Embedding(mask_zero=True) and Masking become sequence_lens.
 
-The lengths are computed in the graph from the ids (``ReduceSum(Cast(Not(Equal(ids, 0))))``),
-so padding must be at the end of each row. The oracle is ``predict`` on padded batches, run in
-ONNX Runtime in float32 (it has no float64 kernels for the recurrent operators, and
-``onnx.reference`` ignores ``sequence_lens``).
+The lengths are computed in the graph from the ids (``ReduceSum(Cast(Not(Equal(ids, 0))))``)
+or the float steps, so padding must be at the end of each row. The oracle is ``predict`` on
+padded batches, run in ONNX Runtime in float32 (it has no float64 kernels for the recurrent
+operators, and ``onnx.reference`` ignores ``sequence_lens``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from scratchnn import GRU, LSTM, Dense, Embedding, Input, Model, SimpleRNN  # noqa: E402
+from scratchnn import GRU, LSTM, Dense, Embedding, Input, Masking, Model, SimpleRNN  # noqa: E402
 from scratchnn.export import to_onnx  # noqa: E402
 
 IDS = np.array([[3, 1, 4, 1, 5, 9], [2, 7, 2, 0, 0, 0], [9, 8, 0, 0, 0, 0], [6, 0, 0, 0, 0, 0]])
@@ -84,3 +84,17 @@ def test_the_lengths_are_computed_in_the_graph_from_the_ids():
     assert lstm.input[4].startswith("ReduceSum")  # sequence_lens
     longer = np.array([[1, 2, 3, 0, 0, 0, 0, 0, 0, 0]])  # any length: the time axis is open
     _assert_equal_outputs(_run(model, [longer]), model.predict(longer))
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18, 21])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_a_masking_layer_exports_its_mask_as_lengths(opset, go_backwards):
+    series = Input(shape=(None, 2))
+    h = LSTM(4, return_sequences=True, go_backwards=go_backwards)(Masking(-1.0)(series))
+    model = _randomised(Model(series, Dense(1)(h), seed=0))
+    x = np.random.default_rng(2).normal(size=(3, 6, 2)).astype(np.float32)
+    x[1, 4:], x[2, 1:] = -1.0, -1.0  # lengths 6, 4 and 1
+    x[0, 2, 0] = -1.0  # one feature at the mask value: the step is still real
+    proto = to_onnx(model, opset=opset)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    _assert_equal_outputs(session.run(None, {"input": x}), model.predict(x))

@@ -11,10 +11,11 @@
   one operator for both layers, the merge (concat, sum, mul, ave) composed after it.
 * Initial states (a layer called on ``[x, h0]`` or ``[x, h0, c0]``): ``initial_h``,
   ``initial_c``.
-* Masks from ``Embedding(mask_zero=True)``: ONNX's operators take lengths, ``sequence_lens``,
-  computed in the graph as the number of non-zero ids of each row,
-  ``ReduceSum(Cast(Not(Equal(ids, 0))), time)``. That is our mask only when the padding is at
-  the end of each row (a 0 between real ids would end the sequence there in ONNX, where
+* Masks from ``Embedding(mask_zero=True)`` or ``Masking``: ONNX's operators take lengths,
+  ``sequence_lens``, computed in the graph as the number of real steps of each row,
+  ``ReduceSum(Cast(Not(Equal(ids, 0))), time)`` (for ``Masking``, a step is real where any
+  feature differs from ``mask_value``). That is our mask only when the padding is at the end of
+  each row (a padded step between real ones would end the sequence there in ONNX, where
   ``predict`` skips it and goes on). The final states are then those after the last real step,
   as ours; a returned sequence is zero at padded steps in ONNX, and repeats the last real output
   in ours (Keras's rule): a ``Where`` over the mask fills in ``Y_h`` there. ``Bidirectional``
@@ -39,12 +40,13 @@ from typing import Any
 import numpy as np
 
 from .. import activations
-from ..layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+from ..layers import GRU, LSTM, Bidirectional, Embedding, Masking, SimpleRNN
 from .converters import register_onnx_converter
 from .graph import OnnxGraph
 
 INT64 = 7  # onnx.TensorProto.INT64, for Cast (the onnx package is imported only to assemble)
 INT32 = 6  # onnx.TensorProto.INT32: sequence_lens
+BOOL = 9  # onnx.TensorProto.BOOL
 INT64_MIN = np.iinfo(np.int64).min  # a Slice's end "before the first element" for step -1
 
 # Our activation class -> (ONNX's name for it in the recurrent operators, alpha, beta); alpha and
@@ -74,11 +76,29 @@ def _embedding(graph: OnnxGraph, layer: Any, x: str) -> str:
     ids = graph.node("Cast", [x], to=INT64)
     if layer.mask_zero:  # the mask (N, T) and the lengths (N,) of the real steps
         real = graph.node("Not", [graph.node("Equal", [ids, graph.constant(0, "zero", np.int64)])])
-        counted = graph.node("Cast", [real], to=INT32)
-        lengths = graph.node("ReduceSum", [counted, graph.constant([1], "axes", np.int64)],
-                             keepdims=0)  # fmt: skip
-        graph.made_mask = (real, lengths)
+        graph.made_mask = (real, _lengths(graph, real))
     return graph.node("Gather", [graph.constant(layer.params["embeddings"], "embeddings"), ids])
+
+
+def _lengths(graph: OnnxGraph, real: str) -> str:
+    """The real steps of each row, ``(N,)`` int32 (``sequence_lens``), from the mask ``(N, T)``."""
+    counted = graph.node("Cast", [real], to=INT32)
+    return graph.node("ReduceSum", [counted, graph.constant([1], "axes", np.int64)], keepdims=0)
+
+
+def _masking(graph: OnnxGraph, layer: Any, x: str) -> str:
+    """``Masking``: ``real = any_f (x != mask_value)`` (``(N, T)``), ``y = Where(real, x, 0)``."""
+    differs = graph.node("Not", [graph.node("Equal", [x, graph.constant(layer.mask_value)])])
+    counted = graph.node("Cast", [differs], to=INT32)
+    last = graph.constant([-1], "axes", np.int64)
+    if graph.opset >= 18:  # ReduceMax takes its axes as an input from opset 18
+        anywhere = graph.node("ReduceMax", [counted, last], keepdims=1)
+    else:
+        anywhere = graph.node("ReduceMax", [counted], axes=[-1], keepdims=1)
+    steps = graph.node("Cast", [anywhere], to=BOOL)  # (N, T, 1)
+    real = graph.node("Squeeze", [steps, last])
+    graph.made_mask = (real, _lengths(graph, real))
+    return graph.node("Where", [steps, x, graph.constant(0.0, "zero")])
 
 
 # -- one operator for one or two recurrent layers -------------------------------------------------
@@ -301,6 +321,7 @@ def _merge(graph: OnnxGraph, mode: str, y_f: str, y_b: str) -> str:
 
 
 register_onnx_converter(Embedding, _embedding)
+register_onnx_converter(Masking, _masking)
 for _cls in _OPERATORS:
     register_onnx_converter(_cls, _recurrent)
 register_onnx_converter(Bidirectional, _bidirectional)
