@@ -159,3 +159,12 @@ def test_the_time_gradient_plot_draws_the_curve(tmp_path):
     dense = diagnose(Sequential([Dense(1)], seed=0), X[:4, 0], Y[:4], loss="mse")
     with pytest.raises(ValueError, match="no gradient over time: the model has no recurrent"):
         plot.plot_time_gradients(dense)
+
+
+def test_a_diverging_fit_leaves_the_first_layer_skipping_its_input_gradient():
+    model = Sequential([SimpleRNN(4, activation="linear"), Dense(1)], seed=0)
+    x = X[:16, :20].astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="training stopped"):
+        model.fit(x, 1e30 * Y[:16].astype(np.float32), epochs=3, batch_size=16, verbose=0,
+                  optimizer="sgd", callbacks=[Diagnostics()])  # fmt: skip
+    assert model.layers[0].needs_input_grad is False

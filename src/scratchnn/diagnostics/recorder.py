@@ -263,6 +263,9 @@ class Diagnostics(Callback):
             self._step.observers.remove(self._observe)
         if self._observe_backward in self._step.backward_observers:
             self._step.backward_observers.remove(self._observe_backward)
+        if self._due:  # a batch that diverged ends the fit before its on_batch_end
+            _restore_input_gradients(self._timed, self._input_grads)
+            self._due = False
 
     def get_state(self) -> dict[str, Any]:
         """The series, flat: ``{"layer1/act/mean@0": value}`` (NaN saved as ``None``)."""
