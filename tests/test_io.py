@@ -223,11 +223,26 @@ def test_attention_round_trips_bit_identically(tmp_path):
         np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_masking_stack_round_trips_bit_identically(tmp_path, dtype):
+    from scratchnn.layers import Masking
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 5, 2))
+    X[::2, 3:] = -1.0  # every other sequence is 3 steps long
+    model = Sequential([Masking(-1.0, input_shape=(None, 2)), GRU(3), Dense(1)], seed=2,
+                       dtype=dtype)  # fmt: skip
+    model.fit(X, rng.normal(size=16), epochs=2, batch_size=4, verbose=0)
+    loaded = _round_trip(model, tmp_path)
+    _assert_same_model(model, loaded, X)
+    assert loaded.layers[0].mask_value == -1.0
+
+
 def test_every_registered_layer_class_has_a_round_trip_test():
     """A new layer class fails here until it is added to the round-trip tests above."""
     tested = {type(layer).__name__ for layer in PARAMETER_FREE_LAYERS} | {"Dense", "BatchNorm"}
     tested |= {type(make()).__name__ for make in IMAGE_LAYERS} | {"Flatten"}
-    tested |= GRAPH_LAYERS | SEQUENCE_LAYERS | ATTENTION_LAYERS
+    tested |= GRAPH_LAYERS | SEQUENCE_LAYERS | ATTENTION_LAYERS | {"Masking"}
     # Layers that tests and doc pages define for themselves register too; only ours count here.
     ours = {  # classes of scratchnn's modules; docstring examples define theirs in a copy
         name

@@ -290,10 +290,11 @@ def test_a_sequential_starting_with_an_embedding_exports_its_ids_in_the_models_i
     assert_all_close(run_ort(proto, {"input": ids}), model.predict(ids), "float32")
 
 
-def test_an_embedding_with_mask_zero_is_refused_with_the_reason():
+def test_a_masked_bidirectional_layer_is_refused_with_the_reason():
+    """Masks become sequence_lens (tests/test_onnx_masks.py), but not for Bidirectional."""
     ids = Input(shape=(None,), dtype="int64")
-    model = Model(ids, LSTM(3)(Embedding(10, 4, mask_zero=True)(ids)), seed=0)
-    with pytest.raises(TypeError, match=r"mask_zero=True.*sequence_lens"):
+    model = Model(ids, Bidirectional(LSTM(3))(Embedding(10, 4, mask_zero=True)(ids)), seed=0)
+    with pytest.raises(TypeError, match=r"Bidirectional.*no ONNX converter for masked sequences"):
         to_onnx(model)
 
 

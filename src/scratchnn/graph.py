@@ -265,14 +265,21 @@ class Topology:
         return [values[s] for s in self.output_slots]
 
     def backward(
-        self, output_grads: list[np.ndarray | None], fused: frozenset[int] = frozenset()
+        self,
+        output_grads: list[np.ndarray | None],
+        fused: frozenset[int] = frozenset(),
+        observers: Sequence[Callable[[int, Layer, Any], None]] = (),
     ) -> list[np.ndarray | None]:
         """Backpropagate the outputs' gradients through the last training forward.
 
         Fills every layer's ``grads`` (a shared layer's: the sum over its calls) and returns
         ``dL/d(input)`` per model input (``None`` where nothing was computed).
+
+        Each observer is called as ``observe(i, layer, grad_input)`` after each node's backward,
+        with what it returned (``dL/d(its input)``, a list for several inputs, ``None`` where
+        nothing needed it); ``i`` as in :meth:`forward`.
         """
-        chain = self.chain_passes(fused)
+        chain = None if observers else self.chain_passes(fused)
         if chain is not None:
             return [chain.backward(output_grads[0])]
         grads: list[Any] = [None] * self.slot_count
@@ -305,6 +312,8 @@ class Topology:
                     layer.backward_logits(grad) if index in fused else layer.backward(grad)
                 )
             touched.add(id(layer))
+            for observe in observers:
+                observe(self.layer_index[index], layer, grad_inputs)
             if grad_inputs is None:
                 continue
             if isinstance(source, tuple):

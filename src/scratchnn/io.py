@@ -168,7 +168,7 @@ def _check_declared_shapes(config: dict[str, Any], arrays: dict, path: str) -> N
     shape = config.get("input_shape") or config.get("input_dim")
     if not shape:
         return
-    shape = as_shape(shape)
+    shape = as_shape(shape, open_axes=True)  # a sequence stack may leave its time axis open
     for index, layer in enumerate(layers):
         if layer.input_shape is not None and layer.input_shape != shape:
             raise ModelFileError(

@@ -3,12 +3,13 @@
 ``y_pred`` has shape ``(N, outputs)``, or ``(N, ..., outputs)`` for one prediction per position
 (a sequence); ``y_true`` is either integer class labels (``(N,)``, or ``(N, ...)`` per position)
 or an array of the same shape as ``y_pred`` (targets or one-hot rows). Every position counts
-as one more row.
+as one more row; with a mask of padded steps (:func:`real_positions`) only the real ones do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +78,22 @@ METRICS: dict[str, Metric] = {
     "r2": r2_score,
     "r2_score": r2_score,
 }
+
+
+def real_positions(
+    y_true: Any, y_pred: np.ndarray, mask: np.ndarray | None
+) -> tuple[Any, np.ndarray]:
+    """The real positions of per-position outputs, for a metric that counts only them.
+
+    ``mask`` ``(N, T)`` marks the real steps (``True``); ``y_pred (N, T, K)`` becomes
+    ``(R, K)`` and ``y_true`` (``(N, T)`` labels or ``(N, T, K)``) ``(R,)`` or ``(R, K)``, ``R``
+    the number of real steps: every metric then sees the padded steps as absent (Keras passes
+    the mask as sample weights, which for these metrics is the same). Without a mask, or with
+    one that does not match ``y_pred``'s leading axes, both come back unchanged.
+    """
+    if mask is None or y_pred.ndim <= mask.ndim or y_pred.shape[: mask.ndim] != mask.shape:
+        return y_true, y_pred
+    return np.asarray(y_true)[mask], y_pred[mask]
 
 
 def get_metric(spec: str | Metric) -> tuple[str, Metric]:

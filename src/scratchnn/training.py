@@ -22,7 +22,7 @@ from ._validation import QUIET
 from .activations import get_activation
 from .callbacks import Callback, History
 from .losses import Loss, get_loss
-from .metrics import Metric
+from .metrics import Metric, real_positions
 from .network import Network, by_position
 from .optimizers import Optimizer
 from .regularizers import Regularizer
@@ -139,6 +139,8 @@ class TrainingStep:
         # Functions called as (index, layer, output) after each layer's training forward: how
         # diagnostics see activations without a second pass. Empty, they cost nothing.
         self.observers: list[Callable[[int, Any, np.ndarray], None]] = []
+        # Called as (index, layer, grad_input) after each layer's backward (Topology.backward).
+        self.backward_observers: list[Callable[[int, Any, Any], None]] = []
         self._topology = network.topology
         self._chain = network.topology.chain_passes(self.fused_nodes)  # None: not a stack
         self.output_masks: list[Any] = [None] * len(losses)  # of the latest forward (padding)
@@ -206,10 +208,12 @@ class TrainingStep:
             weights = masked_weights(sample_weight, self.output_masks[0])
             value, grad = self.loss.value_and_grad(outputs, y, weights)
             output_grads = [grad]
-        if self._chain is not None:
+        if self._chain is not None and not self.backward_observers:
             grad = self._chain.backward(grad)
         else:
-            input_grads = self._topology.backward(output_grads, self.fused_nodes)
+            input_grads = self._topology.backward(
+                output_grads, self.fused_nodes, self.backward_observers
+            )
             grad = input_grads if len(input_grads) > 1 else input_grads[0]
         for weights, grads, regularizer, per_sample in self.penalties:
             divisor = weight_sum if per_sample else 1.0
@@ -376,7 +380,7 @@ def run_epochs(
                     output_totals[k] += part * weight
             if seen_outputs is not None:
                 with np.errstate(**QUIET):
-                    seen_outputs.put(rows, step.probabilities(outputs))
+                    seen_outputs.put(rows, step.probabilities(outputs), step.output_masks)
             for callback in batch_callbacks:
                 callback.on_batch_end(index, {"loss": value})
         if history.stop_reason is not None:
@@ -387,7 +391,9 @@ def run_epochs(
                 logs[f"{name}_loss"] = part / total_weight if total_weight else float("nan")
         if metrics:
             with np.errstate(**QUIET):
-                logs.update(metric_logs(network, metrics, y, seen_outputs.arrays))
+                logs.update(
+                    metric_logs(network, metrics, y, seen_outputs.arrays, seen_outputs.masks)
+                )
         if end_of_epoch is not None:
             end_of_epoch(logs)
         for callback in callbacks:
@@ -414,18 +420,27 @@ def run_epochs(
 
 class _OutputStore:
     """The outputs of every row of an epoch (or an evaluation), for the metrics: one array per
-    output, made at the first batch (an output with an open axis takes the data's length)."""
+    output, made at the first batch (an output with an open axis takes the data's length), and
+    the mask of each output's real steps where the model has one (``None`` else)."""
 
     def __init__(self, rows: int, network: Network) -> None:
         self.rows, self.dtype = rows, network.dtype
         self.arrays: list[np.ndarray] = []
+        self.masks: list[np.ndarray | None] = []
 
-    def put(self, rows: Any, outputs: Any) -> None:
+    def put(self, rows: Any, outputs: Any, masks: Sequence[Any] = ()) -> None:
         outputs = outputs if isinstance(outputs, list) else [outputs]
         if not self.arrays:
             self.arrays = [np.empty((self.rows, *o.shape[1:]), self.dtype) for o in outputs]
+            self.masks = [
+                None if m is None else np.ones((self.rows, *m.shape[1:]), bool)
+                for m in (list(masks) or [None] * len(outputs))
+            ]
         for store, part in zip(self.arrays, outputs, strict=True):
             store[rows] = part
+        for store, mask in zip(self.masks, masks, strict=False):
+            if store is not None and mask is not None:
+                store[rows] = mask
 
 
 class _Snapshot:
@@ -509,17 +524,28 @@ def metric_logs(
     metrics: Sequence[tuple[str, Metric]],
     y: Any,
     outputs: list[np.ndarray] | None,
+    masks: Sequence[np.ndarray | None] = (),
 ) -> dict[str, float]:
-    """Each metric on the outputs; ``{output}_{metric}`` for each of several outputs."""
+    """Each metric on the outputs; ``{output}_{metric}`` for each of several outputs.
+
+    Where an output has a mask of padded steps (``masks``, one per output), a metric sees only
+    its real positions (:func:`~scratchnn.metrics.real_positions`), as the loss does.
+    """
     if not metrics:
         return {}
+    masks = list(masks) or [None] * len(outputs)
     if len(outputs) == 1:
-        return {name: function(y, outputs[0]) for name, function in metrics}
+        target, out = real_positions(y, outputs[0], masks[0])
+        return {name: function(target, out) for name, function in metrics}
     targets = y.arrays if isinstance(y, sources.ArrayGroup) else y
+    pairs = [
+        real_positions(target, out, mask)
+        for target, out, mask in zip(targets, outputs, masks, strict=True)
+    ]
     return {
         f"{output}_{name}": function(target, out)
         for name, function in metrics
-        for output, target, out in zip(network.output_names, targets, outputs, strict=True)
+        for output, (target, out) in zip(network.output_names, pairs, strict=True)
     }
 
 
@@ -547,7 +573,7 @@ def evaluate_loss_and_metrics(
             value, batch_outputs = step.evaluate(X[rows], targets)
             seen = step.probabilities(batch_outputs)
             count = len(seen[0]) if step.several else len(seen)
-            outputs.put(rows, seen)
+            outputs.put(rows, seen, step.output_masks)
             if step.several:
                 for k, loss in enumerate(step.output_losses(batch_outputs, targets)):
                     parts[k] += loss * count
@@ -556,7 +582,8 @@ def evaluate_loss_and_metrics(
         if step.several:
             for name, part in zip(network.output_names, parts, strict=True):
                 result[f"{prefix}{name}_loss"] = part / len(X)
-        for name, value in metric_logs(network, metrics, y, outputs.arrays).items():
+        logs = metric_logs(network, metrics, y, outputs.arrays, outputs.masks)
+        for name, value in logs.items():
             result[f"{prefix}{name}"] = value
     return result
 

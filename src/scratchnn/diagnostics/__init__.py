@@ -2,7 +2,8 @@
 
 :class:`Diagnostics` is a callback for ``fit`` that records, from the real training passes (no
 second forward pass), each layer's activations (mean, std, dead, saturated and non-finite
-fractions), gradient norms, update/weight ratios, weight norms and batch-norm statistics;
+fractions), gradient norms, update/weight ratios, weight norms and batch-norm statistics, and
+for recurrent layers the gradient's norm per time step (:mod:`.over_time`);
 :func:`diagnose` does the same for one batch without training. Both give a :class:`Report`:
 findings with advice (:data:`THRESHOLDS`), printable and as a dict. The guide is
 ``docs/guides/diagnostics.md``.

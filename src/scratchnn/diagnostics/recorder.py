@@ -28,6 +28,7 @@ from ..training import (
     several_targets,
     target_ndim,
 )
+from .over_time import StepNormSums, first_to_last
 from .report import Report, check_thresholds, describe_layers, find_problems
 from .statistics import ActivationSums, MeanSeries, norm
 
@@ -42,6 +43,24 @@ class _EpochRecord:
         ]
         self.steps = MeanSeries()
         self.sampled = 0  # sampled batches whose activations were added
+        # Recurrent layers: dL/dx per time step (see .over_time), by layer index.
+        self.time = {
+            index: StepNormSums(bool(getattr(layer, "go_backwards", False)))
+            for index, layer in enumerate(layers)
+            if layer.steps_through_time
+        }
+
+    def add_input_gradient(self, index: int, grad_inputs: Any) -> None:
+        """Add what a recurrent layer's backward returned, ``dL/dx (N, T, F)`` (first of a list)."""
+        if index not in self.time:
+            return
+        grad = grad_inputs[0] if isinstance(grad_inputs, (list, tuple)) else grad_inputs
+        if grad is not None and grad.ndim == 3:
+            self.time[index].add(grad)
+
+    def time_curves(self) -> dict[int, np.ndarray]:
+        """Each recurrent layer's gradient norm per time step, over the sampled batches."""
+        return {i: sums.curve() for i, sums in self.time.items() if sums.sums is not None}
 
     def add_gradients(self, layers: list[Any]) -> None:
         """Add the gradient norms of the latest backward (``layer.grads``)."""
@@ -77,6 +96,8 @@ class _EpochRecord:
                 values[f"layer{index}/state/{name}/min"] = float(np.min(state))
                 values[f"layer{index}/state/{name}/max"] = float(np.max(state))
         _add_gradient_ratios(layers, values)
+        for index, curve in self.time_curves().items():
+            values[f"layer{index}/time_grad_ratio"] = first_to_last(curve)
         return values
 
 
@@ -119,7 +140,9 @@ class Diagnostics(Callback):
     Every ``every``-th batch of an epoch (batch 0, ``every``, ...), it records each layer's
     activations on the batch's first ``sample`` rows (the batches are shuffled, so these are a
     random sample), the gradient norm of each parameter array and the update/weight ratio of
-    the step; at the end of each epoch the weight norms and batch-norm statistics. The report
+    the step; for each recurrent layer the norm of ``dL/dx_t`` per time step (see
+    :mod:`scratchnn.diagnostics.over_time`); at the end of each epoch the weight norms and
+    batch-norm statistics. The report
     keeps the sampled rows of the last epoch's outputs (up to :data:`ACTIVATION_VALUES` values a
     layer) for histograms (``report.activations``, ``report.activations_from`` says which). The
     definitions are in :mod:`scratchnn.diagnostics.statistics`, the thresholds in
@@ -158,6 +181,8 @@ class Diagnostics(Callback):
         self.series: dict[str, list[float]] = {}
         self.report: Report | None = None
         self._record: _EpochRecord | None = None
+        self._timed: list[Any] = []  # recurrent layers, whose input gradient is measured
+        self._input_grads: list[bool] = []
         self._due = False
         self._before: list[dict[str, np.ndarray]] = []
         self._start = 0
@@ -184,6 +209,9 @@ class Diagnostics(Callback):
         self.series = _restore_series(self.resumed_state(), done)
         self._start = done  # epochs a resumed fit has done: NaN where nothing was saved
         step.observers.append(self._observe)
+        self._timed = [layer for layer in self._layers if layer.steps_through_time]
+        if self._timed:
+            step.backward_observers.append(self._observe_backward)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self._record = _EpochRecord(self._layers)
@@ -196,6 +224,11 @@ class Diagnostics(Callback):
             for layer, saved in zip(self._layers, self._before, strict=True):
                 for name, array in saved.items():
                     np.copyto(array, layer.params[name])
+            self._input_grads = _want_input_gradients(self._timed)
+
+    def _observe_backward(self, index: int, layer: Any, grad_inputs: Any) -> None:
+        if self._due and self._record is not None:
+            self._record.add_input_gradient(index, grad_inputs)
 
     def _observe(self, index: int, layer: Any, output: np.ndarray) -> None:
         if not self._due or self._record is None:
@@ -216,6 +249,7 @@ class Diagnostics(Callback):
         with np.errstate(**QUIET):  # a diverging network's norms overflow: that is the finding
             self._record.add_gradients(self._layers)
             self._record.add_updates(self._layers, self._before)
+        _restore_input_gradients(self._timed, self._input_grads)
         self._due = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -227,6 +261,11 @@ class Diagnostics(Callback):
         self._record = None
         if self._observe in self._step.observers:
             self._step.observers.remove(self._observe)
+        if self._observe_backward in self._step.backward_observers:
+            self._step.backward_observers.remove(self._observe_backward)
+        if self._due:  # a batch that diverged ends the fit before its on_batch_end
+            _restore_input_gradients(self._timed, self._input_grads)
+            self._due = False
 
     def get_state(self) -> dict[str, Any]:
         """The series, flat: ``{"layer1/act/mean@0": value}`` (NaN saved as ``None``)."""
@@ -254,10 +293,24 @@ class Diagnostics(Callback):
             {i: np.concatenate(blocks) for i, blocks in self._rows.items() if blocks},
             f"sampled from {_batches(self.every)} of epoch {epochs + 1} (up to {self.sample} "
             "rows of each), in training mode",
+            record.time_curves(),
         )
         history = self.params.get("history")
         if history is not None:
             history.diagnostics = self.report
+
+
+def _want_input_gradients(layers: list[Any]) -> list[bool]:
+    """Make ``layers`` compute ``dL/dx`` (a first layer skips it); returns what they had."""
+    before = [layer.needs_input_grad for layer in layers]
+    for layer in layers:
+        layer.needs_input_grad = True
+    return before
+
+
+def _restore_input_gradients(layers: list[Any], before: list[bool]) -> None:
+    for layer, wanted in zip(layers, before, strict=True):
+        layer.needs_input_grad = wanted
 
 
 _STATE_KEY = re.compile(r"^(layer\d+/[\w/]+)@(\d+)$")
@@ -356,6 +409,12 @@ def diagnose(
     step.observers.append(lambda index, layer, output: record.activations[index].add(output))
     last: dict[int, np.ndarray] = {}
     step.observers.append(lambda index, layer, output: last.__setitem__(index, np.array(output)))
+    timed = [layer for layer in layers if layer.steps_through_time]
+    if timed:
+        step.backward_observers.append(
+            lambda index, layer, grad_inputs: record.add_input_gradient(index, grad_inputs)
+        )
+    input_grads = _want_input_gradients(timed)
     try:
         with np.errstate(**QUIET):
             step.loss_and_gradients(batch, targets if several else targets[0])
@@ -363,10 +422,12 @@ def diagnose(
     finally:
         model.set_state(saved, checked=False)  # as it was, NaN or not: diagnosing changes nothing
         model.grads[...] = grads
+        _restore_input_gradients(timed, input_grads)
     with np.errstate(**QUIET):  # huge weights or statistics are findings, not NumPy warnings
         values = record.values(layers)  # weights and batch-norm statistics as the model has them
     described = describe_layers(model)
     series = {key: [value] for key, value in values.items()}
     findings = find_problems(described, series, thresholds)
     return Report(described, series, findings, thresholds, last,
-                  "the batch given to diagnose, in training mode")  # fmt: skip
+                  "the batch given to diagnose, in training mode",
+                  record.time_curves())  # fmt: skip

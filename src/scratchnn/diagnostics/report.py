@@ -11,7 +11,10 @@ The series are named ``layer{i}/{statistic}`` with ``i`` the layer's index in ``
 * ``layer{i}/update_ratio/{P}``: the mean over the epoch's sampled steps of
   ``||update|| / ||P||``; ``layer{i}/weight_norm/{P}`` at the end of the epoch;
 * ``layer{i}/state/{S}/mean``, ``/min``, ``/max`` for state arrays (batch-norm running
-  statistics).
+  statistics);
+* ``layer{i}/time_grad_ratio`` for a recurrent layer: the gradient reaching its first time steps
+  over that at its last ones (see :mod:`.over_time`); the last epoch's whole curve is in
+  ``Report.time_gradients``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ THRESHOLDS: dict[str, float] = {
     # below "vanishing" the gradients vanish, above "exploding" they explode.
     "vanishing": 1e-3,
     "exploding": 1e3,
+    # A recurrent layer's gradient at its first tenth of the time steps over that at its last
+    # tenth, in the last epoch: below, the early steps get under a thousandth of the gradient,
+    # so what depends on them is learnt a thousand times slower (in practice not at all); above
+    # "time_exploding" a step back multiplies it on average (the same rule as across layers).
+    "time_vanishing": 1e-3,
+    "time_exploding": 1e3,
 }
 
 
@@ -72,6 +81,9 @@ class Report:
     # activation histograms show, and which rows they are. Not in to_dict.
     activations: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     activations_from: str = ""
+    # Each recurrent layer's gradient norm ||dL/dx_t|| per time step (index -> (T,) array, in
+    # the order the layer reads the steps), over the last epoch's sampled batches.
+    time_gradients: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def healthy(self) -> bool:
@@ -88,6 +100,10 @@ class Report:
             "series": {k: [_json_number(v) for v in values] for k, values in self.series.items()},
             "findings": [_json_finding(finding) for finding in self.findings],
             "thresholds": {k: _json_number(v) for k, v in self.thresholds.items()},
+            "time_gradients": {
+                f"layer{i}": [_json_number(float(v)) for v in curve]
+                for i, curve in self.time_gradients.items()
+            },
         }
 
     def __str__(self) -> str:
@@ -204,7 +220,41 @@ def find_problems(
             ))  # fmt: skip
     dead = [finding.layer for finding in findings if finding.kind == "dead_units"]
     findings += _gradient_flow(layers, series, t, dead)
+    for layer in layers:
+        findings += _gradient_over_time(
+            layer, series.get(f"layer{layer['index']}/time_grad_ratio", []), t
+        )
     return findings
+
+
+def _gradient_over_time(
+    layer: dict[str, Any], ratios: list[float], t: Mapping[str, float]
+) -> list[Finding]:
+    """A recurrent layer whose gradient vanishes or explodes from its last steps to its first."""
+    value = _last(ratios)
+    name = f"{layer['label']} ({layer['description']})"
+    if value < t["time_vanishing"]:
+        since = _since(ratios, lambda v: v < t["time_vanishing"])
+        change = f"shrinks by {value:.1e}" if value > 0 else "vanishes entirely (a norm of 0)"
+        return [Finding(
+            "vanishing_over_time", layer["index"], value, t["time_vanishing"], since,
+            f"{name}: the gradient {change} from its last time steps to its first"
+            + (f" since epoch {since}" if since else "") + ": it cannot learn what depends on "
+            "the early steps",
+            "an LSTM (with its forget bias at 1, unit_forget_bias=True) or a GRU carries "
+            "gradients over more steps than SimpleRNN; else cut the sequences shorter "
+            "(windows) or put a loss at every step (return_sequences)",
+        )]  # fmt: skip
+    if value > t["time_exploding"]:
+        since = _since(ratios, lambda v: v > t["time_exploding"])
+        return [Finding(
+            "exploding_over_time", layer["index"], value, t["time_exploding"], since,
+            f"{name}: the gradient grows by {value:.1e} from its last time steps to its first"
+            + (f" since epoch {since}" if since else ""),
+            "clip the gradients (Adam(clipnorm=1.0)), lower the learning rate, use shorter "
+            "sequences, or keep the recurrent kernel orthogonal (recurrent_initializer)",
+        )]  # fmt: skip
+    return []
 
 
 def _gradient_flow(

@@ -71,6 +71,11 @@ class OnnxGraph:
         # The current layer's input shape, without the batch axis (a list of shapes for a layer
         # taking several inputs); an open axis is None.
         self.shape: Any = ()
+        # Padded sequences: the current layer's input mask as ONNX tensors, ``(real, lengths)``
+        # (``(N, T)`` booleans and ``(N,)`` int32 real steps), or None; a layer that starts a
+        # mask (Embedding(mask_zero=True)) sets ``made_mask`` for its output.
+        self.mask: tuple[str, str] | None = None
+        self.made_mask: tuple[str, str] | None = None
         self.reserved: set[str] = set()  # the model's input and output names
         self._counter = 0
         self._by_content: dict[tuple, list[str]] = {}

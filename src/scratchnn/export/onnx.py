@@ -262,6 +262,7 @@ def _convert_nodes(
     topology = network.topology
     names: dict[int, Any] = {}
     shapes: dict[int, Any] = {}
+    masks: dict[int, Any] = {}  # slot -> its mask's ONNX tensors (see OnnxGraph.mask)
     for slot, name, shape in zip(
         topology.input_slots, input_names, network.input_shapes, strict=True
     ):
@@ -271,14 +272,50 @@ def _convert_nodes(
         x = [names[s] for s in source] if several else names[source]
         graph.shape = [shapes[s] for s in source] if several else shapes[source]
         where = f"layer {layer.name!r}" if network.is_graph else f"layers[{index}]"
+        incoming = [masks.get(s) for s in (source if several else (source,))]
+        graph.mask, graph.made_mask = _one_mask(incoming, where), None
         y = converter_for(layer, where)(graph, layer, x)
         shape = _output_shape(layer, graph.shape)
+        targets = target if isinstance(target, tuple) else (target,)
+        for slot, made in zip(targets, _masks_made(layer, graph, incoming, several, targets),
+                              strict=True):  # fmt: skip
+            if made is not None:
+                masks[slot] = made
         if isinstance(target, tuple):  # a layer with several outputs: a name and shape each
             for slot, name, each in zip(target, y, shape, strict=True):
                 names[slot], shapes[slot] = name, tuple(each)
         else:
             names[target], shapes[target] = y, shape
     return [names[s] for s in topology.output_slots], [shapes[s] for s in topology.output_slots]
+
+
+_MASKED = object()  # stands for "the input's mask" when asking a layer what its output's is
+
+
+def _one_mask(incoming: list[Any], where: str) -> Any:
+    """The mask a layer's inputs carry (one at most: two different masks are refused)."""
+    given = {id(m): m for m in incoming if m is not None}
+    if len(given) > 1:
+        raise TypeError(
+            f"{where} meets tensors with different masks; the ONNX export carries one mask "
+            "(sequence lengths) through a model"
+        )
+    return next(iter(given.values()), None)
+
+
+def _masks_made(
+    layer: Any, graph: OnnxGraph, incoming: list[Any], several: bool, targets: tuple
+) -> list[Any]:
+    """The mask of each of a layer's outputs: the one its converter made, or, asked of the
+    layer itself (``compute_mask``), its input's where the layer keeps the steps."""
+    if layer.makes_mask:
+        return [graph.made_mask] * len(targets)
+    if graph.mask is None:
+        return [None] * len(targets)
+    stand_ins = [None if m is None else _MASKED for m in incoming]
+    kept = layer.compute_mask(None, stand_ins if several else stand_ins[0])
+    kept = kept if isinstance(kept, list) else [kept] * len(targets)
+    return [graph.mask if k is _MASKED else None for k in kept]
 
 
 def _name_outputs(

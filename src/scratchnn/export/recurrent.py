@@ -11,6 +11,15 @@
   one operator for both layers, the merge (concat, sum, mul, ave) composed after it.
 * Initial states (a layer called on ``[x, h0]`` or ``[x, h0, c0]``): ``initial_h``,
   ``initial_c``.
+* Masks from ``Embedding(mask_zero=True)`` or ``Masking``: ONNX's operators take lengths,
+  ``sequence_lens``, computed in the graph as the number of real steps of each row,
+  ``ReduceSum(Cast(Not(Equal(ids, 0))), time)`` (for ``Masking``, a step is real where any
+  feature differs from ``mask_value``). That is our mask only when the padding is at the end of
+  each row (a padded step between real ones would end the sequence there in ONNX, where
+  ``predict`` skips it and goes on). The final states are then those after the last real step,
+  as ours; a returned sequence is zero at padded steps in ONNX, and repeats the last real output
+  in ours (Keras's rule): a ``Where`` over the mask fills in ``Y_h`` there. ``Bidirectional``
+  with a mask is refused.
 
 ONNX's sequences are time first, ``X (T, N, F)`` and ``Y (T, num_directions, N, units)``, and
 ours batch first: a ``Transpose`` goes in and out. (Opset 14's ``layout=1`` would spare them,
@@ -31,11 +40,13 @@ from typing import Any
 import numpy as np
 
 from .. import activations
-from ..layers import GRU, LSTM, Bidirectional, Embedding, SimpleRNN
+from ..layers import GRU, LSTM, Bidirectional, Embedding, Masking, SimpleRNN
 from .converters import register_onnx_converter
 from .graph import OnnxGraph
 
 INT64 = 7  # onnx.TensorProto.INT64, for Cast (the onnx package is imported only to assemble)
+INT32 = 6  # onnx.TensorProto.INT32: sequence_lens
+BOOL = 9  # onnx.TensorProto.BOOL
 INT64_MIN = np.iinfo(np.int64).min  # a Slice's end "before the first element" for step -1
 
 # Our activation class -> (ONNX's name for it in the recurrent operators, alpha, beta); alpha and
@@ -62,13 +73,32 @@ def _embedding(graph: OnnxGraph, layer: Any, x: str) -> str:
     Gather reads a negative id from the end of the table, and ONNX Runtime fails on an id past
     it, where ``predict`` refuses both with a ``ValueError``.
     """
-    if layer.mask_zero:
-        raise TypeError(
-            f"{layer!r} has no ONNX converter for mask_zero=True: ONNX's recurrent operators "
-            "take lengths (sequence_lens), not masks; export a model without mask_zero"
-        )
     ids = graph.node("Cast", [x], to=INT64)
+    if layer.mask_zero:  # the mask (N, T) and the lengths (N,) of the real steps
+        real = graph.node("Not", [graph.node("Equal", [ids, graph.constant(0, "zero", np.int64)])])
+        graph.made_mask = (real, _lengths(graph, real))
     return graph.node("Gather", [graph.constant(layer.params["embeddings"], "embeddings"), ids])
+
+
+def _lengths(graph: OnnxGraph, real: str) -> str:
+    """The real steps of each row, ``(N,)`` int32 (``sequence_lens``), from the mask ``(N, T)``."""
+    counted = graph.node("Cast", [real], to=INT32)
+    return graph.node("ReduceSum", [counted, graph.constant([1], "axes", np.int64)], keepdims=0)
+
+
+def _masking(graph: OnnxGraph, layer: Any, x: str) -> str:
+    """``Masking``: ``real = any_f (x != mask_value)`` (``(N, T)``), ``y = Where(real, x, 0)``."""
+    differs = graph.node("Not", [graph.node("Equal", [x, graph.constant(layer.mask_value)])])
+    counted = graph.node("Cast", [differs], to=INT32)
+    last = graph.constant([-1], "axes", np.int64)
+    if graph.opset >= 18:  # ReduceMax takes its axes as an input from opset 18
+        anywhere = graph.node("ReduceMax", [counted, last], keepdims=1)
+    else:
+        anywhere = graph.node("ReduceMax", [counted], axes=[-1], keepdims=1)
+    steps = graph.node("Cast", [anywhere], to=BOOL)  # (N, T, 1)
+    real = graph.node("Squeeze", [steps, last])
+    graph.made_mask = (real, _lengths(graph, real))
+    return graph.node("Where", [steps, x, graph.constant(0.0, "zero")])
 
 
 # -- one operator for one or two recurrent layers -------------------------------------------------
@@ -153,9 +183,16 @@ def _reverse_time(graph: OnnxGraph, x: str, axis: int) -> str:
 
 
 def _run_operator(
-    graph: OnnxGraph, parts: list[Any], x: str, initial: list[str], direction: str, where: str
+    graph: OnnxGraph,
+    parts: list[Any],
+    x: str,
+    initial: list[str],
+    direction: str,
+    where: str,
+    lengths: str | None = None,
 ) -> tuple[str, list[str]]:
-    """The operator over ``x (N, T, F)`` with the weights of ``parts`` (one layer per direction).
+    """The operator over ``x (N, T, F)`` with the weights of ``parts`` (one layer per direction),
+    over the first ``lengths`` steps of each row (all without).
 
     Returns ``Y (T, num_directions, N, u)`` and the final states ``[Y_h]`` (``[Y_h, Y_c]``),
     each ``(num_directions, N, u)``.
@@ -169,9 +206,9 @@ def _run_operator(
         graph.constant(R, "R"),
         graph.constant(B, "B"),
     ]
-    if initial:  # (N, u) -> (1, N, u); sequence_lens left out ("")
-        axes = graph.constant([0], "axes", np.int64)
-        inputs += ["", *(graph.node("Unsqueeze", [state, axes]) for state in initial)]
+    if lengths is not None or initial:  # sequence_lens ("": left out), then the states
+        axes = graph.constant([0], "axes", np.int64)  # (N, u) -> (1, N, u)
+        inputs += [lengths or "", *(graph.node("Unsqueeze", [state, axes]) for state in initial)]
     attributes = {"hidden_size": layer.units, "direction": direction}
     attributes.update(_activation_attributes(layer, where, len(parts)))
     if _op_of(layer) == "GRU":
@@ -190,8 +227,12 @@ def _recurrent(graph: OnnxGraph, layer: Any, x: Any) -> Any:
     x, initial = (x[0], list(x[1:])) if layer.takes_list else (x, [])
     direction = "reverse" if layer.go_backwards else "forward"
     where = f"a {type(layer).__name__} layer"
-    y, states = _run_operator(graph, [layer], x, initial, direction, where)
-    read = len(states) if layer.return_state else 0 if layer.return_sequences else 1
+    real, lengths = graph.mask if graph.mask is not None else (None, None)
+    y, states = _run_operator(graph, [layer], x, initial, direction, where, lengths)
+    masked_sequence = real is not None and layer.return_sequences
+    # the states read: all with return_state, else Y_h for the last output or the padding
+    read = len(states) if layer.return_state else 0 if layer.return_sequences and not (
+        masked_sequence) else 1  # fmt: skip
     axis = graph.constant([0], "axes", np.int64) if read else None
     states = [graph.node("Squeeze", [state, axis]) for state in states[:read]]  # (N, u) each
     if layer.return_sequences:
@@ -199,9 +240,32 @@ def _recurrent(graph: OnnxGraph, layer: Any, x: Any) -> Any:
         output = graph.node("Transpose", [y], perm=[1, 0, 2])
         if layer.go_backwards:
             output = _reverse_time(graph, output, axis=1)
+        if masked_sequence:
+            output = _fill_padded_steps(graph, layer, output, real, states[0], initial)
     else:
         output = states[0]
     return [output, *states] if layer.return_state else output
+
+
+def _fill_padded_steps(
+    graph: OnnxGraph, layer: Any, output: str, real: str, last: str, initial: list[str]
+) -> str:
+    """A returned sequence at padded steps as ``predict`` gives it: the state it holds there.
+
+    Reading forwards, the padding comes after the last real step: ``Y_h``, where ONNX put zeros.
+    Reading backwards, it comes first (in reading order), before any real step: the initial
+    state, zero without one, as ONNX has it already.
+    """
+    if layer.go_backwards and not initial:
+        return output
+    axis = graph.constant([2], "axes", np.int64)
+    if not layer.go_backwards:
+        steps = graph.node("Unsqueeze", [real, axis])  # (N, T, 1)
+        held = graph.node("Unsqueeze", [last, graph.constant([1], "axes", np.int64)])
+        return graph.node("Where", [steps, output, held])
+    steps = graph.node("Unsqueeze", [_reverse_time(graph, real, axis=1), axis])
+    held = graph.node("Unsqueeze", [initial[0], graph.constant([1], "axes", np.int64)])
+    return graph.node("Where", [steps, output, held])
 
 
 def _bidirectional(graph: OnnxGraph, layer: Any, x: str) -> Any:
@@ -211,6 +275,11 @@ def _bidirectional(graph: OnnxGraph, layer: Any, x: str) -> Any:
     sequence ONNX returns in time order, as ``Bidirectional`` flips it. A wrapped layer that
     itself ``go_backwards`` swaps the roles: reading ``x`` reversed gives the same operator.
     """
+    if graph.mask is not None:
+        raise TypeError(
+            f"{layer!r} has no ONNX converter for masked sequences (Embedding(mask_zero=True) "
+            "before it); export a model without mask_zero, or with a single direction"
+        )
     forward_layer, backward_layer = layer.forward_layer, layer.backward_layer
     if forward_layer.go_backwards:
         x = _reverse_time(graph, x, axis=1)
@@ -252,6 +321,7 @@ def _merge(graph: OnnxGraph, mode: str, y_f: str, y_b: str) -> str:
 
 
 register_onnx_converter(Embedding, _embedding)
+register_onnx_converter(Masking, _masking)
 for _cls in _OPERATORS:
     register_onnx_converter(_cls, _recurrent)
 register_onnx_converter(Bidirectional, _bidirectional)

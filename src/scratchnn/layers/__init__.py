@@ -22,6 +22,7 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .input import Input, InputLayer
 from .layer_norm import LayerNormalization
+from .masking import Masking
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .recurrent import GRU, LSTM, SimpleRNN
@@ -39,6 +40,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "LayerNormalization",
+    "Masking",
     "Maximum",
     "MultiHeadAttention",
     "Multiply",

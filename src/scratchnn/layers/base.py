@@ -285,6 +285,13 @@ class Layer(metaclass=_NamedOnCreation):
             return combined
         return mask
 
+    @property
+    def steps_through_time(self) -> bool:
+        """Whether the layer carries a state from one time step to the next (a recurrent layer,
+        ``Bidirectional``): diagnostics follow its input's gradient over the steps. Those are
+        the layers that take masks."""
+        return self.uses_mask
+
     # -- belonging to a model ---------------------------------------------------------------------
     @property
     def owner(self) -> Any:

@@ -17,6 +17,7 @@ from .diagnostics import (
     plot_activation_histograms,
     plot_dead_units,
     plot_gradient_norms,
+    plot_time_gradients,
     plot_update_ratios,
 )
 from .histograms import layer_activations, plot_weight_histograms
@@ -39,6 +40,7 @@ __all__ = [
     "plot_gradient_norms",
     "plot_learning_curves",
     "plot_network",
+    "plot_time_gradients",
     "plot_update_ratios",
     "plot_weight_histograms",
     "shown_neurons",

@@ -173,3 +173,38 @@ def plot_activation_histograms(
     fig.tight_layout(rect=(0, 0.07 if rows == 1 else 0.04, 1, 1))
     fig.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=8)
     return _finish(fig, path)
+
+
+def plot_time_gradients(
+    diagnostics: Any,
+    path: str | os.PathLike | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Any:
+    """Each recurrent layer's gradient norm ``||dL/dx_t||`` against the time step, log scale.
+
+    The curves of ``report.time_gradients`` (the last epoch's sampled batches, steps in the
+    order each layer reads them): a line falling steeply from the last step to the first is a
+    gradient vanishing over time, one rising an exploding one.
+    """
+    report = _report(diagnostics)
+    shown = [(layer, report.time_gradients[layer["index"]]) for layer in report.layers
+             if layer["index"] in report.time_gradients]  # fmt: skip
+    if not shown:
+        raise ValueError(
+            "diagnostics holds no gradient over time: the model has no recurrent layer, or "
+            "diagnostics has not seen a training batch"
+        )
+    fig = _figure(figsize or (6.4, 4.0), dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    for layer, curve in shown:
+        ax.plot(np.arange(1, len(curve) + 1), curve, marker="." if len(curve) <= 50 else None,
+                label=f"{layer['index']}: {layer['description']}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_xlabel("time step (in the order the layer reads them)")
+    ax.set_ylabel("||dL/dx_t||, mean over rows")
+    ax.set_title("gradient over time per recurrent layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _finish(fig, path)
