@@ -221,3 +221,24 @@ def test_compiled_conv_inference_writes_nothing_and_is_thread_safe(restore_backe
     assert all(same)
     for layer, attributes in zip(model.layers, before, strict=True):
         assert all(value is attributes[key] for key, value in vars(layer).items())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (7, 3), (128, 10), (33, 100)])
+def test_softmax_cross_entropy_gradient_is_bit_identical(dtype, shape):
+    rng = np.random.default_rng(shape[0] * shape[1])
+    logits = rng.normal(scale=4.0, size=shape).astype(dtype)
+    labels = rng.integers(0, shape[1], size=shape[0])
+    if shape[0] > 2:
+        logits[0, 0], logits[1] = -0.0, 50.0  # a signed zero; a row of ties
+        logits[2, -1] = np.nan
+    with np.errstate(invalid="ignore"):
+        value_np, grad_np = numpy_kernels.softmax_cross_entropy(logits, labels)
+        value_nb, grad_nb = numba_kernels.softmax_cross_entropy(logits, labels)
+    assert same_bytes(grad_nb, grad_np)
+    assert np.array_equal(value_nb, value_np, equal_nan=True)
+    if shape[0] <= 2:  # no NaN planted: the formula itself
+        shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        expected = -np.log(probs[np.arange(shape[0]), labels]).mean()
+        assert value_nb == pytest.approx(expected, rel=1e-5)

@@ -482,3 +482,49 @@ def avg_pool_backward(share, pool, strides, tiles, x_shape, padded_shape, top, l
     grad_x = (np.empty if tiles else np.zeros)(x_shape, share.dtype)
     _avg_pool_backward(share, pool[0], pool[1], strides[0], strides[1], tiles, grad_x, top, left)
     return grad_x
+
+
+# -- The fused softmax / cross-entropy gradient --------------------------------------------------
+# exp, log and the row sums stay NumPy's (its SIMD exp and log, its pairwise sums); the shift by
+# the row maximum and everything after the sums are one loop each instead of six passes.
+
+
+@_jit
+def _shift_by_row_max(logits, shifted):
+    for row in range(logits.shape[0]):
+        peak = logits[row, 0]
+        for k in range(1, logits.shape[1]):
+            value = logits[row, k]
+            if value > peak or value != value:  # np.max: NaN wins
+                peak = value if peak == peak else peak
+        for k in range(logits.shape[1]):
+            shifted[row, k] = logits[row, k] - peak
+
+
+@_jit
+def _cross_entropy_gradient(probs, shifted, sums, losses, labels, one, scale):
+    for row in range(probs.shape[0]):
+        label = labels[row]
+        losses[row] = losses[row] - shifted[row, label]
+        total = sums[row]
+        for k in range(probs.shape[1]):
+            p = probs[row, k] / total
+            if k == label:
+                p = p - one
+            probs[row, k] = p * scale
+
+
+def softmax_cross_entropy(logits, labels):
+    n = logits.shape[0]
+    if n == 0 or logits.shape[1] == 0:
+        from . import numpy as reference
+
+        return reference.softmax_cross_entropy(logits, labels)
+    shifted = np.empty(logits.shape, logits.dtype)
+    _shift_by_row_max(logits, shifted)
+    probs = np.exp(shifted)
+    sums = np.add.reduce(probs, axis=1)
+    losses = np.log(sums)
+    dtype = probs.dtype.type
+    _cross_entropy_gradient(probs, shifted, sums, losses, labels, dtype(1.0), dtype(1.0 / n))
+    return float(np.add.reduce(losses)) / n, probs

@@ -309,3 +309,25 @@ def avg_pool_backward(share, pool, strides, tiles, x_shape, padded_shape, top, l
             else:
                 grad_padded[pixels] += share
     return _crop(grad_padded, x_shape, top, left)
+
+
+# -- The fused softmax / cross-entropy gradient --------------------------------------------------
+
+
+def softmax_cross_entropy(logits, labels):
+    """Mean ``l_n = logsumexp(z_n) - z_n[c_n]`` and its gradient ``(softmax(z_n) - y_n) / N``.
+
+    ``logits (N, K)``, ``labels (N,)`` integer classes. One ``exp`` serves both.
+    """
+    n = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    sums = np.add.reduce(probs, axis=1)
+    losses = np.log(sums)
+    rows = np.arange(n)
+    losses -= shifted[rows, labels]
+    probs /= sums[:, None]
+    probs[rows, labels] -= 1.0
+    value = float(np.add.reduce(losses)) / n
+    probs *= 1.0 / n
+    return value, probs
