@@ -16,7 +16,7 @@ Contenders run interleaved (A B C A B C ...), one warm-up round, then ``--rounds
 the table gives medians and the median of the per-round ratios to PyTorch's time (a load change
 mid-run skews a ratio of medians). ``scratchnn`` runs on the process's kernel backend (numba
 when installed, else NumPy; ``SCRATCHNN_BACKEND`` chooses), ``scratchnn-numpy`` on the NumPy
-reference kernels, in cases 1 and 2. Every contender uses float32 and
+reference kernels, in cases 1, 2 and 3. Every contender uses float32 and
 the same number of threads (PyTorch's ``set_num_threads`` and ONNX Runtime's intra-op threads are
 set to NumPy's BLAS threads).
 """
@@ -161,6 +161,7 @@ def case_predict(names: list[str], n: int, rounds: int) -> dict:
     X, y = c.mnist_like(n)
     makers = {
         "scratchnn": c.scratchnn_predict,
+        "scratchnn-numpy": lambda X, y: c.on_backend("numpy", c.scratchnn_predict(X, y)),
         "torch": c.torch_predict,
         "sklearn": c.sklearn_predict,
         "onnxruntime": lambda X, y: c.onnxruntime_predict(X, y, blas_threads()),
@@ -242,10 +243,14 @@ def case_scaling(sizes: list[int], epochs: int, threads: int | None = None) -> d
 
 
 def print_table(results: dict) -> None:
+    backend = results["machine"].get("scratchnn", {}).get("backend", "?")
+    print(f"scratchnn's kernel backend: {backend} (scratchnn-numpy: the NumPy reference kernels)")
+
     def line(label: str, entry: dict, value: str) -> None:
         ratio = entry.get("ratio_to_torch")
         ratio_text = f"{ratio:6.2f}x" if ratio is not None else "     - "
-        print(f"  {label:<15} {value:>16}  {ratio_text} torch")
+        label = f"scratchnn[{backend}]" if label == "scratchnn" else label
+        print(f"  {label:<18} {value:>16}  {ratio_text} torch")
 
     if "epoch" in results:
         r = results["epoch"]

@@ -12,8 +12,8 @@ compiles) and then warm (later processes: it loads), beside the NumPy backend. (
 of a recurrent regression (2,000 sequences of 30 steps x 8 features, LSTM or GRU of 64 units,
 then Dense(1), Adam, batch 64) per backend, interleaved, median of per-round ratios. (4) Each
 layer kernel (Dense's bias and activation forward, the activation's backward with the bias sum,
-the softmax/cross-entropy gradient, col2im, pooling backward) on the shapes ``bench.py`` and ``bench_cnn.py`` give it, per backend,
-interleaved. ``--parts layers`` runs (4) alone.
+the softmax/cross-entropy gradient, col2im, pooling backward) on the shapes ``bench.py`` and
+``bench_cnn.py`` give it, per backend, interleaved. ``--parts layers`` runs (4) alone.
 """
 
 from __future__ import annotations
@@ -143,23 +143,27 @@ def layer_kernel_calls(rng: np.random.Generator) -> dict:
         for act in ("relu", "sigmoid", "tanh"):
             calls[f"bias_{act} (128, {units})"] = (f"bias_{act}", (z, bias, out))
             calls[f"{act}_backward+bias (128, {units})"] = (
-                f"{act}_backward", (grad, a, out, grad_bias)
+                f"{act}_backward",
+                (grad, a, out, grad_bias),
             )
     labels = rng.integers(0, 10, 128)
     calls["softmax_cross_entropy (128, 10)"] = ("softmax_cross_entropy", (normal(128, 10), labels))
     # bench_cnn.py's second convolution (3x3 same over 14x14x8, batch 64) and its pools
     calls["col2im 3x3 same (64, 14, 14, 8)"] = (
-        "col2im", (normal(3, 3, 64, 14, 14, 8), (64, 14, 14, 8), (64, 16, 16, 8), 1, 1, (1, 1))
+        "col2im",
+        (normal(3, 3, 64, 14, 14, 8), (64, 14, 14, 8), (64, 16, 16, 8), 1, 1, (1, 1)),
     )
     where = ((64, 28, 28, 8), (64, 28, 28, 8), 0, 0)
     pooled = normal(64, 14, 14, 8)
     row = rng.integers(0, 2, (64, 14, 14, 8)).astype(np.uint8)
     column = rng.integers(0, 2, (64, 14, 2, 14, 8)).astype(np.uint8)
     calls["max_pool 2x2 backward (64, 28, 28, 8)"] = (
-        "max_pool_blocks_backward", (pooled, row, column, (2, 2), *where)
+        "max_pool_blocks_backward",
+        (pooled, row, column, (2, 2), *where),
     )
     calls["avg_pool 2x2 backward (64, 28, 28, 8)"] = (
-        "avg_pool_backward", (pooled, (2, 2), (2, 2), True, *where)
+        "avg_pool_backward",
+        (pooled, (2, 2), (2, 2), True, *where),
     )
     winner = rng.integers(0, 9, (64, 14, 14, 8)).astype(np.uint8)
     calls["max_pool 3x3/2 same backward (64, 28, 28, 8)"] = (
