@@ -242,3 +242,28 @@ def test_softmax_cross_entropy_gradient_is_bit_identical(dtype, shape):
         probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
         expected = -np.log(probs[np.arange(shape[0]), labels]).mean()
         assert value_nb == pytest.approx(expected, rel=1e-5)
+
+
+def test_layer_kernels_hold_no_fused_multiply_add():
+    """``(1 - a) a g`` and ``p / s - 1`` stay separate roundings: no FMA in the machine code."""
+    import numba
+
+    rng = np.random.default_rng(2)
+    grad, a, out = (rng.normal(size=(4, 8)).astype(np.float32) for _ in range(3))
+    one, zero = np.float32(1), np.float32(0)
+    calls = [
+        (numba_kernels._sigmoid_backward, (grad, a, out, np.zeros(8, np.float32), True, zero, one)),
+        (numba_kernels._tanh_backward, (grad, a, out, np.zeros(8, np.float32), True, zero, one)),
+        (numba_kernels._cross_entropy_gradient,
+         (out, grad, np.ones(4, np.float32), np.zeros(4, np.float32), np.arange(4), one,
+          np.float32(0.25))),
+        (numba_kernels._bias_half, (grad, a[0], True, out, np.float32(0.5))),
+        (numba_kernels._half_plus_half, (out, np.float32(0.5))),
+    ]  # fmt: skip
+    for kernel, args in calls:
+        fresh = numba.njit(nogil=True, fastmath=False, error_model="numpy")(kernel.py_func)
+        fresh(*[arg.copy() if isinstance(arg, np.ndarray) else arg for arg in args])
+        (assembly,) = fresh.inspect_asm().values()
+        assert "mulss" in assembly or "mulps" in assembly  # the code was read
+        for fused in ("vfmadd", "vfmsub", "vfnmadd", "vfnmsub"):
+            assert fused not in assembly, (kernel.__name__, fused)
