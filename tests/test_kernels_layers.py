@@ -17,6 +17,7 @@ from scratchnn import kernels
 from scratchnn.kernels import numpy as numpy_kernels
 
 numba_kernels = pytest.importorskip("scratchnn.kernels.numba", exc_type=ImportError)
+numba_layers = pytest.importorskip("scratchnn.kernels.numba_layers", exc_type=ImportError)
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(1, 1), (3, 7), (0, 5), (9, 3), (50, 1), (300, 2), (128, 256), (33, 17)]
@@ -252,13 +253,13 @@ def test_layer_kernels_hold_no_fused_multiply_add():
     grad, a, out = (rng.normal(size=(4, 8)).astype(np.float32) for _ in range(3))
     one, zero = np.float32(1), np.float32(0)
     calls = [
-        (numba_kernels._sigmoid_backward, (grad, a, out, np.zeros(8, np.float32), True, zero, one)),
-        (numba_kernels._tanh_backward, (grad, a, out, np.zeros(8, np.float32), True, zero, one)),
-        (numba_kernels._cross_entropy_gradient,
+        (numba_layers._sigmoid_backward, (grad, a, out, np.zeros(8, np.float32), True, zero, one)),
+        (numba_layers._tanh_backward, (grad, a, out, np.zeros(8, np.float32), True, zero, one)),
+        (numba_layers._cross_entropy_gradient,
          (out, grad, np.ones(4, np.float32), np.zeros(4, np.float32), np.arange(4), one,
           np.float32(0.25))),
-        (numba_kernels._bias_half, (grad, a[0], True, out, np.float32(0.5))),
-        (numba_kernels._half_plus_half, (out, np.float32(0.5))),
+        (numba_layers._bias_half, (grad, a[0], True, out, np.float32(0.5))),
+        (numba_layers._half_plus_half, (out, np.float32(0.5))),
     ]  # fmt: skip
     for kernel, args in calls:
         fresh = numba.njit(nogil=True, fastmath=False, error_model="numpy")(kernel.py_func)
