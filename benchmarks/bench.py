@@ -12,11 +12,12 @@ tutorial's 2-16-1 sigmoid XOR net on its full batch of 4, beside a bare NumPy lo
 (4) case 1 for scratchnn at 6,000 / 60,000 / 600,000 samples, each size in its own process: time
 per sample and peak memory above the loaded data.
 
-Contenders run interleaved (A B C A B C ...), one warm-up round, then ``--rounds`` timed rounds;
+Contenders run interleaved, one warm-up round, then ``--rounds`` timed rounds, the order turned
+by one each round (A B C, B C A, ...);
 the table gives medians and the median of the per-round ratios to PyTorch's time (a load change
 mid-run skews a ratio of medians). ``scratchnn`` runs on the process's kernel backend (numba
 when installed, else NumPy; ``SCRATCHNN_BACKEND`` chooses), ``scratchnn-numpy`` on the NumPy
-reference kernels, in cases 1 and 2. Every contender uses float32 and
+reference kernels, in cases 1, 2 and 3. Every contender uses float32 and
 the same number of threads (PyTorch's ``set_num_threads`` and ONNX Runtime's intra-op threads are
 set to NumPy's BLAS threads).
 """
@@ -102,14 +103,21 @@ def machine_info() -> dict:
 
 
 def interleaved(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Seconds of each run, round by round (A B C A B C ...) after one untimed warm-up round."""
+    """Seconds of each run, round by round after one untimed warm-up round.
+
+    The order turns by one each round (A B C, B C A, C A B, ...): the run after PyTorch's was
+    measured 20-50% slower than the same run elsewhere in the round (the allocator's state after
+    PyTorch frees its buffers), so no contender may always take that seat.
+    """
     for run in runs.values():
         run()
+    names = list(runs)
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
             start = time.perf_counter()
-            run()
+            runs[name]()
             times[name].append(time.perf_counter() - start)
     return times
 
@@ -117,16 +125,19 @@ def interleaved(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str,
 def summarise(times: dict[str, list[float]], per: float = 1.0) -> dict[str, dict]:
     """Median (times ``per``) for each contender, and the median of its per-round ratios to
     PyTorch's time (rounds are interleaved, so a ratio compares runs under the same load)."""
-    reference = times.get("torch")
+
+    def ratio(values: list[float], reference: list[float] | None) -> float | None:
+        if not reference:
+            return None
+        return statistics.median(a / b for a, b in zip(values, reference, strict=True))
+
     return {
         name: {
             "median": statistics.median(values) * per,
             "all": [value * per for value in values],
-            "ratio_to_torch": (
-                statistics.median(a / b for a, b in zip(values, reference, strict=True))
-                if reference
-                else None
-            ),
+            "ratio_to_torch": ratio(values, times.get("torch")),
+            # the backends against each other, round by round as well
+            "ratio_to_scratchnn_numpy": ratio(values, times.get("scratchnn-numpy")),
         }
         for name, values in times.items()
     }
@@ -161,6 +172,7 @@ def case_predict(names: list[str], n: int, rounds: int) -> dict:
     X, y = c.mnist_like(n)
     makers = {
         "scratchnn": c.scratchnn_predict,
+        "scratchnn-numpy": lambda X, y: c.on_backend("numpy", c.scratchnn_predict(X, y)),
         "torch": c.torch_predict,
         "sklearn": c.sklearn_predict,
         "onnxruntime": lambda X, y: c.onnxruntime_predict(X, y, blas_threads()),
@@ -242,10 +254,18 @@ def case_scaling(sizes: list[int], epochs: int, threads: int | None = None) -> d
 
 
 def print_table(results: dict) -> None:
+    backend = results["machine"].get("scratchnn", {}).get("backend", "?")
+    print(f"scratchnn's kernel backend: {backend} (scratchnn-numpy: the NumPy reference kernels)")
+
     def line(label: str, entry: dict, value: str) -> None:
         ratio = entry.get("ratio_to_torch")
         ratio_text = f"{ratio:6.2f}x" if ratio is not None else "     - "
-        print(f"  {label:<15} {value:>16}  {ratio_text} torch")
+        label = f"scratchnn[{backend}]" if label == "scratchnn" else label
+        to_numpy = entry.get("ratio_to_scratchnn_numpy")
+        extra = (
+            f"  {to_numpy:5.2f}x scratchnn-numpy" if to_numpy and label != "scratchnn-numpy" else ""
+        )
+        print(f"  {label:<18} {value:>16}  {ratio_text} torch{extra}")
 
     if "epoch" in results:
         r = results["epoch"]

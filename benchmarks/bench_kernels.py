@@ -10,7 +10,10 @@ ratio is the median of the per-round ratios numba / numpy. (2) Start-up: a fresh
 imports scratchnn and takes one Adam step, with numba's disk cache empty (first process: it
 compiles) and then warm (later processes: it loads), beside the NumPy backend. (3) One epoch
 of a recurrent regression (2,000 sequences of 30 steps x 8 features, LSTM or GRU of 64 units,
-then Dense(1), Adam, batch 64) per backend, interleaved, median of per-round ratios.
+then Dense(1), Adam, batch 64) per backend, interleaved, median of per-round ratios. (4) Each
+layer kernel (Dense's bias and activation forward, the activation's backward with the bias sum,
+the softmax/cross-entropy gradient, col2im, pooling backward) on the shapes ``bench.py`` and
+``bench_cnn.py`` give it, per backend, interleaved. ``--parts layers`` runs (4) alone.
 """
 
 from __future__ import annotations
@@ -126,28 +129,114 @@ def recurrent_epochs(rounds: int) -> dict:
     return results
 
 
+def layer_kernel_calls(rng: np.random.Generator) -> dict:
+    """Each layer kernel on the shapes the benchmarks give it: name -> (function name, args)."""
+    f32 = np.float32
+
+    def normal(*shape):
+        return rng.normal(size=shape).astype(f32)
+
+    calls = {}
+    for units in (256, 128):  # bench.py case 1's hidden layers, batch 128
+        z, bias, grad, a = normal(128, units), normal(units), normal(128, units), normal(128, units)
+        out, grad_bias = np.empty_like(z), np.empty(units, f32)
+        for act in ("relu", "sigmoid", "tanh"):
+            calls[f"bias_{act} (128, {units})"] = (f"bias_{act}", (z, bias, out))
+            calls[f"{act}_backward+bias (128, {units})"] = (
+                f"{act}_backward",
+                (grad, a, out, grad_bias),
+            )
+    labels = rng.integers(0, 10, 128)
+    calls["softmax_cross_entropy (128, 10)"] = ("softmax_cross_entropy", (normal(128, 10), labels))
+    # bench_cnn.py's second convolution (3x3 same over 14x14x8, batch 64) and its pools
+    calls["col2im 3x3 same (64, 14, 14, 8)"] = (
+        "col2im",
+        (normal(3, 3, 64, 14, 14, 8), (64, 14, 14, 8), (64, 16, 16, 8), 1, 1, (1, 1)),
+    )
+    where = ((64, 28, 28, 8), (64, 28, 28, 8), 0, 0)
+    pooled = normal(64, 14, 14, 8)
+    row = rng.integers(0, 2, (64, 14, 14, 8)).astype(np.uint8)
+    column = rng.integers(0, 2, (64, 14, 2, 14, 8)).astype(np.uint8)
+    calls["max_pool 2x2 backward (64, 28, 28, 8)"] = (
+        "max_pool_blocks_backward",
+        (pooled, row, column, (2, 2), *where),
+    )
+    calls["avg_pool 2x2 backward (64, 28, 28, 8)"] = (
+        "avg_pool_backward",
+        (pooled, (2, 2), (2, 2), True, *where),
+    )
+    winner = rng.integers(0, 9, (64, 14, 14, 8)).astype(np.uint8)
+    calls["max_pool 3x3/2 same backward (64, 28, 28, 8)"] = (
+        "max_pool_offsets_backward",
+        (pooled, winner, (3, 3), (2, 2), (64, 28, 28, 8), (64, 29, 29, 8), 0, 0),
+    )
+    return calls
+
+
+def layer_kernel_times(rounds: int, repeats: int = 50) -> dict:
+    """Each layer kernel per backend, interleaved round by round; median of per-round ratios."""
+    from scratchnn.kernels import numba as numba_kernels
+    from scratchnn.kernels import numpy as numpy_kernels
+
+    modules = {"numpy": numpy_kernels, "numba": numba_kernels}
+    results = {}
+    for label, (name, args) in layer_kernel_calls(np.random.default_rng(0)).items():
+        copies = {b: [a.copy() if isinstance(a, np.ndarray) else a for a in args] for b in modules}
+        functions = {b: getattr(module, name) for b, module in modules.items()}
+        for backend, function in functions.items():
+            function(*copies[backend])  # compiles on first use
+        times = {backend: [] for backend in modules}
+        for _ in range(rounds):
+            for backend, function in functions.items():
+                arguments = copies[backend]
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    function(*arguments)
+                times[backend].append((time.perf_counter() - start) / repeats)
+        ratios = [a / b for a, b in zip(times["numba"], times["numpy"], strict=True)]
+        results[label] = {
+            "numpy_us": 1e6 * statistics.median(times["numpy"]),
+            "numba_us": 1e6 * statistics.median(times["numba"]),
+            "numba_over_numpy": statistics.median(ratios),
+        }
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=235_146)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--recurrent-rounds", type=int, default=5)
     parser.add_argument("--json")
+    parser.add_argument(
+        "--parts", default="steps,layers,startup,recurrent", help="which parts to run"
+    )
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
     results = {
         "info": scratchnn.info(),
         "load_average_1min": os.getloadavg()[0],
-        "steps": step_times(args.size, args.rounds),
-        "startup": startup_times(),
-        "recurrent": recurrent_epochs(args.recurrent_rounds),
+        "steps": step_times(args.size, args.rounds) if "steps" in parts else {},
+        "layers": layer_kernel_times(args.rounds) if "layers" in parts else {},
+        "startup": startup_times() if "startup" in parts else {},
+        "recurrent": recurrent_epochs(args.recurrent_rounds) if "recurrent" in parts else {},
     }
-    print(f"one step over {args.size:,} float32 parameters (median us; numba/numpy per round)")
+    if results["steps"]:
+        print(f"one step over {args.size:,} float32 parameters (median us; numba/numpy per "
+              "round)")  # fmt: skip
     for name, row in results["steps"].items():
         print(f"  {name:<14} numpy {row['numpy_us']:8.1f}  numba {row['numba_us']:8.1f}  "
               f"{row['numba_over_numpy']:.2f}x")  # fmt: skip
+    if results["layers"]:
+        print("layer kernels, float32 (median us per call; numba/numpy per round)")
+    for name, row in results["layers"].items():
+        print(f"  {name:<44} numpy {row['numpy_us']:8.1f}  numba {row['numba_us']:8.1f}  "
+              f"{row['numba_over_numpy']:.2f}x")  # fmt: skip
     s = results["startup"]
-    cold, warm = s["numba_first_process_s"], s["numba_cached_s"]
-    print(f"start-up (import + one Adam step): numpy {s['numpy_s']:.2f} s, numba first "
-          f"process {cold:.2f} s, numba cached {warm:.2f} s")  # fmt: skip
+    if s:
+        cold, warm = s["numba_first_process_s"], s["numba_cached_s"]
+        print(f"start-up (import + one Adam step): numpy {s['numpy_s']:.2f} s, numba first "
+              f"process {cold:.2f} s, numba cached {warm:.2f} s")  # fmt: skip
     for layer, row in results["recurrent"].items():
         print(f"{layer} epoch (2,000 x 30 x 8, 64 units): numpy {row['numpy_s']:.3f} s, numba "
               f"{row['numba_s']:.3f} s, {row['numba_over_numpy']:.2f}x")  # fmt: skip

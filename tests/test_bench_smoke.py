@@ -24,6 +24,7 @@ def run_bench(tmp_path: Path, *args: str) -> dict:
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert completed.returncode == 0, completed.stderr
     assert "case 1" in completed.stdout or "case 2" in completed.stdout
+    assert "scratchnn's kernel backend: " in completed.stdout  # the output names it
     return json.loads(out.read_text())
 
 

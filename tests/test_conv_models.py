@@ -94,17 +94,20 @@ def test_gradcheck_over_conv2d_kernels_strides_and_paddings(kernel, strides, pad
 
 def test_gradcheck_catches_a_wrong_convolution_gradient(monkeypatch):
     """The check is not vacuous: a col2im that drops one kernel offset fails it."""
-    from scratchnn.layers import _windows
+    from scratchnn import kernels
 
-    real = _windows.offset_slices
+    module = kernels.current(np.float64)
+    real = module.col2im
 
-    def all_but_the_last(*args):
-        return real(*args)[:-1]
+    def all_but_the_last(grad_windows, *args):
+        grad_windows = grad_windows.copy()
+        grad_windows[-1, -1] = 0.0  # the last offset's share never reaches its pixels
+        return real(grad_windows, *args)
 
     X, y = small_images()
     model = Sequential(NETWORKS["conv-maxpool-dense"](), seed=0)
     model.build(X.shape[1:])
-    monkeypatch.setattr("scratchnn.layers.conv.offset_slices", all_but_the_last)
+    monkeypatch.setattr(module, "col2im", all_but_the_last)
     assert gradcheck(model, X, y, loss="categorical_crossentropy").worst > 1e-2
 
 

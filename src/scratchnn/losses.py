@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import kernels
 from ._validation import check_number, from_settings, lookup
 from .activations import log_softmax, softmax, stable_sigmoid
 
@@ -282,6 +283,8 @@ class CategoricalCrossEntropy(Loss):
             return super().value_and_grad(y_pred, y_true, sample_weight)
         # Fused on logits: one exp serves both l_n = logsumexp(z_n) - z_n[c_n] and
         # dl_n/dz_n = softmax(z_n) - y_n (per_sample + per_sample_grad would compute it twice).
+        if y_true.ndim == 1 and sample_weight is None:  # the common case: a compiled kernel
+            return kernels.current(y_pred.dtype).softmax_cross_entropy(y_pred, y_true)
         n = y_pred.shape[0]
         shifted = y_pred - y_pred.max(axis=1, keepdims=True)
         probs = np.exp(shifted)

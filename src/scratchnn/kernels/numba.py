@@ -232,3 +232,19 @@ def gru_step_backward(dh, record, units):
     d_hu, dh_prev = np.empty_like(d_xw), np.empty_like(dh)
     _gru_backward(dh, z, r, hh, m_h, h_prev, d_xw, d_hu, dh_prev, dh.dtype.type(1.0))
     return d_xw, d_hu, dh_prev
+
+
+# The layer kernels live in their own module; the backend is this one module for its callers.
+from .numba_layers import (  # noqa: E402, F401
+    avg_pool_backward,
+    bias_relu,
+    bias_sigmoid,
+    bias_tanh,
+    col2im,
+    max_pool_blocks_backward,
+    max_pool_offsets_backward,
+    relu_backward,
+    sigmoid_backward,
+    softmax_cross_entropy,
+    tanh_backward,
+)

@@ -168,3 +168,19 @@ def gru_step_backward(dh, record, units):
     d_hu = d_xw.copy()
     d_hu[:, 2 * u :] *= r
     return d_xw, d_hu, dh * z
+
+
+# The layer kernels live in their own module; the backend is this one module for its callers.
+from .numpy_layers import (  # noqa: E402, F401
+    avg_pool_backward,
+    bias_relu,
+    bias_sigmoid,
+    bias_tanh,
+    col2im,
+    max_pool_blocks_backward,
+    max_pool_offsets_backward,
+    relu_backward,
+    sigmoid_backward,
+    softmax_cross_entropy,
+    tanh_backward,
+)

@@ -188,12 +188,3 @@ def offset_slices(
         for i in range(kernel[0])
         for j in range(kernel[1])
     ]
-
-
-def crop_padding(padded: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """The interior of ``padded`` (undo :func:`pad_image`), as a contiguous array."""
-    if not geometry.padded:
-        return padded
-    (_, top, bottom), (_, left, right) = geometry
-    height, width = padded.shape[1] - top - bottom, padded.shape[2] - left - right
-    return np.ascontiguousarray(padded[:, top : top + height, left : left + width, :])

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import kernels
 from .._validation import check_positive_int
 from ..activations import Activation
 from ..initializers import get_initializer
@@ -15,7 +16,6 @@ from ._windows import (
     Geometry,
     as_pair,
     check_padding,
-    crop_padding,
     image_geometry,
     offset_slices,
     pad_image,
@@ -143,8 +143,11 @@ class Conv2D(_WeightedLayer):
         Training reuses work buffers kept per batch shape (copy ``a`` to keep it); inference
         allocates its own arrays and writes nothing on the layer.
         """
-        z = self._convolve(x, training)
-        a = self.activation.forward(z, out=self._workspace("a", z.shape) if training else z)
+        z = self._convolve(x, training, add_bias=False)
+        rows = z.reshape(-1, self.filters)
+        bias = self.params["b"] if self.use_bias else None
+        out = self._workspace("a", rows.shape) if training else rows
+        a = self.activation.forward_with_bias(rows, bias, out=out).reshape(z.shape)
         if training:
             self._cache = (*self._cache, z, a)
         return a
@@ -152,8 +155,12 @@ class Conv2D(_WeightedLayer):
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None`` for a model's first layer)."""
         *_, z, a = self._recorded()
-        grad_z = self.activation.backward(
-            grad_output, z, a, out=self._workspace("grad_z", grad_output.shape)
+        rows = (-1, self.filters)
+        grad_z = self.activation.backward_with_bias(
+            grad_output.reshape(rows),
+            z.reshape(rows),
+            a.reshape(rows),
+            out=self._workspace("grad_z", (z.size // self.filters, self.filters)),
         )
         return self.backward_logits(grad_z)
 
@@ -184,7 +191,7 @@ class Conv2D(_WeightedLayer):
         return self._col2im(delta, x_shape)
 
     # -- im2col and col2im -------------------------------------------------------------------
-    def _convolve(self, x: np.ndarray, training: bool) -> np.ndarray:
+    def _convolve(self, x: np.ndarray, training: bool, add_bias: bool = True) -> np.ndarray:
         if x.ndim != 4:
             raise ValueError(
                 f"Conv2D.forward takes x of shape (batch, height, width, channels), got an "
@@ -205,7 +212,7 @@ class Conv2D(_WeightedLayer):
             kernel.reshape(kernel_rows, self.filters),
             out=self._workspace("z", (n * out_h * out_w, self.filters)) if training else None,
         )
-        if self.use_bias:
+        if self.use_bias and add_bias:
             z += self.params["b"]
         if training:
             self._cache = (cols, x.shape)
@@ -264,10 +271,11 @@ class Conv2D(_WeightedLayer):
         out_h, out_w = geometry.rows.out, geometry.cols.out
         per_offset = kernel.reshape(kh * kw, channels, self.filters).transpose(0, 2, 1)
         grad_windows = np.matmul(delta, per_offset).reshape(kh, kw, n, out_h, out_w, channels)
-        grad_padded = np.zeros(self._padded_shape(x_shape, geometry), delta.dtype)
-        for i, j, pixels in offset_slices(geometry, self.kernel_size, self.strides):
-            grad_padded[pixels] += grad_windows[i, j]
-        return crop_padding(grad_padded, geometry)
+        padded_shape = self._padded_shape(x_shape, geometry)
+        return kernels.current(delta.dtype).col2im(
+            grad_windows, x_shape, padded_shape, geometry.rows.before, geometry.cols.before,
+            self.strides,
+        )  # fmt: skip
 
     @staticmethod
     def _padded_shape(x_shape: tuple[int, ...], geometry: Geometry) -> tuple[int, ...]:

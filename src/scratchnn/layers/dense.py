@@ -213,20 +213,31 @@ class Dense(_WeightedLayer):
         next training pass of that size (no per-batch allocation); copy ``a`` to keep it.
         Inference allocates its own arrays and writes nothing on the layer.
         """
-        z = self._affine(x, training)
+        rows = self._product(x, training)
+        bias = self.params["b"] if self.use_bias else None
+        shape = (*x.shape[:-1], self.units)
         if not training:  # inference owns its fresh z: the activation may overwrite it
-            return self.activation.forward(z, out=z)
-        a = self.activation.forward(z, out=self._workspace("a", z.shape))
+            a = self.activation.forward_with_bias(rows, bias, out=rows)
+            return a.reshape(shape) if x.ndim > 2 else a
+        a = self.activation.forward_with_bias(rows, bias, out=self._workspace("a", rows.shape))
+        z = rows
+        if x.ndim > 2:
+            z, a = rows.reshape(shape), a.reshape(shape)
         self._cache = (x, z, a)
         return a
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         """Fill ``grads`` from ``dL/da``; return ``dL/dx`` (``None``: see ``needs_input_grad``)."""
         _, z, a = self._cache or self._recorded()
-        grad_z = self.activation.backward(
-            grad_output, z, a, out=self._workspace("grad_z", grad_output.shape)
+        rows = (-1, self.units)
+        grad_z = self.activation.backward_with_bias(
+            grad_output.reshape(rows),
+            z.reshape(rows),
+            a.reshape(rows),
+            out=self._workspace("grad_z", (z.size // self.units, self.units)),
+            grad_bias=self.grads["b"] if self.use_bias else None,
         )
-        return self.backward_logits(grad_z)
+        return self._products(grad_z.reshape(grad_output.shape))
 
     def forward_logits(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """``z = x W + b`` alone: the input of the activation a fused loss takes over."""
@@ -241,35 +252,35 @@ class Dense(_WeightedLayer):
         The first layer of a model (``needs_input_grad`` False) skips ``dL/dx = delta W^T``, a
         third of its matrix products.
         """
+        if self.use_bias:  # np.sum's wrapper: ~2 us
+            np.add.reduce(grad_logits.reshape(-1, self.units), axis=0, out=self.grads["b"])
+        return self._products(grad_logits)
+
+    def _products(self, grad_logits: np.ndarray) -> np.ndarray | None:
+        """``dL/dW = x^T delta`` and ``dL/dx = delta W^T`` (the bias gradient is the caller's)."""
         x = (self._cache or self._recorded())[0]
         if x.ndim > 2:  # every position is a row of one product: (batch * positions, in)
-            return self._backward_positions(x, grad_logits)
+            rows, delta = x.reshape(-1, x.shape[-1]), grad_logits.reshape(-1, self.units)
+            np.matmul(rows.T, delta, out=self.grads["W"])
+            if not self.needs_input_grad:
+                return None
+            return (delta @ self.params["W"].T).reshape(x.shape)
         np.matmul(x.T, grad_logits, out=self.grads["W"])
-        if self.use_bias:
-            np.add.reduce(grad_logits, axis=0, out=self.grads["b"])  # np.sum's wrapper: ~2 us
         if not self.needs_input_grad:
             return None
         return grad_logits @ self.params["W"].T  # a new array: callers such as gradcheck keep it
 
-    def _backward_positions(self, x: np.ndarray, grad_logits: np.ndarray) -> np.ndarray | None:
-        """:meth:`backward_logits` for ``(batch, ..., in)`` inputs: positions are more rows."""
-        rows, delta = x.reshape(-1, x.shape[-1]), grad_logits.reshape(-1, self.units)
-        np.matmul(rows.T, delta, out=self.grads["W"])
-        if self.use_bias:
-            np.add.reduce(delta, axis=0, out=self.grads["b"])
-        if not self.needs_input_grad:
-            return None
-        return (delta @ self.params["W"].T).reshape(x.shape)
-
     def _affine(self, x: np.ndarray, training: bool) -> np.ndarray:
-        if x.ndim > 2:  # one product over every position, not one per sample
-            rows = self._affine(x.reshape(-1, x.shape[-1]), training)
-            return rows.reshape(*x.shape[:-1], self.units)
-        out = self._workspace("z", (len(x), self.units)) if training else None
-        z = np.matmul(x, self.params["W"], out=out)
+        z = self._product(x, training)
         if self.use_bias:
             z += self.params["b"]  # in place: no second (batch, units) array
-        return z
+        return z.reshape(*x.shape[:-1], self.units)
+
+    def _product(self, x: np.ndarray, training: bool) -> np.ndarray:
+        """``x W`` as ``(rows, units)``: every position of a ``(batch, ..., in)`` input a row."""
+        rows = x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
+        out = self._workspace("z", (len(rows), self.units)) if training else None
+        return np.matmul(rows, self.params["W"], out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {"units": self.units, **self._weight_config(), **super().get_config()}

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
 from ._windows import (
     Geometry,
     as_pair,
     check_padding,
-    crop_padding,
     image_geometry,
     offset_slices,
     pad_image,
@@ -133,16 +133,15 @@ class MaxPool2D(_Pool2D):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         winners, x_shape, padded_shape = self._recorded()
         geometry = self._geometry(x_shape[1:])
+        where = (x_shape, padded_shape, geometry.rows.before, geometry.cols.before)
+        kernel = kernels.current(grad_output.dtype)
         if self.pool_size == self.strides:
-            grad_padded = self._route_to_blocks(grad_output, winners, geometry, padded_shape)
-        else:
-            (winner,) = winners
-            grad_padded = np.zeros(padded_shape, grad_output.dtype)
-            for index, (_, _, pixels) in enumerate(
-                offset_slices(geometry, self.pool_size, self.strides)
-            ):
-                grad_padded[pixels] += grad_output * (winner == index)
-        return crop_padding(grad_padded, geometry)
+            row, column = winners  # (N, out_h, out_w, C) and (N, out_h, ph, out_w, C)
+            return kernel.max_pool_blocks_backward(grad_output, row, column, self.pool_size,
+                                                   *where)  # fmt: skip
+        (winner,) = winners
+        return kernel.max_pool_offsets_backward(grad_output, winner, self.pool_size, self.strides,
+                                                *where)  # fmt: skip
 
     # Windows that do not overlap (strides == pool_size, the usual case) are the blocks of a
     # reshape, (N, out_h, ph, out_w, pw, C): a maximum along each window's rows, then down
@@ -156,30 +155,6 @@ class MaxPool2D(_Pool2D):
         row_best, column = _running_max([blocks[:, :, :, :, j] for j in range(pw)], training)
         best, row = _running_max([row_best[:, :, i] for i in range(ph)], training)
         return best, (row, column)
-
-    def _route_to_blocks(
-        self,
-        grad_output: np.ndarray,
-        winners: tuple[np.ndarray, np.ndarray],
-        geometry: Geometry,
-        padded_shape: tuple[int, ...],
-    ) -> np.ndarray:
-        row, column = winners  # (N, out_h, out_w, C) and (N, out_h, ph, out_w, C)
-        (ph, pw), (out_h, out_w) = self.pool_size, (geometry.rows.out, geometry.cols.out)
-        n, channels = padded_shape[0], padded_shape[-1]
-        grad_blocks = np.empty((n, out_h, ph, out_w, pw, channels), grad_output.dtype)
-        for i in range(ph):
-            in_row = row == i
-            for j in range(pw):
-                won = np.logical_and(in_row, column[:, :, i] == j)
-                np.multiply(grad_output, won, out=grad_blocks[:, :, i, :, j])
-        if padded_shape[1:3] == (out_h * ph, out_w * pw):
-            return grad_blocks.reshape(padded_shape)
-        grad_padded = np.zeros(padded_shape, grad_output.dtype)  # pixels no window reads: 0
-        grad_padded[:, : out_h * ph, : out_w * pw] = grad_blocks.reshape(
-            n, out_h * ph, out_w * pw, channels
-        )
-        return grad_padded
 
     # Overlapping windows: one pass per offset of the window, each a strided slice.
     def _max_of_offsets(
@@ -247,16 +222,10 @@ class AvgPool2D(_Pool2D):
         x_shape, padded_shape = self._recorded()
         geometry = self._geometry(x_shape[1:])
         share = grad_output * _inverse_counts(self, geometry, x_shape[1:3], grad_output.dtype)
-        slices = offset_slices(geometry, self.pool_size, self.strides)
-        if self._tiles(geometry, padded_shape):
-            grad_padded = np.empty(padded_shape, grad_output.dtype)
-            for _, _, pixels in slices:
-                grad_padded[pixels] = share
-        else:
-            grad_padded = np.zeros(padded_shape, grad_output.dtype)
-            for _, _, pixels in slices:
-                grad_padded[pixels] += share
-        return crop_padding(grad_padded, geometry)
+        return kernels.current(share.dtype).avg_pool_backward(
+            share, self.pool_size, self.strides, self._tiles(geometry, padded_shape), x_shape,
+            padded_shape, geometry.rows.before, geometry.cols.before,
+        )  # fmt: skip
 
 
 def _inverse_counts(

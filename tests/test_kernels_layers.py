@@ -1,0 +1,270 @@
+"""The layers' compiled kernels (Dense's bias and activation, pooling, col2im) against NumPy's.
+
+Every kernel of :mod:`scratchnn.kernels.numba` here must give the bytes its twin in
+:mod:`scratchnn.kernels.numpy` gives, over random shapes, both float dtypes and the awkward
+values (``-0.0``, NaN, a single unit, no rows); and whole fits must not tell the backends apart.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import scratchnn
+from scratchnn import kernels
+from scratchnn.kernels import numpy as numpy_kernels
+
+numba_kernels = pytest.importorskip("scratchnn.kernels.numba", exc_type=ImportError)
+numba_layers = pytest.importorskip("scratchnn.kernels.numba_layers", exc_type=ImportError)
+
+DTYPES = [np.float32, np.float64]
+SHAPES = [(1, 1), (3, 7), (0, 5), (9, 3), (50, 1), (300, 2), (128, 256), (33, 17)]
+
+
+@pytest.fixture
+def restore_backend():
+    before = kernels.get_backend()
+    yield
+    kernels.set_backend(before)
+
+
+def same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def awkward(rng: np.random.Generator, shape: tuple[int, int], dtype) -> np.ndarray:
+    values = rng.normal(scale=3.0, size=shape).astype(dtype)
+    if values.size > 2:
+        values.flat[0], values.flat[1], values.flat[-1] = -0.0, 0.0, np.nan
+    return values
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ["bias_relu", "bias_sigmoid", "bias_tanh"])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_bias_and_activation_forward_is_bit_identical(dtype, shape, name, with_bias):
+    rng = np.random.default_rng(sum(shape))
+    z = awkward(rng, shape, dtype)
+    bias = rng.normal(size=shape[1]).astype(dtype) if with_bias else None
+    results = {}
+    for module in (numpy_kernels, numba_kernels):
+        z_copy = z.copy()
+        for out in (np.empty_like(z), None, z_copy):  # a buffer, a new array, in place
+            z_run = z_copy if out is z_copy else z.copy()
+            a = getattr(module, name)(z_run, bias, out)
+            results.setdefault(module.__name__, []).append((z_run.copy(), a.copy()))
+    for (z_np, a_np), (z_nb, a_nb) in zip(*results.values(), strict=True):
+        assert same_bytes(z_nb, z_np) and same_bytes(a_nb, a_np)
+    if with_bias and z.size:
+        expected = z[np.isfinite(z)] + np.broadcast_to(bias, shape)[np.isfinite(z)]
+        np.testing.assert_array_equal(results[numba_kernels.__name__][0][0][np.isfinite(z)],
+                                      expected)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", ["relu_backward", "sigmoid_backward", "tanh_backward"])
+def test_activation_backward_and_bias_sum_are_bit_identical(dtype, shape, name):
+    rng = np.random.default_rng(7 + sum(shape))
+    grad_a = awkward(rng, shape, dtype)
+    a = (rng.random(size=shape) - 0.3).astype(dtype)
+    for with_bias in (True, False):
+        got = {}
+        for module in (numpy_kernels, numba_kernels):
+            grad_bias = np.full(shape[1], 7.0, dtype) if with_bias else None
+            grad_z = getattr(module, name)(grad_a, a, np.empty_like(grad_a), grad_bias)
+            got[module] = (grad_z, grad_bias)
+        (z_np, b_np), (z_nb, b_nb) = got[numpy_kernels], got[numba_kernels]
+        assert same_bytes(z_nb, z_np)
+        if with_bias:
+            assert same_bytes(b_nb, b_np)
+            assert b_nb.shape == (shape[1],) and not np.any(b_nb == 7.0)  # every entry written
+    new = numba_kernels.relu_backward(grad_a, a, None, None)  # out=None: a new array
+    assert same_bytes(new, numpy_kernels.relu_backward(grad_a, a, None, None))
+
+
+def axis(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
+    if padding == "valid":
+        return (size - kernel) // stride + 1, 0, 0
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def random_windows(rng: np.random.Generator, padding: str, tiling: bool):
+    """Image and window sizes, strides (= the window when ``tiling``) and their geometry."""
+    n, height, width, channels = (int(v) for v in rng.integers(1, [4, 9, 9, 4], endpoint=True))
+    kernel = tuple(int(v) for v in rng.integers(1, 3, size=2, endpoint=True))
+    kernel = (min(kernel[0], height), min(kernel[1], width))
+    strides = kernel if tiling else tuple(int(v) for v in rng.integers(1, 2, 2, endpoint=True))
+    (out_h, top, bottom), (out_w, left, right) = (
+        axis(height, kernel[0], strides[0], padding),
+        axis(width, kernel[1], strides[1], padding),
+    )
+    x_shape = (n, height, width, channels)
+    padded = (n, height + top + bottom, width + left + right, channels)
+    return kernel, strides, (n, out_h, out_w, channels), x_shape, padded, top, left
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("trial", range(6))
+def test_window_kernels_are_bit_identical(dtype, padding, trial):
+    rng = np.random.default_rng(100 * trial + len(padding))
+    for tiling in (False, True):
+        kernel, strides, out, x_shape, padded, top, left = random_windows(rng, padding, tiling)
+        where = (x_shape, padded, top, left)
+        grad = rng.normal(size=out).astype(dtype)
+        grad.flat[0] = -0.0
+        windows = rng.normal(size=(*kernel, *out)).astype(dtype)
+        winner = rng.integers(0, kernel[0] * kernel[1], size=out).astype(np.uint8)
+        tiles = strides == kernel and padded[1:3] == (out[1] * kernel[0], out[2] * kernel[1])
+        calls = {
+            "col2im": (windows, x_shape, padded, top, left, strides),
+            "max_pool_offsets_backward": (grad, winner, kernel, strides, *where),
+            "avg_pool_backward": (grad, kernel, strides, tiles, *where),
+        }
+        if tiling:
+            row = rng.integers(0, kernel[0], size=out).astype(np.uint8)
+            column = rng.integers(0, kernel[1], size=(out[0], out[1], kernel[0], *out[2:]))
+            calls["max_pool_blocks_backward"] = (grad, row, column.astype(np.uint8), kernel,
+                                                 *where)  # fmt: skip
+        for name, args in calls.items():
+            expected = getattr(numpy_kernels, name)(*args)
+            assert expected.shape == x_shape
+            assert same_bytes(getattr(numba_kernels, name)(*args), expected), (name, args[2:])
+
+
+def fit_on(backend: str, layers, x, y, **fit):
+    kernels.set_backend(backend)
+    model = scratchnn.Sequential(layers(), seed=4)
+    history = model.fit(x, y, verbose=0, **fit)
+    return [*model.get_weights(), model.predict(x), np.array(history.history["loss"])]
+
+
+def assert_fits_identical(layers, x, y, **fit):
+    numpy_run = fit_on("numpy", layers, x, y, **fit)
+    numba_run = fit_on("numba", layers, x, y, **fit)
+    assert len(numpy_run) == len(numba_run)
+    for a, b in zip(numba_run, numpy_run, strict=True):
+        assert same_bytes(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_fits_are_bit_identical_on_both_backends(dtype, restore_backend):
+    from scratchnn import Dense
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(120, 7)).astype(dtype)
+    y = (x[:, 0] + x[:, 1] > 0).astype(int) + (x[:, 2] > 0.5)
+
+    def layers():
+        return [Dense(12, "relu"), Dense(9, "sigmoid"), Dense(8, "tanh"), Dense(3, "softmax")]
+
+    assert_fits_identical(layers, x, y, loss="categorical_crossentropy", epochs=3, batch_size=16,
+                          optimizer="adam")  # fmt: skip
+    sequences = rng.normal(size=(40, 5, 4)).astype(dtype)  # Dense over every position
+    assert_fits_identical(lambda: [Dense(6, "relu"), Dense(1, "sigmoid")], sequences,
+                          rng.random((40, 5, 1)).astype(dtype), loss="mse", epochs=2,
+                          batch_size=8)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cnn_fits_are_bit_identical_on_both_backends(dtype, restore_backend):
+    from scratchnn.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
+
+    rng = np.random.default_rng(6)
+    x = rng.random((48, 9, 9, 2)).astype(dtype)
+    y = rng.integers(0, 3, size=48)
+
+    def layers():
+        return [
+            Conv2D(4, 3, padding="same", activation="relu"),
+            MaxPool2D(2),  # 9 -> 4: the last row and column are read by no window
+            Conv2D(5, 2, strides=1, padding="same", activation="tanh"),
+            MaxPool2D(3, strides=1, padding="same"),  # overlapping windows
+            Conv2D(4, 3, strides=2, activation="sigmoid"),
+            AvgPool2D(1),
+            Flatten(),
+            Dense(3, "softmax"),
+        ]
+
+    assert_fits_identical(layers, x, y, loss="categorical_crossentropy", epochs=2, batch_size=12,
+                          optimizer="adam")  # fmt: skip
+    assert_fits_identical(
+        lambda: [Conv2D(3, 3, activation="relu"), AvgPool2D(2, strides=1, padding="same"),
+                 AvgPool2D(2), Flatten(), Dense(3, "softmax")],
+        x, y, loss="categorical_crossentropy", epochs=2, batch_size=12,
+    )  # fmt: skip
+
+
+def test_compiled_conv_inference_writes_nothing_and_is_thread_safe(restore_backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scratchnn.layers import Conv2D, Dense, Flatten, MaxPool2D
+
+    kernels.set_backend("numba")
+    rng = np.random.default_rng(9)
+    model = scratchnn.Sequential(
+        [Conv2D(3, 3, padding="same", activation="relu"), MaxPool2D(2), Flatten(),
+         Dense(4, "sigmoid")], seed=1,
+    )  # fmt: skip
+    model.fit(rng.random((16, 6, 6, 1)), rng.random((16, 4)), loss="mse", verbose=0)
+    inputs = [rng.random((int(rng.integers(1, 9)), 6, 6, 1)) for _ in range(8)]
+    expected = [model.predict(x) for x in inputs]
+    before = [dict(vars(layer)) for layer in model.layers]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        same = list(pool.map(lambda i: np.array_equal(model.predict(inputs[i % 8]),
+                                                      expected[i % 8]), range(80)))  # fmt: skip
+    assert all(same)
+    for layer, attributes in zip(model.layers, before, strict=True):
+        assert all(value is attributes[key] for key, value in vars(layer).items())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (7, 3), (128, 10), (33, 100)])
+def test_softmax_cross_entropy_gradient_is_bit_identical(dtype, shape):
+    rng = np.random.default_rng(shape[0] * shape[1])
+    logits = rng.normal(scale=4.0, size=shape).astype(dtype)
+    labels = rng.integers(0, shape[1], size=shape[0])
+    if shape[0] > 2:
+        logits[0, 0], logits[1] = -0.0, 50.0  # a signed zero; a row of ties
+        logits[2, -1] = np.nan
+    with np.errstate(invalid="ignore"):
+        value_np, grad_np = numpy_kernels.softmax_cross_entropy(logits, labels)
+        value_nb, grad_nb = numba_kernels.softmax_cross_entropy(logits, labels)
+    assert same_bytes(grad_nb, grad_np)
+    assert np.array_equal(value_nb, value_np, equal_nan=True)
+    if shape[0] <= 2:  # no NaN planted: the formula itself
+        shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        expected = -np.log(probs[np.arange(shape[0]), labels]).mean()
+        assert value_nb == pytest.approx(expected, rel=1e-5)
+
+
+def test_layer_kernels_hold_no_fused_multiply_add():
+    """``(1 - a) a g`` and ``p / s - 1`` stay separate roundings: no FMA in the machine code."""
+    import numba
+
+    rng = np.random.default_rng(2)
+    grad, a, out = (rng.normal(size=(4, 8)).astype(np.float32) for _ in range(3))
+    one, zero = np.float32(1), np.float32(0)
+    calls = [
+        (numba_layers._sigmoid_backward, (grad, a, out, np.zeros(8, np.float32), True, zero, one)),
+        (numba_layers._tanh_backward, (grad, a, out, np.zeros(8, np.float32), True, zero, one)),
+        (numba_layers._cross_entropy_gradient,
+         (out, grad, np.ones(4, np.float32), np.zeros(4, np.float32), np.arange(4), one,
+          np.float32(0.25))),
+        (numba_layers._bias_half, (grad, a[0], True, out, np.float32(0.5))),
+        (numba_layers._half_plus_half, (out, np.float32(0.5))),
+    ]  # fmt: skip
+    for kernel, args in calls:
+        fresh = numba.njit(nogil=True, fastmath=False, error_model="numpy")(kernel.py_func)
+        fresh(*[arg.copy() if isinstance(arg, np.ndarray) else arg for arg in args])
+        (assembly,) = fresh.inspect_asm().values()
+        assert "mulss" in assembly or "mulps" in assembly  # the code was read
+        for fused in ("vfmadd", "vfmsub", "vfnmadd", "vfnmsub"):
+            assert fused not in assembly, (kernel.__name__, fused)
