@@ -35,6 +35,7 @@ from .layers import (
     InputLayer,
     LayerNormalization,
     Maximum,
+    MultiHeadAttention,
     Multiply,
     PositionEmbedding,
     SinePositionEncoding,
@@ -58,13 +59,13 @@ _POSITIONWISE = (
 _POSITIONS = (PositionEmbedding, SinePositionEncoding)
 
 
-def _attention_step(layer: Any, source: Any) -> bool | None:
-    """``None``: not an attention layer; else whether this call of it steps (causal self-
-    attention: one tensor as query, key and value, ``use_causal_mask=True``, no other mask)."""
-    return None
+def _attention_step(layer: Any) -> bool | None:
+    """``None``: not an attention layer; else whether it steps (causal, no ``attention_mask``
+    input, no attention weights as an output: the layer's own ``steppable``)."""
+    return layer.steppable if isinstance(layer, MultiHeadAttention) else None
 
 
-def _kind(layer: Any, source: Any) -> str | None:
+def _kind(layer: Any) -> str | None:
     """How a node steps: ``"positionwise"``, ``"recurrent"``, ``"position"``, ``"attention"``,
     or ``None`` when it cannot (it needs later positions, or a mask, or is unknown)."""
     if isinstance(layer, _Recurrent):
@@ -75,7 +76,7 @@ def _kind(layer: Any, source: Any) -> str | None:
         return "positionwise" if layer.axis == -1 else None
     if isinstance(layer, _POSITIONS):
         return "position"
-    attention = _attention_step(layer, source)
+    attention = _attention_step(layer)
     if attention is not None:
         return "attention" if attention else None
     return "positionwise" if isinstance(layer, _POSITIONWISE) else None
@@ -87,7 +88,7 @@ def steppable(model: Network) -> bool:
     of padded steps, or a non-causal attention, do too; those models are not steppable."""
     if not getattr(model, "built", False):
         return False
-    return all(_kind(layer, source) is not None for layer, source, _ in model.topology.nodes)
+    return all(_kind(layer) is not None for layer, _, _ in model.topology.nodes)
 
 
 def position_window(model: Network) -> int | None:
@@ -157,7 +158,7 @@ class Stepper:
             )
         self.model = model
         self.fused = frozenset(model.output_nodes()) if logits else frozenset()
-        self.kinds = [_kind(layer, source) for layer, source, _ in model.topology.nodes]
+        self.kinds = [_kind(layer) for layer, _, _ in model.topology.nodes]
         self.window = position_window(model)
         self.reset()
 
