@@ -29,8 +29,9 @@ def _example(name: str):
 
 
 def tiny_gpt(dtype="float64", seed=0, context=12, dropout=0.0, width=8):
-    model = _example("gpt").build_gpt(len(VOCABULARY), context=context, layers=2, heads=2,
-                                      width=width, dropout=dropout, seed=seed, dtype=dtype)  # fmt: skip
+    build = _example("gpt").build_gpt
+    model = build(len(VOCABULARY), context=context, layers=2, heads=2, width=width,
+                  dropout=dropout, seed=seed, dtype=dtype)  # fmt: skip
     model.vocabulary = VOCABULARY
     return model
 
@@ -86,8 +87,12 @@ def test_summary_lists_every_block_and_counts_the_parameters(capsys):
     model = tiny_gpt()
     model.summary()
     printed = capsys.readouterr().out
-    for name in ("block0_attention (MultiHeadAttention)", "block1_mlp_in (Dense)",
-                 "position_embedding (PositionEmbedding)", "final_norm (LayerNormalization)"):  # fmt: skip
+    for name in (
+        "block0_attention (MultiHeadAttention)",
+        "block1_mlp_in (Dense)",
+        "position_embedding (PositionEmbedding)",
+        "final_norm (LayerNormalization)",
+    ):
         assert name in printed
     assert f"Total params: {model.params.size}" in printed
 
@@ -154,3 +159,12 @@ def test_a_generated_character_costs_one_position_of_attention(monkeypatch):
     assert {tuple(shapes[0]) for shapes, _ in seen} == {(1, 1, 8)}
     cached = [keys[2] for _, keys in seen[::2][1:]]  # block 0's cache before each step
     assert cached == list(range(1, 11))  # (N, heads, t, key_dim): one more each step
+
+
+def test_the_example_trains_a_tiny_gpt_below_uniform_guessing_and_samples():
+    settings = {"steps": 40, "layers": 1, "heads": 2, "width": 16, "context": 16,
+                "learning_rate": 1e-2, "validation_rows": 20}  # fmt: skip
+    result = _example("gpt").main(verbose=0, sample_length=30, **settings)
+    assert result["loss"] < np.log(len(result["model"].vocabulary)) - 0.6  # ln 63 = 4.14
+    assert result["sample"].startswith("ROMEO:\n") and len(result["sample"]) == 37
+    assert result["tokens_per_s"] > 0 and result["generated_per_s"] > 0
