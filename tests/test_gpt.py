@@ -81,6 +81,9 @@ def test_a_gpt_run_resumed_from_its_checkpoint_is_bit_identical(tmp_path):
     np.testing.assert_array_equal(resumed.params, full.params)
     assert history.history == full_history.history
     assert resumed.optimizer.iterations == full.optimizer.iterations == 9
+    restarted = tiny_gpt("float32", dropout=0.1)  # control: the last 2 epochs, not resumed
+    restarted.fit(data[:, :-1], data[:, 1:], epochs=2, optimizer=optimizer(), **fit)
+    assert not np.array_equal(restarted.params, full.params)
 
 
 def test_summary_lists_every_block_and_counts_the_parameters(capsys):
