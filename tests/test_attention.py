@@ -13,6 +13,7 @@ from fuzz_model_files import edit_header
 from scratchnn import Input, Model, ModelFileError, MultiHeadAttention, gradcheck, load
 from scratchnn.layers import Embedding
 from scratchnn.layers.masked_softmax import masked_softmax
+from scratchnn.optimizers import Adam
 
 RNG = np.random.default_rng(0)
 
@@ -343,3 +344,14 @@ def test_the_config_round_trips_through_json():
                                kernel_regularizer="l2", output_shape=7)  # fmt: skip
     config = json.loads(json.dumps(layer.get_config()))
     assert MultiHeadAttention.from_config(config).get_config() == layer.get_config()
+
+
+def test_causal_attention_learns_the_running_mean():
+    """Uniform weights over the earlier positions are the running mean: training finds them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(128, 6, 4))
+    y = np.cumsum(X, axis=1) / np.arange(1, 7)[None, :, None]
+    x = Input(shape=(6, 4))
+    model = Model(x, MultiHeadAttention(2, 4)(x, x, use_causal_mask=True), seed=0)
+    history = model.fit(X, y, loss="mse", optimizer=Adam(0.01), epochs=20, verbose=0)
+    assert history.history["loss"][-1] < 1e-2 * history.history["loss"][0]

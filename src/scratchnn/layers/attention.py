@@ -27,30 +27,21 @@ def _config_of(thing: Any) -> Any:
     return None if thing is None else thing.get_config()
 
 
-def _as_matrix(initializer: Any) -> Any:
-    """Draw a kernel ``(F, heads, d)`` (or ``(heads, d, F)``) as the matrix it acts as,
-    ``(F, heads d)`` (``(heads d, F)``): Glorot's fans are then the projection's own widths.
+def _as_matrix(initializer: Any, input_axes: int) -> Any:
+    """Draw a kernel as the matrix it acts as: ``Wq (F, heads, d)`` as ``(F, heads d)``
+    (``input_axes=1``), ``Wo (heads, d, F)`` as ``(heads d, F)`` (``input_axes=2``), so Glorot's
+    fans are the projection's own widths.
 
     Keras's ``EinsumDense`` hands the 3-axis shape to its initializer, which takes it for a
     convolution kernel (``fan_in = shape[-2] prod(shape[:-2])``, ``fan_out = shape[-1]
     prod(shape[:-2])``): for ``Wq (D, heads, key_dim)`` that is ``fan_in = D heads``,
     ``fan_out = D key_dim``, a limit ``sqrt(6 / (D (heads + key_dim)))`` several times smaller
     than the matrix's ``sqrt(6 / (D + heads key_dim))``. We take the matrix's, as ``Conv2D``
-    here and PyTorch's ``nn.MultiheadAttention`` (Xavier on its in-projection) do.
+    here does (PyTorch's ``nn.MultiheadAttention`` also draws Xavier over its projection matrix).
     """
 
     def draw(shape: tuple[int, ...], rng: Any) -> np.ndarray:
-        matrix = (shape[0], int(np.prod(shape[1:])))
-        return np.asarray(initializer(matrix, rng)).reshape(shape)
-
-    return draw
-
-
-def _kernel_as_output_side(initializer: Any) -> Any:
-    """``Wo (heads, value_dim, D)`` drawn as the matrix ``(heads value_dim, D)``."""
-
-    def draw(shape: tuple[int, ...], rng: Any) -> np.ndarray:
-        matrix = (int(np.prod(shape[:-1])), shape[-1])
+        matrix = (int(np.prod(shape[:input_axes])), int(np.prod(shape[input_axes:])))
         return np.asarray(initializer(matrix, rng)).reshape(shape)
 
     return draw
@@ -93,6 +84,11 @@ class MultiHeadAttention(Layer):
     on columns, as in Keras. A row with nothing to attend to gets zero weights and output
     ``bo``. The output's padding mask is the query's.
 
+    Calling it: ``mha(query, value, key=None, attention_mask=None, use_causal_mask=None,
+    return_attention_scores=None)`` on tensors ``(None, T, width)`` (time axes may be open);
+    the node's inputs are ``[query, value]``, then ``key`` and ``attention_mask`` when given.
+    A flag left as ``None`` keeps the layer's; a second call must agree with the first.
+
     Parameters
     ----------
     num_heads : int
@@ -109,19 +105,16 @@ class MultiHeadAttention(Layer):
     output_shape : int, optional
         Width of the output; the query's width ``D`` when not given.
     kernel_initializer, bias_initializer : str or callable
-        For the four kernels (Glorot uniform, on each kernel seen as the matrix it is: see
-        :func:`_as_matrix`) and the biases (zeros).
+        For the four kernels (Glorot uniform, drawn for the matrix each kernel acts as,
+        ``(D, H d_k)`` for ``Wq``, ``(H d_v, D)`` for ``Wo``: fans of ``D`` and ``H d_k``, as
+        PyTorch's; Keras's ``EinsumDense`` takes conv-style fans of the 3-axis shape, ``D H``
+        and ``D d_k``, which start the kernels several times smaller) and the biases (zeros).
     kernel_regularizer, bias_regularizer : str, Regularizer or None
         Penalties on the kernels and the biases.
     use_causal_mask, return_attention_scores, attention_mask_input : bool
         Set by the first call (kept here so model files rebuild the same graph): a causal mask;
         a second output, the weights ``P`` ``(N, H, Tq, Tk)`` (before dropout); an
         ``attention_mask`` among the inputs.
-
-    Calling it: ``mha(query, value, key=None, attention_mask=None, use_causal_mask=None,
-    return_attention_scores=None)`` on tensors ``(None, T, width)`` (time axes may be open);
-    the node's inputs are ``[query, value]``, then ``key`` and ``attention_mask`` when given.
-    A flag left as ``None`` keeps the layer's; a second call must agree with the first.
 
     Examples
     --------
@@ -322,13 +315,14 @@ class MultiHeadAttention(Layer):
         weights = []
         for name, rows, size in (("q", width_q, key_dim), ("k", width_k, key_dim),
                                  ("v", width_v, value_dim)):  # fmt: skip
-            weights.append(Weight(f"W{name}", (rows, heads, size), _as_matrix(kernel),
+            weights.append(Weight(f"W{name}", (rows, heads, size), _as_matrix(kernel, 1),
                                   self.kernel_regularizer, kernel=True))  # fmt: skip
             if self.use_bias:
                 weights.append(Weight(f"b{name}", (heads, size), bias, self.bias_regularizer))
-        weights.append(Weight("Wo", (heads, value_dim, width_out),
-                              _kernel_as_output_side(kernel), self.kernel_regularizer,
-                              kernel=True))  # fmt: skip
+        out = (heads, value_dim, width_out)
+        weights.append(
+            Weight("Wo", out, _as_matrix(kernel, 2), self.kernel_regularizer, kernel=True)
+        )
         if self.use_bias:
             weights.append(Weight("bo", (width_out,), bias, self.bias_regularizer))
         return weights
@@ -480,7 +474,8 @@ class MultiHeadAttention(Layer):
                 "attention (use_causal_mask=True) without an attention_mask input or "
                 "return_attention_scores"
             )
-        given = self._split(list(inputs))
+        dtype = self.params["Wo"].dtype
+        given = self._split([np.asarray(x, dtype) for x in inputs])
         x_q, x_v = given["query"], given["value"]
         x_k = given.get("key", x_v)
         if x_q.ndim != 3 or x_q.shape[1] != 1:
