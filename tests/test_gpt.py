@@ -171,3 +171,25 @@ def test_the_example_trains_a_tiny_gpt_below_uniform_guessing_and_samples():
     assert result["loss"] < np.log(len(result["model"].vocabulary)) - 0.6  # ln 63 = 4.14
     assert result["sample"].startswith("ROMEO:\n") and len(result["sample"]) == 37
     assert result["tokens_per_s"] > 0 and result["generated_per_s"] > 0
+
+
+def test_stepping_a_gpt_writes_nothing_on_it_so_threads_share_it():
+    import threading
+
+    model = tiny_gpt("float32")
+    before = {id(layer): dict(vars(layer)) for layer in model.topology.layers}
+    expected = {seed: generate(model, "ab", 12, seed=seed) for seed in range(3)}
+    results = {}
+
+    def run(seed):
+        results[seed] = generate(model, "ab", 12, seed=seed)
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == expected
+    for layer in model.topology.layers:
+        assert vars(layer).keys() == before[id(layer)].keys()
+        assert all(vars(layer)[k] is v for k, v in before[id(layer)].items())
