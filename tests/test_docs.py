@@ -103,6 +103,7 @@ def page_id(path: Path) -> str:
 # Pages whose examples train for seconds: left out of the quick run (-m "not slow").
 SLOW_PAGES = {"docs/guides/scale.md", "docs/tutorial.md", "docs/sklearn.md",
               "docs/guides/diagnostics.md", "docs/guides/text-data.md"}  # fmt: skip
+SLOW_PAGES |= {"docs/guides/gpt.md"}  # trains a small GPT for 40 steps
 
 
 @pytest.mark.parametrize(

@@ -222,17 +222,40 @@ class GELU(Activation):
     clip = 20.0
 
     def _tanh_u(self, z):
+        """``(tanh u, z clipped)``, two new arrays; ``u = c z (1 + k z^2)`` computed in place
+        (a GPT's MLP spends a fifth of its step here: no temporaries, no float power)."""
         clipped = np.clip(z, -self.clip, self.clip)
-        return np.tanh(self.c * (clipped + self.k * clipped**3)), clipped
+        u = np.multiply(clipped, clipped)
+        u *= self.k
+        u += 1.0
+        u *= clipped
+        u *= self.c
+        return np.tanh(u, out=u), clipped
 
     def forward(self, z, out=None):
         t, _ = self._tanh_u(z)
-        return 0.5 * z * (1.0 + t)
+        t += 1.0
+        t *= 0.5
+        return np.multiply(z, t, out=out)  # out may be z itself: t is a copy
 
     def backward(self, grad_a, z, a, out=None):
-        t, clipped = self._tanh_u(z)
-        du_dz = self.c * (1.0 + 3.0 * self.k * clipped * clipped)
-        return grad_a * (0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du_dz)
+        t, du_dz = self._tanh_u(z)
+        np.multiply(du_dz, du_dz, out=du_dz)  # from z clipped: c (1 + 3 k z^2)
+        du_dz *= 3.0 * self.k
+        du_dz += 1.0
+        du_dz *= self.c
+        if out is None or out is grad_a or out is z:
+            out = np.empty_like(t)
+        np.multiply(t, t, out=out)  # z/2 (1 - tanh^2 u) du/dz + (1 + tanh u)/2
+        np.subtract(1.0, out, out=out)
+        out *= z
+        out *= du_dz
+        out *= 0.5
+        t += 1.0
+        t *= 0.5
+        out += t
+        out *= grad_a
+        return out
 
 
 class Softplus(Activation):
