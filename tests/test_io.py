@@ -203,11 +203,32 @@ def test_sequence_layers_round_trip_bit_identically(tmp_path, dtype):
     np.testing.assert_array_equal(loaded.predict(longer), model.predict(longer))
 
 
+POSITION_LAYERS = {"PositionEmbedding", "SinePositionEncoding"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_position_layers_round_trip_bit_identically(tmp_path, dtype):
+    from scratchnn import PositionEmbedding, SinePositionEncoding
+
+    rng = np.random.default_rng(0)
+    ids = Input(shape=(None,), dtype="int64", name="ids")
+    h = SinePositionEncoding(max_wavelength=500.0)(PositionEmbedding(6)(Embedding(6, 4)(ids)))
+    model = Model(ids, Dense(6, "softmax")(h), seed=2, dtype=dtype)
+    X = rng.integers(0, 6, (16, 5))
+    model.fit(X, rng.integers(0, 6, (16, 5)), epochs=2, batch_size=4, verbose=0)
+    loaded = _round_trip(model, tmp_path)
+    assert {type(layer).__name__ for layer in loaded.layers} >= POSITION_LAYERS
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.params, model.params)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
 def test_every_registered_layer_class_has_a_round_trip_test():
     """A new layer class fails here until it is added to the round-trip tests above."""
     tested = {type(layer).__name__ for layer in PARAMETER_FREE_LAYERS} | {"Dense", "BatchNorm"}
     tested |= {type(make()).__name__ for make in IMAGE_LAYERS} | {"Flatten"}
     tested |= GRAPH_LAYERS | SEQUENCE_LAYERS
+    tested |= POSITION_LAYERS
     # Layers that tests and doc pages define for themselves register too; only ours count here.
     ours = {  # classes of scratchnn's modules; docstring examples define theirs in a copy
         name

@@ -23,6 +23,7 @@ from .input import Input, InputLayer
 from .layer_norm import LayerNormalization
 from .merge import Add, Average, Concatenate, Maximum, Multiply, Subtract
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from .position import PositionEmbedding, SinePositionEncoding
 from .recurrent import GRU, LSTM, SimpleRNN
 from .reshape import Flatten, Reshape
 
@@ -64,6 +65,8 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "PositionEmbedding",
+    "SinePositionEncoding",
     "Weight",
     "constant",
     "get_layer_class",
