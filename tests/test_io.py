@@ -55,6 +55,7 @@ from scratchnn.layers import (
     Softplus,
     Tanh,
 )
+from scratchnn.layers.attention import MultiHeadAttention
 from scratchnn.losses import get_loss
 from scratchnn.training import TrainingStep
 
@@ -223,11 +224,30 @@ def test_position_layers_round_trip_bit_identically(tmp_path, dtype):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
+ATTENTION_LAYERS = {"MultiHeadAttention"}
+
+
+def test_attention_round_trips_bit_identically(tmp_path):
+    rng = np.random.default_rng(0)
+    x, allowed = Input(shape=(None, 4), name="x"), Input(shape=(5, 5), name="allowed")
+    h, weights = MultiHeadAttention(2, 3, value_dim=2, dropout=0.1)(
+        x, x, attention_mask=allowed, use_causal_mask=True, return_attention_scores=True
+    )
+    model = Model([x, allowed], [h, weights], seed=2)
+    X = [rng.normal(size=(8, 5, 4)), (rng.random((8, 5, 5)) < 0.7).astype(float)]
+    model.fit(X, [rng.normal(size=(8, 5, 4)), rng.random((8, 2, 5, 5))], epochs=1, verbose=0)
+    loaded = _round_trip(model, tmp_path)
+    assert {type(layer).__name__ for layer in loaded.layers} >= ATTENTION_LAYERS
+    assert loaded.get_config() == model.get_config()
+    for ours, theirs in zip(model.predict(X), loaded.predict(X), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_every_registered_layer_class_has_a_round_trip_test():
     """A new layer class fails here until it is added to the round-trip tests above."""
     tested = {type(layer).__name__ for layer in PARAMETER_FREE_LAYERS} | {"Dense", "BatchNorm"}
     tested |= {type(make()).__name__ for make in IMAGE_LAYERS} | {"Flatten"}
-    tested |= GRAPH_LAYERS | SEQUENCE_LAYERS
+    tested |= GRAPH_LAYERS | SEQUENCE_LAYERS | ATTENTION_LAYERS
     tested |= POSITION_LAYERS
     # Layers that tests and doc pages define for themselves register too; only ours count here.
     ours = {  # classes of scratchnn's modules; docstring examples define theirs in a copy

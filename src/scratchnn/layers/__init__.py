@@ -12,6 +12,7 @@ from .activation_layers import (
     Softplus,
     Tanh,
 )
+from .attention import MultiHeadAttention
 from .base import LAYERS, Layer, Weight, as_shape, constant, format_shape, get_layer_class
 from .batch_norm import BatchNorm
 from .bidirectional import Bidirectional
@@ -40,6 +41,7 @@ __all__ = [
     "InputLayer",
     "LayerNormalization",
     "Maximum",
+    "MultiHeadAttention",
     "Multiply",
     "Subtract",
     "as_shape",
