@@ -297,3 +297,15 @@ def test_a_gpt_with_sine_positions_in_float64_matches_predict_in_both_runtimes()
     expected = model.predict(ids)
     assert_close(run_ort(proto, {"input": ids}), expected, "float64")
     assert_close(run_reference(proto, {"input": ids}), expected, "float64")
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+def test_the_gpt_exports_to_the_oldest_and_newer_opsets(opset):
+    """Opset 13 has no LayerNormalization operator (primitives instead); 18 takes ReduceMean's
+    axes as an input."""
+    model = small_gpt(None)
+    proto = to_onnx(model, opset=opset)
+    assert proto.opset_import[0].version == opset
+    assert ("LayerNormalization" in ops(proto)) == (opset >= 17)
+    ids = np.random.default_rng(opset).integers(0, 11, size=(2, 9))
+    assert_close(run_ort(proto, {"input": ids}), model.predict(ids), "float32")
