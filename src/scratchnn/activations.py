@@ -180,7 +180,9 @@ class GELU(Activation):
 
     def _tanh_u(self, z):
         clipped = np.clip(z, -self.clip, self.clip)
-        return np.tanh(self.c * (clipped + self.k * clipped**3)), clipped
+        # z * z * z, not z**3: NumPy's float power is ~80x slower (a GPT's MLP spent half its
+        # training step there)
+        return np.tanh(self.c * (clipped + self.k * (clipped * clipped * clipped))), clipped
 
     def forward(self, z, out=None):
         t, _ = self._tanh_u(z)

@@ -13,10 +13,16 @@ Sampling, with ``z`` the last position's logits (the scores before the softmax):
 goes to 0), ``> 1`` flattens it; ``top_k`` keeps only the ``k`` largest scores before it.
 
 A model whose time axis is open and whose layers work position by position (``Embedding``,
-``Dense``, ``Dropout``, activations) around recurrent layers that read forwards is stepped:
-:class:`Stepper` feeds one id at a time and keeps each recurrent layer's state from one step to
-the next, so a generated character costs one position's work, at the 200th step as at the
-first. Any other model is run over the text so far at every step.
+``Dense``, ``Dropout``, activations, ``LayerNormalization``, merges) around recurrent layers
+that read forwards, position layers and causal self-attention is stepped:
+:class:`~scratchnn.stepping.Stepper` feeds one id at a time and keeps each recurrent layer's
+state and each attention's keys and values from one step to the next, so a generated character
+costs one position's work (plus, for attention, one dot product per earlier position). Any
+other model is run over the text so far at every step.
+
+A model with a ``PositionEmbedding`` of ``sequence_length`` positions reads at most that many
+ids: once the text is longer, each step reruns the model over the last ``sequence_length`` ids
+(nanoGPT's crop), since every position's vector changes when the window slides.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ import numpy as np
 
 from ._validation import check_positive_int, check_positive_number, describe
 from .datasets import Vocabulary
-from .layers import ActivationLayer, Dense, Dropout, Embedding, InputLayer
-from .layers.recurrent import _Recurrent
 from .network import Network
+from .stepping import Stepper, position_window, steppable
+
+__all__ = ["Stepper", "generate", "sample", "steppable"]
 
 # The scores of the next character given every id so far, (V,) logits.
 Scorer = Callable[[np.ndarray], np.ndarray]
@@ -105,10 +112,12 @@ def generate(
                 f"top_k must be at most the vocabulary's size {len(vocabulary)}, got {top_k}"
             )
     rng = _generator(seed)
-    score = _rerun_scorer(model, len(vocabulary), context, len(ids))
     open_length = tuple(getattr(model, "input_shapes", [()])[0]) == (None,)
+    window = position_window(model) if open_length and getattr(model, "built", False) else None
+    rerun = _rerun_scorer(model, len(vocabulary), window if context is None else context, len(ids))
+    score = rerun
     if context is None and open_length and steppable(model):
-        score = _stepping_scorer(model, len(vocabulary))
+        score = _stepping_scorer(model, len(vocabulary), rerun)
     text = np.empty(len(ids) + length, dtype=np.int64)
     text[: len(ids)] = ids
     for position in range(len(ids), len(text)):
@@ -220,130 +229,19 @@ def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
         return np.log(probabilities)
 
 
-# -- stepping: one position per call, the recurrent states carried ----------------------------
-_POSITIONWISE = (InputLayer, Dense, Dropout, ActivationLayer)
+def _stepping_scorer(model: Network, size: int, rerun: Scorer) -> Scorer:
+    """Scores for the next id that feed only the ids not yet fed: one position per step.
 
-
-def steppable(model: Network) -> bool:
-    """Whether ``model`` can run one position at a time: a built model, every layer either
-    position-wise (``Dense``, ``Dropout``, activations, ``Embedding`` without a mask) or a
-    recurrent layer that reads forwards from zero states (no ``go_backwards``, no initial
-    states as inputs). ``Bidirectional`` needs the future, so it is not."""
-    if not getattr(model, "built", False):
-        return False
-    for layer, _, _ in model.topology.nodes:
-        if isinstance(layer, _Recurrent):
-            if layer.go_backwards or layer.takes_list:
-                return False
-        elif isinstance(layer, Embedding):
-            if layer.mask_zero:
-                return False
-        elif not isinstance(layer, _POSITIONWISE):
-            return False
-    return True
-
-
-class Stepper:
-    """Runs a model one position at a time, carrying its recurrent layers' states along.
-
-    ``step(ids)`` with ids ``(N,)`` (one per sequence) returns the model's outputs at that
-    position, ``(N, V)``: what ``model.predict`` gives at position ``t`` of the sequences fed so
-    far, ``(N, t + 1)``, for the cost of one position. The states live here, in a dict per
-    node, never on the layers, so several steppers (threads) can share one model.
-
-    Parameters
-    ----------
-    model : Network
-        A built model that :func:`steppable` accepts, with one input and one output.
-    logits : bool
-        Return the output layer's scores before its activation (its softmax), as
-        ``model.logits`` does.
-
-    Attributes
-    ----------
-    positions : int
-        How many positions have been fed since the start (or the last :meth:`reset`).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scratchnn import LSTM, Dense, Embedding, Input, Model
-    >>> ids = Input(shape=(None,), dtype="int64")
-    >>> h = LSTM(8, return_sequences=True)(Embedding(5, 4)(ids))
-    >>> model = Model(ids, Dense(5, "softmax")(h), seed=0)
-    >>> sequence = np.array([[1, 4, 2]])
-    >>> stepper = Stepper(model)
-    >>> stepped = [stepper.step(sequence[:, t]) for t in range(3)]
-    >>> bool(np.allclose(stepped[-1], model.predict(sequence)[:, -1], atol=1e-6))
-    True
+    Past the stepper's window (its ``PositionEmbedding`` table), ``rerun``, which reads the
+    last ``window`` ids, scores instead.
     """
-
-    def __init__(self, model: Network, logits: bool = False) -> None:
-        if not isinstance(model, Network):
-            raise TypeError(f"model must be a scratchnn model, got {describe(model)}")
-        if model.n_inputs != 1 or model.n_outputs != 1:
-            raise ValueError(
-                f"Stepper needs a model with one input and one output, got {model.n_inputs} "
-                f"input(s) and {model.n_outputs} output(s)"
-            )
-        if not steppable(model):
-            raise ValueError(
-                "Stepper needs a built model whose layers are position-wise (Embedding, Dense, "
-                "Dropout, activations) or recurrent layers reading forwards; this one is not: "
-                "run it over the whole sequence instead"
-            )
-        self.model = model
-        self.fused = frozenset(model.output_nodes()) if logits else frozenset()
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget the states: the next step is a sequence's first position."""
-        self.states: dict[int, list[np.ndarray]] = {}
-        self.positions = 0
-
-    def step(self, ids: Any) -> np.ndarray:
-        """The outputs at the next position, ``(N, ...)``, given its input ``ids`` ``(N,)``."""
-        topology = self.model.topology
-        x = np.asarray(ids, dtype=self.model.input_dtypes[0])
-        if x.ndim != 1:
-            raise ValueError(f"ids must be one id per sequence, shape (N,), got {x.shape}")
-        first = next(iter(self.states.values()), [None])[0]
-        if first is not None and len(first) != len(x):
-            raise ValueError(
-                f"ids must hold one id for each of the {len(first)} sequences being stepped, "
-                f"got {len(x)}; reset() to start new ones"
-            )
-        values: list[Any] = [None] * topology.slot_count
-        values[topology.input_slots[0]] = self.model.check_inputs(x[:, np.newaxis])
-        with np.errstate(over="ignore", under="ignore"):
-            for index, (layer, source, target) in enumerate(topology.nodes):
-                inputs = values[source]
-                if isinstance(layer, _Recurrent):
-                    states = layer.forward_step(inputs[:, 0], self.states.get(index))
-                    self.states[index] = states
-                    out = states[0][:, np.newaxis] if layer.return_sequences else states[0]
-                    y: Any = [out, *states] if layer.return_state else out
-                elif index in self.fused:
-                    y = layer.forward_logits(inputs, False)
-                else:
-                    y = layer.forward(inputs, False)
-                if isinstance(target, tuple):
-                    for slot, value in zip(target, y, strict=True):
-                        values[slot] = value
-                else:
-                    values[target] = y
-        self.positions += 1
-        out = values[topology.output_slots[0]]
-        return out[:, 0] if out.ndim >= 3 else out
-
-
-def _stepping_scorer(model: Network, size: int) -> Scorer:
-    """Scores for the next id that feed only the ids not yet fed: one position per step."""
     from_logits = _ends_in_softmax(model)
     stepper = Stepper(model, logits=from_logits)
     latest: list[np.ndarray] = []
 
     def score(ids: np.ndarray) -> np.ndarray:
+        if stepper.window is not None and len(ids) > stepper.window:
+            return rerun(ids)
         for position in range(stepper.positions, len(ids)):
             latest[:] = [stepper.step(ids[position : position + 1])]
         (outputs,) = latest
