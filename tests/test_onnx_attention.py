@@ -8,6 +8,10 @@ operator, within ``1e-10``. Models with an open time axis run on two lengths.
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -29,6 +33,7 @@ from scratchnn.export import to_onnx  # noqa: E402
 from scratchnn.layers import PositionEmbedding, SinePositionEncoding  # noqa: E402
 
 TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def run_ort(proto, feeds: dict) -> list[np.ndarray]:
@@ -309,3 +314,18 @@ def test_the_gpt_exports_to_the_oldest_and_newer_opsets(opset):
     assert ("LayerNormalization" in ops(proto)) == (opset >= 17)
     ids = np.random.default_rng(opset).integers(0, 11, size=(2, 9))
     assert_close(run_ort(proto, {"input": ids}), model.predict(ids), "float32")
+
+
+def test_the_example_gpt_at_its_full_width_runs_in_onnx_runtime_like_predict():
+    """examples/gpt.py's network (128 wide, 4 heads, context 64), two blocks, at lengths 1 to
+    its context."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        build_gpt = importlib.import_module("gpt").build_gpt
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    model = randomise(build_gpt(65, layers=2))
+    proto = to_onnx(model)
+    for length in (1, 64):
+        ids = np.random.default_rng(length).integers(0, 65, size=(4, length))
+        assert_close(run_ort(proto, {"input": ids}), model.predict(ids), "float32")
