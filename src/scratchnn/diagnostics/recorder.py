@@ -102,8 +102,15 @@ class _EpochRecord:
 
 
 def layer_output_shape(layer: Any) -> tuple[int, ...]:
-    """A built layer's output shape (no batch axis)."""
-    return tuple(layer.output_shape(layer.input_shape))
+    """A built layer's output shape (no batch axis); its first output's for a layer with
+    several (``return_state``, ``return_attention_scores``), whose statistics are its first's."""
+    shape = layer.output_shape(layer.input_shape)
+    return tuple(shape[0] if isinstance(shape, list) else shape)
+
+
+def _first(output: Any) -> np.ndarray:
+    """A layer's output, or its first output when it has several."""
+    return output[0] if isinstance(output, list) else output
 
 
 def _units(shape: tuple) -> int:
@@ -233,7 +240,7 @@ class Diagnostics(Callback):
     def _observe(self, index: int, layer: Any, output: np.ndarray) -> None:
         if not self._due or self._record is None:
             return
-        rows = output[: self.sample]
+        rows = _first(output)[: self.sample]
         self._record.activations[index].add(rows)
         if index == 0:
             self._record.sampled += 1
@@ -406,9 +413,13 @@ def diagnose(
     record = _EpochRecord(layers)
     weights = getattr(model, "loss_weights", None) if several else None
     step = TrainingStep(model, losses if several else losses[0], loss_weights=weights)
-    step.observers.append(lambda index, layer, output: record.activations[index].add(output))
+    step.observers.append(
+        lambda index, layer, output: record.activations[index].add(_first(output))
+    )
     last: dict[int, np.ndarray] = {}
-    step.observers.append(lambda index, layer, output: last.__setitem__(index, np.array(output)))
+    step.observers.append(
+        lambda index, layer, output: last.__setitem__(index, np.array(_first(output)))
+    )
     timed = [layer for layer in layers if layer.steps_through_time]
     if timed:
         step.backward_observers.append(

@@ -9,8 +9,8 @@ own exports once you register its converter with :func:`register_onnx_converter`
 from __future__ import annotations
 
 # Imported for what they register: the convolution layers', Embedding's and the recurrent
-# layers' converters (each where its layer class exists).
-from . import conv, recurrent  # noqa: F401
+# layers' converters, the attention and position layers' (each where its layer class exists).
+from . import attention, conv, recurrent  # noqa: F401
 from .converters import CONVERTERS, converter_for_class, register_onnx_converter
 from .graph import OnnxGraph
 from .onnx import DEFAULT_OPSET, INPUT_NAME, MIN_OPSET, OUTPUT_NAME, to_onnx

@@ -129,6 +129,9 @@ class MultiHeadAttention(Layer):
 
     takes_list = True
     uses_mask = True
+    # It takes padding masks but carries no state from step to step: diagnostics do not follow
+    # its input's gradient over time as they do a recurrent layer's.
+    steps_through_time = False
 
     def __init__(
         self,

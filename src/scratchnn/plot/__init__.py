@@ -5,6 +5,7 @@ PNG of ``figsize * dpi`` pixels. Figures are built without ``pyplot``, so no win
 global figure state is kept; matplotlib is imported only when a function here is called.
 """
 
+from .attention import attention_weights, plot_attention
 from .classification import (
     confusion_matrix,
     decision_grid,
@@ -26,11 +27,13 @@ from .network import NEGATIVE, POSITIVE, plot_network, shown_neurons
 __all__ = [
     "NEGATIVE",
     "POSITIVE",
+    "attention_weights",
     "confusion_matrix",
     "decision_grid",
     "feature_maps",
     "filter_images",
     "layer_activations",
+    "plot_attention",
     "plot_activation_histograms",
     "plot_confusion_matrix",
     "plot_dead_units",
