@@ -473,3 +473,19 @@ def test_integer_features_feeding_dense_enter_as_the_models_floats():
     out = model.predict(np.array([[1, 2, 3]]))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, model.predict(np.array([[1.0, 2.0, 3.0]])))
+
+
+def test_inference_batches_count_an_open_axis_at_the_length_it_has():
+    """An open time axis is sized by the inputs being run, not as one step: a GPT's 64 positions
+    would otherwise make batches 64 times too large for the working-memory budget."""
+    from scratchnn.layers.memory import PREDICT_MEMORY
+
+    x = Input(shape=(None, 8))
+    model = Model(x, Dense(1024)(x), seed=0)
+    per_step = (8 + 1024) * 4  # input and output of the Dense, float32 bytes
+    assert model.predict_rows() == PREDICT_MEMORY // per_step
+    assert model.predict_rows(np.zeros((2, 500, 8))) == PREDICT_MEMORY // (500 * per_step)
+    stack = Sequential([Dense(1024, input_shape=(None, 8))], seed=0)
+    assert stack.predict_rows(np.zeros((2, 500, 8))) == PREDICT_MEMORY // (500 * per_step)
+    rows = np.random.default_rng(0).normal(size=(3, 500, 8))
+    np.testing.assert_array_equal(model.predict(rows), model.predict(rows, batch_size=1))

@@ -428,24 +428,43 @@ class Network:
                 )
         return self._batched(X, batch_size, logits=True)
 
-    def predict_rows(self) -> int:
+    def predict_rows(self, X: Any = None) -> int:
         """The most rows an inference batch may hold to keep its working memory within
-        :data:`~scratchnn.layers.memory.PREDICT_MEMORY` (an open axis is counted as length 1)."""
+        :data:`~scratchnn.layers.memory.PREDICT_MEMORY`. An open axis counts as the longest
+        length it has in ``X`` (the inputs about to be run; 1 without them)."""
         if not self.built:
             return 1 << 62
+        length = self._open_length(X)
+
+        def sized(shape: tuple) -> tuple:
+            return tuple(length if n is None else n for n in shape)
+
         if not self.is_graph:
-            shape = tuple(1 if n is None else n for n in self.input_shape)
-            return rows_within(self.layers, shape, self.dtype)
+            return rows_within(self.layers, sized(self.input_shape), self.dtype)
         itemsize, largest = np.dtype(self.dtype).itemsize, 1
         for node in self._graph_nodes:
-            shapes = [tuple(1 if n is None else n for n in t.shape) for t in node.inputs]
+            shapes = [sized(t.shape) for t in node.inputs]
             if node.layer.takes_list or node.several_outputs:
-                outputs = [tuple(1 if n is None else n for n in t.shape) for t in node.outputs]
+                outputs = [sized(t.shape) for t in node.outputs]
                 need = sum(math.prod(s) for s in shapes + outputs) * itemsize
             else:
                 need = layer_working_memory(node.layer, shapes[0], itemsize)
             largest = max(largest, need)
         return max(1, PREDICT_MEMORY // largest)
+
+    def _open_length(self, X: Any) -> int:
+        """The longest length the open axes of the model's inputs have in ``X`` (at least 1)."""
+        if X is None:
+            return 1
+        arrays = getattr(X, "arrays", X)  # several inputs: a list, or a source of several
+        arrays = list(arrays) if isinstance(arrays, (list, tuple)) else [arrays]
+        longest = 1
+        for array, shape in zip(arrays, self.input_shapes, strict=False):
+            dims = getattr(array, "shape", None) or ()
+            for axis, size in enumerate(shape, start=1):
+                if size is None and axis < len(dims):
+                    longest = max(longest, int(dims[axis]))
+        return longest
 
     def output_nodes(self) -> list[int]:
         """The index (in run order) of the node that makes each output."""
@@ -471,7 +490,7 @@ class Network:
         Overflow inside the layers is not NumPy's to report: outputs that end up non-finite get
         one warning that counts their rows and says what to do.
         """
-        batch_size = min(batch_size, self.predict_rows())
+        batch_size = min(batch_size, self.predict_rows(X))
         with np.errstate(**check.QUIET):
             if self.n_outputs > 1 or None in self.output_shapes[0]:
                 return self._batched_outputs(X, batch_size, logits)

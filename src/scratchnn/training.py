@@ -486,7 +486,7 @@ def _last_update_is_finite(step: TrainingStep, X: Any, y: np.ndarray, rows: Any)
 
 def _finite_everywhere(network: Network, X: Any, batch_size: int = 8192) -> bool:
     """Whether the network's outputs on every row of ``X`` are finite (inference, quietly)."""
-    batch_size = min(batch_size, network.predict_rows())
+    batch_size = min(batch_size, network.predict_rows(X))
     with np.errstate(**QUIET):
         for start in range(0, len(X), batch_size):
             outputs = network.infer(X[start : start + batch_size])
@@ -562,7 +562,7 @@ def evaluate_loss_and_metrics(
     Several outputs add ``{output}_loss`` for each (and name each metric by its output).
     """
     network = step.network
-    batch_size = min(batch_size, network.predict_rows())
+    batch_size = min(batch_size, network.predict_rows(X))
     outputs = _OutputStore(len(X), network)
     total = 0.0
     parts = [0.0] * network.n_outputs
