@@ -340,6 +340,35 @@ def digit_cnn():
     return model, X_test
 
 
+@figure("gpt-attention")
+def gpt_attention():
+    """The GPT guide's small network (2 blocks, width 32, context 32), trained 400 steps of 16
+    rows on the plays with the guide's settings; block 1's heads on a line of a play."""
+    from scratchnn import AdamW
+    from scratchnn.datasets import Vocabulary, load_shakespeare
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+    from gpt import build_gpt
+
+    text = load_shakespeare()
+    vocabulary = Vocabulary().fit(text)
+    ids = vocabulary.encode(text)
+    context = 32
+    starts = np.random.default_rng(0).integers(0, int(0.9 * len(ids)) - context, 400 * 16)
+    rows = ids[starts[:, None] + np.arange(context + 1)]
+    model = build_gpt(len(vocabulary), context, layers=2, heads=4, width=32, seed=0)
+    model.fit(rows[:, :-1], rows[:, 1:], loss="categorical_crossentropy",
+              optimizer=AdamW(3e-3, weight_decay=0.01, clipnorm=1.0),
+              epochs=1, batch_size=16, shuffle=False, verbose=0)  # fmt: skip
+    return plot.plot_attention(
+        model,
+        "ROMEO:\nBut soft, what light",
+        layer="block1_attention",
+        vocabulary=vocabulary,
+        dpi=DPI,
+    )
+
+
 @figure("cnn-filters")
 def cnn_filters():
     model, _ = digit_cnn()
