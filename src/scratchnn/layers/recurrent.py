@@ -79,6 +79,27 @@ class _Recurrent(Layer):
             recurrent_dropout, "recurrent_dropout", low=0.0, high=1.0, high_inclusive=False
         )
 
+    # -- work arrays ----------------------------------------------------------------------------
+    MAX_WORKSPACES = 32  # more shapes than this: drop the old arrays and start over
+
+    def _array(self, name: str, shape: tuple[int, ...], dtype: Any, buffers: Any) -> np.ndarray:
+        """An uninitialised array; in training (``buffers``: a dict) one reused by every batch
+        of that shape.
+
+        A sequence's record is tens of MB (``(T, N, 4u)`` gates, ``dL/d(xw)``): fresh arrays
+        each batch would cost the page faults of that much new memory. The dict travels in the
+        training record, so a graph that calls the layer twice keeps one per call.
+        """
+        if buffers is None:
+            return np.empty(shape, dtype)
+        key = (name, shape, np.dtype(dtype))
+        buffer = buffers.get(key)
+        if buffer is None:
+            if len(buffers) > self.MAX_WORKSPACES:
+                buffers.clear()
+            buffer = buffers[key] = np.empty(shape, dtype)
+        return buffer
+
     # -- shapes and weights ---------------------------------------------------------------------
     def __call__(self, inputs: Any) -> Any:
         """On a tensor: start from zero states; on ``[x, h0]`` (``[x, h0, c0]``): from those."""
@@ -188,17 +209,27 @@ class _Recurrent(Layer):
         if self.go_backwards:
             x_used = x_used[:, ::-1]
             steps_real = None if steps_real is None else steps_real[:, ::-1]
-        xw = x_used @ W  # every step's input product at once: (N, T, G u)
+        width = self.cell.n_gates * self.units
+
+        previous = getattr(self, "_cache", None)
+        buffers = (previous[-1] if previous is not None else {}) if training else None
+
+        def array(name: str, shape: tuple[int, ...]) -> np.ndarray:
+            return self._array(name, shape, dtype, buffers)
+
+        # every step's input product at once: (N, T, G u)
+        xw = np.matmul(x_used, W, out=array("xw", (batch, steps, width)))
         if b_in is not None:
             xw += b_in
-        sequence = np.empty((batch, steps, self.units), dtype) if self.return_sequences else None
-        records, h_used_all = [], np.empty((steps, batch, self.units), dtype)
+        sequence = array("sequence", (batch, steps, self.units)) if self.return_sequences else None
+        tape = self.cell.tape(batch, steps, dtype, training, array)
+        h_used_all = array("h_used", (steps, batch, self.units)) if training else None
         for t in range(steps):
             h_used = states[0] if state_mask is None else states[0] * state_mask
             hu = h_used @ U
             if b_rec is not None:
                 hu += b_rec
-            stepped, record = self.cell.step(xw[:, t], hu, states)
+            stepped = self.cell.run_step(xw, t, hu, states, tape)
             if steps_real is None:
                 states = stepped
             else:  # a padded step keeps the states it was given
@@ -207,13 +238,13 @@ class _Recurrent(Layer):
                     np.where(real, new, old) for new, old in zip(stepped, states, strict=True)
                 ]
             if training:
-                records.append(record)
                 h_used_all[t] = h_used
             if sequence is not None:
                 sequence[:, t] = states[0]
         if training:
             self._cache = (
-                x_used, input_mask, state_mask, records, h_used_all, len(initial), steps_real
+                x_used, input_mask, state_mask, tape, h_used_all, len(initial), steps_real,
+                buffers,
             )  # fmt: skip
         output = sequence if self.return_sequences else states[0]
         return [output, *states] if self.return_state else output
@@ -241,7 +272,7 @@ class _Recurrent(Layer):
     def backward(self, grad_output: Any) -> Any:
         """Backpropagation through time: fills ``grads`` and returns ``dL/dx`` (and
         ``dL/d(initial states)`` for a layer given them)."""
-        x_used, input_mask, state_mask, records, h_used_all, n_initial, steps_real = (
+        x_used, input_mask, state_mask, tape, h_used_all, n_initial, steps_real, buffers = (
             self._recorded()
         )
         batch, steps, _ = x_used.shape
@@ -257,19 +288,20 @@ class _Recurrent(Layer):
         if not self.return_sequences and grad_seq is not None:
             d_states[0] = grad_seq if d_states[0] is None else d_states[0] + grad_seq
         width = self.cell.n_gates * self.units
-        d_xw = np.empty((batch, steps, width), dtype)
-        d_hu = np.empty((steps, batch, width), dtype)
+        U_t = np.ascontiguousarray(U.T)  # a contiguous copy: the per-step products run faster
+        d_xw = self._array("d_xw", (batch, steps, width), dtype, buffers)
+        d_hu = self._array("d_hu", (steps, batch, width), dtype, buffers)
         for t in range(steps - 1, -1, -1):
             if self.return_sequences and grad_seq is not None:
                 step_grad = grad_seq[:, t]
                 d_states[0] = step_grad if d_states[0] is None else d_states[0] + step_grad
             d_states = [zero if d is None else d for d in d_states]
-            d_xw[:, t], d_hu[t], d_prev = self.cell.step_backward(d_states, records[t])
+            d_prev = self.cell.run_step_backward(d_states, tape, t, d_xw, d_hu)
             if steps_real is not None:  # a padded step: its gradient passes straight through
                 padded = ~steps_real[:, t]
                 d_xw[padded, t] = 0.0
                 d_hu[t][padded] = 0.0
-            through_u = d_hu[t] @ U.T
+            through_u = d_hu[t] @ U_t
             if state_mask is not None:
                 through_u *= state_mask
             d_prev[0] = through_u if d_prev[0] is None else d_prev[0] + through_u
@@ -285,12 +317,13 @@ class _Recurrent(Layer):
         np.matmul(h_used_all.reshape(-1, self.units).T, d_hu.reshape(-1, width),
                   out=self.grads["U"])  # fmt: skip
         if self.use_bias:
+            has_rec = self.cell.split_bias(self.params["b"])[1] is not None
             self.grads["b"][...] = self.cell.join_bias_grads(
-                flat_d_xw.sum(axis=0), d_hu.reshape(-1, width).sum(axis=0)
+                flat_d_xw.sum(axis=0), d_hu.reshape(-1, width).sum(axis=0) if has_rec else None
             )
         grad_x = None
         if self.needs_input_grad or n_initial:
-            grad_x = d_xw @ W.T
+            grad_x = d_xw @ np.ascontiguousarray(W.T)
             if self.go_backwards:
                 grad_x = grad_x[:, ::-1]
             if input_mask is not None:
