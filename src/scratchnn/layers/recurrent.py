@@ -267,7 +267,10 @@ class _Recurrent(Layer):
             xw += b_in
         if b_rec is not None:
             hu += b_rec
-        return self.cell.step(xw, hu, states)[0]
+        tape = self.cell.tape(
+            len(xw), 1, W.dtype, False, lambda name, shape: np.empty(shape, W.dtype)
+        )
+        return self.cell.run_step(xw[:, None], 0, hu, states, tape)  # xw as (N, T=1, G u)
 
     def backward(self, grad_output: Any) -> Any:
         """Backpropagation through time: fills ``grads`` and returns ``dL/dx`` (and
