@@ -97,16 +97,21 @@ def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale
 
 
 @_jit
-def _lstm_pre(xw, t, hu, pre, half):
-    # pre = z / 2 on the sigmoid blocks (i, f, o), z on the candidate block; z = xw_t + hu
+def _lstm_pre(xw, t, bias, has_bias, hu, pre, half):
+    # z = (xw_t + b) + hu (the order of x W + b, then + h U); pre = z / 2 on the sigmoid blocks
+    # (i, f, o), z on the candidate block
     u = pre.shape[1] // 4
     for row in range(pre.shape[0]):
+        if has_bias:
+            for k in range(4 * u):
+                pre[row, k] = (xw[row, t, k] + bias[k]) + hu[row, k]
+        else:
+            for k in range(4 * u):
+                pre[row, k] = xw[row, t, k] + hu[row, k]
         for k in range(2 * u):
-            pre[row, k] = (xw[row, t, k] + hu[row, k]) * half
-        for k in range(2 * u, 3 * u):
-            pre[row, k] = xw[row, t, k] + hu[row, k]
+            pre[row, k] = pre[row, k] * half
         for k in range(3 * u, 4 * u):
-            pre[row, k] = (xw[row, t, k] + hu[row, k]) * half
+            pre[row, k] = pre[row, k] * half
 
 
 @_jit
@@ -122,11 +127,13 @@ def _lstm_cell(gates, c_prev, c, half):
             c[row, k] = gates[row, u + k] * c_prev[row, k] + gates[row, k] * gates[row, 2 * u + k]
 
 
-def lstm_forward(xw, t, hu, c_prev, gates, c, phi_c, h):
+def lstm_forward(xw, t, bias, hu, c_prev, gates, c, phi_c, h):
     """One LSTM step into buffers: ``gates (N, 4u)`` gets ``[i, f, g, o]``, then ``c``,
-    ``phi_c = tanh(c)`` and ``h = o phi_c`` (``(N, u)``); ``xw (N, T, 4u)`` at step ``t``."""
+    ``phi_c = tanh(c)`` and ``h = o phi_c`` (``(N, u)``); ``xw (N, T, 4u)`` at step ``t``, plus
+    ``bias (4u,)`` unless it is None."""
     half = gates.dtype.type(0.5)
-    _lstm_pre(xw, t, hu, gates, half)
+    has_bias = bias is not None
+    _lstm_pre(xw, t, bias if has_bias else hu[0], has_bias, hu, gates, half)
     np.tanh(gates, out=gates)
     _lstm_cell(gates, c_prev, c, half)
     np.tanh(c, out=phi_c)
@@ -137,7 +144,7 @@ def lstm_step(xw, hu, c_prev, units):
     u = units
     gates = np.empty(xw.shape, dtype=xw.dtype)
     c, phi_c, h = (np.empty_like(c_prev) for _ in range(3))
-    lstm_forward(xw[:, None], 0, hu, c_prev, gates, c, phi_c, h)
+    lstm_forward(xw[:, None], 0, None, hu, c_prev, gates, c, phi_c, h)
     z = xw + hu
     return h, c, (z, gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], gates[:, 3 * u :],
                   c_prev, c, phi_c)  # fmt: skip

@@ -95,14 +95,19 @@ def _sigmoid(z):
     return out
 
 
-def lstm_forward(xw, t, hu, c_prev, gates, c, phi_c, h):
+def lstm_forward(xw, t, bias, hu, c_prev, gates, c, phi_c, h):
     """One LSTM step with sigmoid gates and a tanh cell (see ``LSTMCell``), into buffers.
 
-    ``xw (N, T, 4u)`` at step ``t`` and ``hu (N, 4u)`` in; ``gates (N, 4u)`` gets
-    ``[i, f, g, o]``, ``c``, ``phi_c = tanh(c)`` and ``h = o phi_c`` (``(N, u)``) the rest.
+    ``z = (xw_t + bias) + hu``: ``xw (N, T, 4u)`` at step ``t``, ``bias (4u,)`` (or None) and
+    ``hu (N, 4u)``; ``gates (N, 4u)`` gets ``[i, f, g, o]``, ``c``, ``phi_c = tanh(c)`` and
+    ``h = o phi_c`` (``(N, u)``) the rest.
     """
     u = c.shape[1]
-    np.add(xw[:, t], hu, out=gates)
+    if bias is None:
+        np.add(xw[:, t], hu, out=gates)
+    else:
+        np.add(xw[:, t], bias, out=gates)
+        gates += hu
     sigmoid_blocks = (gates[:, : 2 * u], gates[:, 3 * u :])  # i, f and o: (1 + tanh(z / 2)) / 2
     for block in sigmoid_blocks:
         block *= 0.5
@@ -122,7 +127,7 @@ def lstm_step(xw, hu, c_prev, units):
     u = units
     gates = np.empty(xw.shape, dtype=xw.dtype)
     c, phi_c, h = (np.empty_like(c_prev) for _ in range(3))
-    lstm_forward(xw[:, None], 0, hu, c_prev, gates, c, phi_c, h)
+    lstm_forward(xw[:, None], 0, None, hu, c_prev, gates, c, phi_c, h)
     z = xw + hu
     return h, c, (z, gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], gates[:, 3 * u :],
                   c_prev, c, phi_c)  # fmt: skip

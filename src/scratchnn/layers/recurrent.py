@@ -219,10 +219,10 @@ class _Recurrent(Layer):
 
         # every step's input product at once: (N, T, G u)
         xw = np.matmul(x_used, W, out=array("xw", (batch, steps, width)))
-        if b_in is not None:
+        tape = self.cell.tape(batch, steps, dtype, training, array, b_in)
+        if b_in is not None and not self.cell.adds_input_bias():
             xw += b_in
         sequence = array("sequence", (batch, steps, self.units)) if self.return_sequences else None
-        tape = self.cell.tape(batch, steps, dtype, training, array)
         h_used_all = array("h_used", (steps, batch, self.units)) if training else None
         for t in range(steps):
             h_used = states[0] if state_mask is None else states[0] * state_mask

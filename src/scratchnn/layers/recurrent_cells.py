@@ -33,10 +33,17 @@ from ..activations import Activation, Sigmoid, Tanh
 class Steps:
     """The loop's side of a cell: records kept in a list, one :meth:`step` per time step."""
 
-    def tape(self, batch: int, steps: int, dtype: Any, training: bool, array: Any) -> Any:
+    def tape(
+        self, batch: int, steps: int, dtype: Any, training: bool, array: Any, bias: Any = None
+    ) -> Any:
         """What the steps of one sequence keep for the backward (``None`` in inference);
-        ``array(name, shape)`` gives the layer's work arrays."""
+        ``array(name, shape)`` gives the layer's work arrays, ``bias`` is ``b_in`` for a cell
+        that :meth:`adds_input_bias`."""
         return [] if training else None
+
+    def adds_input_bias(self) -> bool:
+        """Whether steps add ``b_in`` to ``x_t W`` themselves (else the loop adds it first)."""
+        return False
 
     def run_step(self, xw: np.ndarray, t: int, hu: np.ndarray, states: list, tape: Any) -> list:
         """Step ``t`` of ``xw (N, T, G u)``: the new states, its record kept on ``tape``."""
@@ -181,12 +188,20 @@ class LSTMCell(Steps):
         dz[:, 3 * u :] = sigma.backward(phi_c * dh, z[:, 3 * u :], o)
         return dz, dz, [None, f * dc]
 
-    def tape(self, batch: int, steps: int, dtype: Any, training: bool, array: Any) -> Any:
+    def tape(
+        self, batch: int, steps: int, dtype: Any, training: bool, array: Any, bias: Any = None
+    ) -> Any:
         """Fused: ``(T, N, .)`` arrays for every step in training, two alternating slots in
         inference (a step reads only the one before it)."""
         if not self.fused:
             return super().tape(batch, steps, dtype, training, array)
-        return _LSTMTape(batch, steps if training else 2, self.units, training, array)
+        tape = _LSTMTape(batch, steps if training else 2, self.units, training, array)
+        tape.bias = bias
+        return tape
+
+    def adds_input_bias(self) -> bool:
+        """Fused: the step adds ``b_in`` as it reads ``x_t W`` (one pass over it saved)."""
+        return self.fused
 
     def run_step(self, xw: np.ndarray, t: int, hu: np.ndarray, states: list, tape: Any) -> list:
         if not self.fused:
@@ -196,7 +211,7 @@ class LSTMCell(Steps):
         if tape.training:
             tape.c_prev.append(c_prev)  # the cell before step t, whatever array holds it
         gates, c, phi_c, h = tape.gates[slot], tape.c[slot], tape.phi_c[slot], tape.h[slot]
-        kernels.current(xw.dtype).lstm_forward(xw, t, hu, c_prev, gates, c, phi_c, h)
+        kernels.current(xw.dtype).lstm_forward(xw, t, tape.bias, hu, c_prev, gates, c, phi_c, h)
         return [h, c]
 
     def run_step_backward(
@@ -222,6 +237,7 @@ class _LSTMTape:
         self.c, self.phi_c, self.h = (array(name, (slots, batch, units))
                                       for name in ("c", "phi_c", "h"))  # fmt: skip
         self.c_prev: list[np.ndarray] = []
+        self.bias: np.ndarray | None = None  # b_in, added by the step
 
 
 class GRUCell(Steps):
