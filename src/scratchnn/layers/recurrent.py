@@ -12,6 +12,12 @@ cell's element-wise gates. Backpropagation through time runs the same loop backw
     dL/dx_t = dL/d(xw_t) W^T             (N, F)
     dL/dh_{t-1} = dL/d(hu_t) U^T + (the cell's direct part)
 
+For speed (the LSTM benchmark, ``benchmarks/bench_rnn.py``): the cell keeps what backward needs
+on a tape (:meth:`~scratchnn.layers.recurrent_cells.Steps.tape`; the fused LSTM's is ``(T, N, .)``
+arrays, and its step adds ``b_in`` as it reads ``x_t W``, in the same order), training reuses
+its large arrays from batch to batch (fresh ones cost a page fault every 4 KB), and the
+backward's per-step product uses a contiguous copy of ``U^T``. None of this changes a bit.
+
 Initial states are extra inputs: a layer called on a list, ``LSTM(8)([x, h0, c0])``, takes them
 (``takes_list`` becomes ``True`` at that first call, and every later call must pass the same
 list); called on one tensor it starts from zeros. See ``docs/how/recurrent.md``.
@@ -146,6 +152,16 @@ class _Recurrent(Layer):
         if self.return_state:
             return [output] + [(self.units,)] * self.cell.n_states
         return output
+
+    def working_memory(self, input_shape: Any, itemsize: int) -> int:
+        """Bytes per row in inference: ``x``, every step's ``x W`` (``T G u``), a returned
+        sequence and a few states per step (so ``predict`` cuts long inputs into batches that
+        fit: ``x W`` alone is 25,600 numbers a row for 50 steps of an LSTM(128))."""
+        steps, features = self._sequence_shape(input_shape)
+        steps = 1 if steps is None else steps
+        width = self.cell.n_gates * self.units
+        sequence = self.units if self.return_sequences else 0
+        return (steps * (features + width + sequence) + 3 * width + 8 * self.units) * itemsize
 
     def weights_for(self, input_shape: Any) -> list[Weight]:
         """``W (in, G u)``, ``U (u, G u)`` and, with ``use_bias``, ``b`` (the cell's shape)."""
