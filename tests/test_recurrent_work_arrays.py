@@ -60,4 +60,4 @@ def test_predict_batches_count_every_steps_input_product():
     model.predict(np.zeros((1, 50, 64), np.float32))
     x_w_per_row = 50 * 4 * 128 * 4  # (T, 4u) float32 numbers: x W for every step
     assert model.layers[0].working_memory((50, 64), 4) > x_w_per_row
-    assert 1 < model.network.predict_rows() < PREDICT_MEMORY // x_w_per_row
+    assert 1 < model.predict_rows() < PREDICT_MEMORY // x_w_per_row
