@@ -61,3 +61,25 @@ def test_predict_batches_count_every_steps_input_product():
     x_w_per_row = 50 * 4 * 128 * 4  # (T, 4u) float32 numbers: x W for every step
     assert model.layers[0].working_memory((50, 64), 4) > x_w_per_row
     assert 1 < model.predict_rows() < PREDICT_MEMORY // x_w_per_row
+
+
+@pytest.mark.parametrize("layer_class", [LSTM, GRU, SimpleRNN])
+def test_inference_in_blocks_of_rows_equals_one_block(layer_class, backend, monkeypatch):
+    from scratchnn import Input, Model
+
+    rng = np.random.default_rng(2)
+    n_states = 2 if layer_class is LSTM else 1
+    x = Input(shape=(6, 3))
+    states = [Input(shape=(5,)) for _ in range(n_states)]
+    layer = layer_class(5, return_sequences=True, return_state=True)
+    model = Model([x, *states], layer([x, *states]), seed=0)
+    inputs = [rng.normal(size=(11, 6, 3)).astype(np.float32)] + [
+        rng.normal(size=(11, 5)).astype(np.float32) for _ in range(n_states)
+    ]
+    whole = model.predict(inputs)
+    monkeypatch.setattr(type(layer), "INFERENCE_ROWS", 4)  # blocks of 4, 4 and 3 rows
+    blocked = model.predict(inputs)
+    assert len(blocked) == 1 + n_states
+    for a, b in zip(blocked, whole, strict=True):
+        assert a.shape[0] == 11
+        np.testing.assert_array_equal(a, b)

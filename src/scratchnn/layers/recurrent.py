@@ -206,6 +206,8 @@ class _Recurrent(Layer):
         if isinstance(mask, list):
             mask = mask[0]
         x, initial = (inputs[0], list(inputs[1:])) if self.takes_list else (inputs, [])
+        if not training and len(x) > self.INFERENCE_ROWS:
+            return self._forward_in_blocks(x, initial, mask)
         W, U = self.params["W"], self.params["U"]
         b_in, b_rec = self.cell.split_bias(self.params.get("b"))
         dtype = W.dtype
@@ -264,6 +266,24 @@ class _Recurrent(Layer):
             )  # fmt: skip
         output = sequence if self.return_sequences else states[0]
         return [output, *states] if self.return_state else output
+
+    INFERENCE_ROWS = 256  # inference over more rows runs in blocks of at most this many
+
+    def _forward_in_blocks(self, x: np.ndarray, initial: list, mask: Any) -> Any:
+        """Inference in blocks of rows (each row's arithmetic unchanged): ``x W`` for every
+        step of thousands of rows is hundreds of MB, slow to allocate and out of cache, where
+        a block's steps stay in cache. Blocks are of equal size, so none has a single row (a
+        one-row product goes through another BLAS routine)."""
+        count = -(-len(x) // self.INFERENCE_ROWS)
+        size = -(-len(x) // count)
+        parts = []
+        for start in range(0, len(x), size):
+            rows = slice(start, start + size)
+            inputs = [x[rows], *[s[rows] for s in initial]] if self.takes_list else x[rows]
+            parts.append(self.forward(inputs, False, None if mask is None else mask[rows]))
+        if not self.return_state:
+            return np.concatenate(parts)
+        return [np.concatenate(arrays) for arrays in zip(*parts, strict=True)]
 
     def forward_step(self, x_t: np.ndarray, states: list | None = None) -> list:
         """One step of inference: input ``x_t (N, F)`` and the states before it (zeros when
