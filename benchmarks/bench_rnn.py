@@ -24,7 +24,7 @@ slows down for a while slows both sides of a ratio:
    ``U`` again at every step's small product, against PyTorch's whole step of about 20 ms; the
    element-wise gate work on the numba backend adds about 8 ms. ``fit``'s closing check that
    every training row's output is finite adds an inference pass over all 6,400 sequences to
-   each epoch (about 40% of it). See docs/performance.md, "LSTM epoch".
+   each epoch (about a quarter of it). See docs/performance.md, "LSTM epoch".
 2. ``char_train``: the character model of ``examples/char_lm.py`` (Embedding(63, 32),
    LSTM(128, return_sequences=True), Dense softmax per position), Adam, batches of 32 rows of
    100 characters: training characters (tokens) per second.
