@@ -2,7 +2,14 @@
 
 Run from the repository root (the ``bench`` extra installs PyTorch and threadpoolctl)::
 
-    python benchmarks/bench_rnn.py [--quick] [--rounds 5] [--json results.json]
+    python benchmarks/bench_rnn.py [--quick] [--rounds 5] [--cases lstm_epoch] [--json out.json]
+
+``scratchnn`` runs on the process's kernel backend (numba when installed; ``SCRATCHNN_BACKEND``
+chooses), ``scratchnn-numpy`` on the NumPy reference kernels (case 1 only); the header line
+names the backend. On a shared machine run with one thread
+(``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``): with two BLAS threads and other jobs running,
+a thread waiting for its partner slows NumPy's small per-step products many times over, which
+measures the load, not the code.
 
 Cases, each timed in interleaved rounds (ours, PyTorch's, ours, ...) after an untimed warm-up
 round, with PyTorch's ``set_num_threads`` set to NumPy's BLAS threads; the ratio reported is
@@ -11,7 +18,13 @@ slows down for a while slows both sides of a ratio:
 
 1. ``lstm_epoch``: LSTM(128) over sequences of 50 steps of 64 features, its last state into a
    Dense softmax over 10 classes, cross-entropy, Adam (1e-3), batch 64, shuffled: one epoch of
-   6,400 sequences, float32.
+   6,400 sequences, float32. Target: at most 1.0 x PyTorch's time. What bounds it (one thread,
+   per batch of 64): the matrix products alone (``x W`` once, ``h U`` and ``dh U^T`` at each of
+   the 50 steps, ``dW`` and ``dU`` once) take about 14.5 ms of NumPy's OpenBLAS, which packs
+   ``U`` again at every step's small product, against PyTorch's whole step of about 20 ms; the
+   element-wise gate work on the numba backend adds about 8 ms. ``fit``'s closing check that
+   every training row's output is finite adds an inference pass over all 6,400 sequences to
+   each epoch (about a quarter of it). See docs/performance.md, "LSTM epoch".
 2. ``char_train``: the character model of ``examples/char_lm.py`` (Embedding(63, 32),
    LSTM(128, return_sequences=True), Dense softmax per position), Adam, batches of 32 rows of
    100 characters: training characters (tokens) per second.
@@ -33,6 +46,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench import available, blas_threads, interleaved, machine_info  # noqa: E402
+from contenders import on_backend  # noqa: E402
 
 BATCH, LR, CLASSES, STEPS, FEATURES, UNITS = 64, 1e-3, 10, 50, 64, 128
 VOCAB, EMBED, ROW, CHAR_BATCH, GENERATED = 63, 32, 100, 32, 200
@@ -53,7 +67,9 @@ def text_like(rows: int, seed: int = 0) -> np.ndarray:
 
 
 # -- scratchnn ----------------------------------------------------------------------------------
-def scratchnn_lstm_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+def scratchnn_lstm_epoch(
+    X: np.ndarray, y: np.ndarray, backend: str | None = None
+) -> Callable[[], None]:
     from scratchnn import LSTM, Adam, Dense, Sequential
 
     model = Sequential([LSTM(UNITS, input_shape=(STEPS, FEATURES)), Dense(CLASSES, "softmax")],
@@ -64,7 +80,7 @@ def scratchnn_lstm_epoch(X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
         model.fit(X, y, loss="categorical_crossentropy", optimizer=optimizer, epochs=1,
                   batch_size=BATCH, shuffle=True, verbose=0)  # fmt: skip
 
-    return epoch
+    return on_backend(backend, epoch)
 
 
 def scratchnn_char_model():
@@ -182,11 +198,19 @@ def summary(times: dict[str, list[float]], per: float) -> dict[str, dict]:
     return result
 
 
-def run_cases(names: list[str], n: int, char_rows: int, length: int, rounds: int) -> dict:
+CASES = ("lstm_epoch", "char_train", "char_generate")
+
+
+def run_cases(
+    names: list[str], n: int, char_rows: int, length: int, rounds: int,
+    cases: tuple[str, ...] = CASES,
+) -> dict:  # fmt: skip
     X, y = sequences_like(n)
     rows = text_like(char_rows)
+    lstm_numpy = lambda X, y: scratchnn_lstm_epoch(X, y, "numpy")  # noqa: E731
     makers = {
-        "lstm_epoch": ({"scratchnn": scratchnn_lstm_epoch, "torch": torch_lstm_epoch}, (X, y), n),
+        "lstm_epoch": ({"scratchnn": scratchnn_lstm_epoch, "scratchnn-numpy": lstm_numpy,
+                        "torch": torch_lstm_epoch}, (X, y), n),
         "char_train": ({"scratchnn": scratchnn_char_train, "torch": torch_char_train}, (rows,),
                        char_rows * ROW),
         "char_generate": ({"scratchnn": scratchnn_char_generate, "torch": torch_char_generate},
@@ -194,7 +218,9 @@ def run_cases(names: list[str], n: int, char_rows: int, length: int, rounds: int
     }  # fmt: skip
     results: dict = {"machine": machine_info(), "n": n, "char_rows": char_rows, "length": length}
     for case, (contenders, args, per) in makers.items():
-        runs = {name: contenders[name](*args) for name in names}
+        if case not in cases:
+            continue
+        runs = {name: contenders[name](*args) for name in names if name in contenders}
         results[case] = summary(interleaved(runs, rounds), per)
     return results
 
@@ -202,8 +228,12 @@ def run_cases(names: list[str], n: int, char_rows: int, length: int, rounds: int
 def print_table(results: dict) -> None:
     units = {"lstm_epoch": "sequences/s", "char_train": "characters/s",
              "char_generate": "characters/s"}  # fmt: skip
-    print(f"# {results['machine'].get('cpu')}, {results.get('threads')} thread(s)")
+    backend = results["machine"].get("scratchnn", {}).get("backend")
+    print(f"# {results['machine'].get('cpu')}, {results.get('threads')} thread(s), "
+          f"scratchnn's kernels: {backend}")  # fmt: skip
     for case in units:
+        if case not in results:
+            continue
         print(f"{case}:")
         for name, entry in results[case].items():
             ratio = entry["ratio_to_torch"]
@@ -216,7 +246,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the work, 1 round")
-    parser.add_argument("--contenders", default="scratchnn,torch")
+    parser.add_argument("--contenders", default="scratchnn,scratchnn-numpy,torch")
+    parser.add_argument("--cases", default=",".join(CASES), help="a comma-separated subset")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     n, char_rows, length = (640, 32, 50) if args.quick else (6400, 320, GENERATED)
@@ -226,7 +257,11 @@ def main(argv: list[str] | None = None) -> dict:
         import torch
 
         torch.set_num_threads(blas_threads())
-    results = run_cases(names, n, char_rows, length, rounds)
+    cases = tuple(case.strip() for case in args.cases.split(",") if case.strip())
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        parser.error(f"--cases takes {', '.join(CASES)}, got {', '.join(unknown)}")
+    results = run_cases(names, n, char_rows, length, rounds, cases)
     results["threads"] = blas_threads()
     print_table(results)
     if args.json:

@@ -74,13 +74,13 @@ def test_stepped_generation_writes_the_rerun_paths_text(dtype):
 
 def counting(monkeypatch, cell):
     calls = []
-    original = cell.step
+    original = cell.run_step  # every step of a layer, in a sequence or one at a time
 
-    def step(self, xw, hu, states):
+    def run_step(self, xw, t, hu, states, tape):
         calls.append(len(xw))
-        return original(self, xw, hu, states)
+        return original(self, xw, t, hu, states, tape)
 
-    monkeypatch.setattr(cell, "step", step)
+    monkeypatch.setattr(cell, "run_step", run_step)
     return calls
 
 

@@ -91,75 +91,106 @@ def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale
 # -- LSTM step (sigmoid gates, tanh cell) -------------------------------------------------------
 # tanh itself stays NumPy's ufunc (numba's libm tanh differs from NumPy's SIMD one by up to
 # 3 ulp); the arithmetic around it, 15 NumPy passes per step, is fused into two loops forward
-# and one backward.
+# and one backward. The loops take the whole ``(N, T, 4u)`` input product and the step ``t``
+# (a C-contiguous array numba can vectorise, where a strided step view defeats it), and run
+# one gate block at a time, with no branch inside a loop.
 
 
 @_jit
-def _lstm_inputs(xw, hu, z, pre, half):
-    # z = xw + hu; pre = z / 2 on the sigmoid blocks (i, f, o), z on the candidate block
-    u = z.shape[1] // 4
-    for row in range(z.shape[0]):
-        for k in range(z.shape[1]):
-            value = xw[row, k] + hu[row, k]
-            z[row, k] = value
-            pre[row, k] = value if 2 * u <= k < 3 * u else value * half
+def _lstm_pre(xw, t, bias, has_bias, hu, pre, half):
+    # z = (xw_t + b) + hu (the order of x W + b, then + h U); pre = z / 2 on the sigmoid blocks
+    # (i, f, o), z on the candidate block
+    u = pre.shape[1] // 4
+    for row in range(pre.shape[0]):
+        if has_bias:
+            for k in range(4 * u):
+                pre[row, k] = (xw[row, t, k] + bias[k]) + hu[row, k]
+        else:
+            for k in range(4 * u):
+                pre[row, k] = xw[row, t, k] + hu[row, k]
+        for k in range(2 * u):
+            pre[row, k] = pre[row, k] * half
+        for k in range(3 * u, 4 * u):
+            pre[row, k] = pre[row, k] * half
 
 
 @_jit
-def _lstm_cell(tanh_pre, c_prev, gates, c, half):
-    # sigmoid = tanh(z / 2) / 2 + 1 / 2; c = f c_prev + i g
+def _lstm_cell(gates, c_prev, c, half):
+    # in place: tanh(z / 2) / 2 + 1 / 2 on the sigmoid blocks (sigmoid); c = f c_prev + i g
     u = c.shape[1]
     for row in range(c.shape[0]):
+        for k in range(2 * u):
+            gates[row, k] = gates[row, k] * half + half
+        for k in range(3 * u, 4 * u):
+            gates[row, k] = gates[row, k] * half + half
         for k in range(u):
-            i = tanh_pre[row, k] * half + half
-            f = tanh_pre[row, u + k] * half + half
-            g = tanh_pre[row, 2 * u + k]
-            o = tanh_pre[row, 3 * u + k] * half + half
-            gates[row, k], gates[row, u + k] = i, f
-            gates[row, 2 * u + k], gates[row, 3 * u + k] = g, o
-            c[row, k] = f * c_prev[row, k] + i * g
+            c[row, k] = gates[row, u + k] * c_prev[row, k] + gates[row, k] * gates[row, 2 * u + k]
+
+
+def lstm_forward(xw, t, bias, hu, c_prev, gates, c, phi_c, h):
+    """One LSTM step into buffers: ``gates (N, 4u)`` gets ``[i, f, g, o]``, then ``c``,
+    ``phi_c = tanh(c)`` and ``h = o phi_c`` (``(N, u)``); ``xw (N, T, 4u)`` at step ``t``, plus
+    ``bias (4u,)`` unless it is None."""
+    half = gates.dtype.type(0.5)
+    has_bias = bias is not None
+    _lstm_pre(xw, t, bias if has_bias else hu[0], has_bias, hu, gates, half)
+    np.tanh(gates, out=gates)
+    _lstm_cell(gates, c_prev, c, half)
+    np.tanh(c, out=phi_c)
+    np.multiply(gates[:, 3 * c.shape[1] :], phi_c, out=h)
 
 
 def lstm_step(xw, hu, c_prev, units):
-    u, half = units, xw.dtype.type(0.5)
-    z = np.empty(xw.shape, dtype=xw.dtype)
-    pre = np.empty_like(z)
-    _lstm_inputs(xw, hu, z, pre, half)
-    np.tanh(pre, out=pre)
-    gates, c = np.empty_like(z), np.empty_like(c_prev)
-    _lstm_cell(pre, c_prev, gates, c, half)
-    phi_c = np.tanh(c)
-    o = gates[:, 3 * u :]
-    h = o * phi_c
-    return h, c, (z, gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], o, c_prev, c,
-                  phi_c)  # fmt: skip
+    u = units
+    gates = np.empty(xw.shape, dtype=xw.dtype)
+    c, phi_c, h = (np.empty_like(c_prev) for _ in range(3))
+    lstm_forward(xw[:, None], 0, None, hu, c_prev, gates, c, phi_c, h)
+    z = xw + hu
+    return h, c, (z, gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], gates[:, 3 * u :],
+                  c_prev, c, phi_c)  # fmt: skip
 
 
 @_jit
-def _lstm_backward(dh, dc_next, has_next, gates, c_prev, phi_c, dz, dc_prev, one):
+def _lstm_backward(dh, dc_next, has_next, gates, c_prev, phi_c, d_xw, t, d_hu, dc_prev, one):
+    # one short loop per gate block (few arrays each, so LLVM vectorises them); dc_prev holds
+    # the cell's total gradient dc until the last loop turns it into f dc
     u = dh.shape[1]
     for row in range(dh.shape[0]):
         for k in range(u):
-            i, f = gates[row, k], gates[row, u + k]
-            g, o = gates[row, 2 * u + k], gates[row, 3 * u + k]
-            p, d = phi_c[row, k], dh[row, k]
-            dc = (one - p * p) * (d * o)
-            if has_next:
-                dc = dc + dc_next[row, k]
-            dz[row, k] = ((one - i) * i) * (g * dc)
-            dz[row, u + k] = ((one - f) * f) * (c_prev[row, k] * dc)
-            dz[row, 2 * u + k] = (one - g * g) * (i * dc)
-            dz[row, 3 * u + k] = ((one - o) * o) * (p * d)
-            dc_prev[row, k] = f * dc
+            p, d, o = phi_c[row, k], dh[row, k], gates[row, 3 * u + k]
+            dc_prev[row, k] = (one - p * p) * (d * o)
+            d_hu[row, 3 * u + k] = ((one - o) * o) * (p * d)
+        if has_next:
+            for k in range(u):
+                dc_prev[row, k] = dc_prev[row, k] + dc_next[row, k]
+        for k in range(u):
+            i = gates[row, k]
+            d_hu[row, k] = ((one - i) * i) * (gates[row, 2 * u + k] * dc_prev[row, k])
+        for k in range(u):
+            f = gates[row, u + k]
+            d_hu[row, u + k] = ((one - f) * f) * (c_prev[row, k] * dc_prev[row, k])
+        for k in range(u):
+            g = gates[row, 2 * u + k]
+            d_hu[row, 2 * u + k] = (one - g * g) * (gates[row, k] * dc_prev[row, k])
+        for k in range(u):
+            dc_prev[row, k] = gates[row, u + k] * dc_prev[row, k]
+        for k in range(4 * u):
+            d_xw[row, t, k] = d_hu[row, k]
+
+
+def lstm_backward(dh, dc_next, gates, c_prev, phi_c, d_xw, t, d_hu, dc_prev):
+    """:func:`lstm_forward`'s backward: ``dz`` into ``d_hu (N, 4u)`` and ``d_xw[:, t]``
+    (``d_xw (N, T, 4u)``), ``dc_{t-1}`` into ``dc_prev``; ``dc_next`` may be None."""
+    has_next = dc_next is not None
+    _lstm_backward(dh, dc_next if has_next else dh, has_next, gates, c_prev, phi_c, d_xw, t,
+                   d_hu, dc_prev, dh.dtype.type(1.0))  # fmt: skip
 
 
 def lstm_step_backward(dh, dc_next, record, units):
     z, i, f, g, o, c_prev, c, phi_c = record
     gates = i.base if i.base is not None and i.base.shape == z.shape else np.hstack([i, f, g, o])
     dz, dc_prev = np.empty_like(z), np.empty_like(dh)
-    has_next = dc_next is not None
-    _lstm_backward(dh, dc_next if has_next else dh, has_next, gates, c_prev, phi_c, dz, dc_prev,
-                   dh.dtype.type(1.0))  # fmt: skip
+    lstm_backward(dh, dc_next, gates, c_prev, phi_c, dz[:, None], 0, dz, dc_prev)
     return dz, dc_prev
 
 

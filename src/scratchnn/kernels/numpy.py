@@ -95,35 +95,59 @@ def _sigmoid(z):
     return out
 
 
-def lstm_step(xw, hu, c_prev, units):
-    """One LSTM step with sigmoid gates and a tanh cell (see ``LSTMCell``), ``(N, 4u)`` in.
+def lstm_forward(xw, t, bias, hu, c_prev, gates, c, phi_c, h):
+    """One LSTM step with sigmoid gates and a tanh cell (see ``LSTMCell``), into buffers.
 
-    Returns ``h``, ``c`` and the record ``(z, i, f, g, o, c_prev, c, tanh(c))``.
+    ``z = (xw_t + bias) + hu``: ``xw (N, T, 4u)`` at step ``t``, ``bias (4u,)`` (or None) and
+    ``hu (N, 4u)``; ``gates (N, 4u)`` gets ``[i, f, g, o]``, ``c``, ``phi_c = tanh(c)`` and
+    ``h = o phi_c`` (``(N, u)``) the rest.
     """
+    u = c.shape[1]
+    if bias is None:
+        np.add(xw[:, t], hu, out=gates)
+    else:
+        np.add(xw[:, t], bias, out=gates)
+        gates += hu
+    sigmoid_blocks = (gates[:, : 2 * u], gates[:, 3 * u :])  # i, f and o: (1 + tanh(z / 2)) / 2
+    for block in sigmoid_blocks:
+        block *= 0.5
+    np.tanh(gates, out=gates)
+    for block in sigmoid_blocks:
+        block *= 0.5
+        block += 0.5
+    np.multiply(gates[:, u : 2 * u], c_prev, out=c)
+    c += gates[:, :u] * gates[:, 2 * u : 3 * u]
+    np.tanh(c, out=phi_c)
+    np.multiply(gates[:, 3 * u :], phi_c, out=h)
+
+
+def lstm_step(xw, hu, c_prev, units):
+    """One LSTM step on fresh arrays: ``h``, ``c`` and the record
+    ``(z, i, f, g, o, c_prev, c, tanh(c))``; ``xw (N, 4u)``."""
     u = units
+    gates = np.empty(xw.shape, dtype=xw.dtype)
+    c, phi_c, h = (np.empty_like(c_prev) for _ in range(3))
+    lstm_forward(xw[:, None], 0, None, hu, c_prev, gates, c, phi_c, h)
     z = xw + hu
-    i, f = _sigmoid(z[:, :u]), _sigmoid(z[:, u : 2 * u])
-    g, o = np.tanh(z[:, 2 * u : 3 * u]), _sigmoid(z[:, 3 * u :])
-    c = f * c_prev + i * g
-    phi_c = np.tanh(c)
-    h = o * phi_c
-    return h, c, (z, i, f, g, o, c_prev, c, phi_c)
+    return h, c, (z, gates[:, :u], gates[:, u : 2 * u], gates[:, 2 * u : 3 * u], gates[:, 3 * u :],
+                  c_prev, c, phi_c)  # fmt: skip
 
 
-def lstm_step_backward(dh, dc_next, record, units):
-    """``(dz, dc_prev)`` of :func:`lstm_step` (``LSTMCell``'s formulas); ``dc_next`` may be None."""
-    z, i, f, g, o, c_prev, c, phi_c = record
-    u = units
+def lstm_backward(dh, dc_next, gates, c_prev, phi_c, d_xw, t, d_hu, dc_prev):
+    """:func:`lstm_forward`'s backward (``LSTMCell``'s formulas): ``dz`` into ``d_hu (N, 4u)``
+    and ``d_xw[:, t]`` (``d_xw (N, T, 4u)``), ``dc_{t-1}`` into ``dc_prev``; ``dc_next`` may be
+    None."""
+    u = dh.shape[1]
+    i, f, g, o = (gates[:, k * u : (k + 1) * u] for k in range(4))
     dc = np.multiply(phi_c, phi_c)  # tanh' = 1 - tanh^2
     np.subtract(1.0, dc, out=dc)
     dc *= dh * o
     if dc_next is not None:
         dc += dc_next
-    dz = np.empty_like(z)
     for block, (gate, grad_gate) in enumerate(
         ((i, g * dc), (f, c_prev * dc), (None, i * dc), (o, phi_c * dh))
     ):
-        out = dz[:, block * u : (block + 1) * u]
+        out = d_hu[:, block * u : (block + 1) * u]
         if gate is None:  # the tanh candidate g
             np.multiply(g, g, out=out)
             np.subtract(1.0, out, out=out)
@@ -131,7 +155,17 @@ def lstm_step_backward(dh, dc_next, record, units):
             np.subtract(1.0, gate, out=out)
             out *= gate
         out *= grad_gate
-    return dz, f * dc
+    d_xw[:, t] = d_hu
+    np.multiply(f, dc, out=dc_prev)
+
+
+def lstm_step_backward(dh, dc_next, record, units):
+    """``(dz, dc_prev)`` of :func:`lstm_step`; ``dc_next`` may be None."""
+    z, i, f, g, o, c_prev, c, phi_c = record
+    gates = i.base if i.base is not None and i.base.shape == z.shape else np.hstack([i, f, g, o])
+    dz, dc_prev = np.empty_like(z), np.empty_like(dh)
+    lstm_backward(dh, dc_next, gates, c_prev, phi_c, dz[:, None], 0, dz, dc_prev)
+    return dz, dc_prev
 
 
 def gru_step(xw, hu, h_prev, units):

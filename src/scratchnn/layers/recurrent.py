@@ -12,6 +12,12 @@ cell's element-wise gates. Backpropagation through time runs the same loop backw
     dL/dx_t = dL/d(xw_t) W^T             (N, F)
     dL/dh_{t-1} = dL/d(hu_t) U^T + (the cell's direct part)
 
+For speed (the LSTM benchmark, ``benchmarks/bench_rnn.py``): the cell keeps what backward needs
+on a tape (:meth:`~scratchnn.layers.recurrent_cells.Steps.tape`; the fused LSTM's is ``(T, N, .)``
+arrays, and its step adds ``b_in`` as it reads ``x_t W``, in the same order), training reuses
+its large arrays from batch to batch (fresh ones cost a page fault every 4 KB), and the
+backward's per-step product uses a contiguous copy of ``U^T``. None of this changes a bit.
+
 Initial states are extra inputs: a layer called on a list, ``LSTM(8)([x, h0, c0])``, takes them
 (``takes_list`` becomes ``True`` at that first call, and every later call must pass the same
 list); called on one tensor it starts from zeros. See ``docs/how/recurrent.md``.
@@ -79,6 +85,27 @@ class _Recurrent(Layer):
             recurrent_dropout, "recurrent_dropout", low=0.0, high=1.0, high_inclusive=False
         )
 
+    # -- work arrays ----------------------------------------------------------------------------
+    MAX_WORKSPACES = 32  # more shapes than this: drop the old arrays and start over
+
+    def _array(self, name: str, shape: tuple[int, ...], dtype: Any, buffers: Any) -> np.ndarray:
+        """An uninitialised array; in training (``buffers``: a dict) one reused by every batch
+        of that shape.
+
+        A sequence's record is tens of MB (``(T, N, 4u)`` gates, ``dL/d(xw)``): fresh arrays
+        each batch would cost the page faults of that much new memory. The dict travels in the
+        training record, so a graph that calls the layer twice keeps one per call.
+        """
+        if buffers is None:
+            return np.empty(shape, dtype)
+        key = (name, shape, np.dtype(dtype))
+        buffer = buffers.get(key)
+        if buffer is None:
+            if len(buffers) > self.MAX_WORKSPACES:
+                buffers.clear()
+            buffer = buffers[key] = np.empty(shape, dtype)
+        return buffer
+
     # -- shapes and weights ---------------------------------------------------------------------
     def __call__(self, inputs: Any) -> Any:
         """On a tensor: start from zero states; on ``[x, h0]`` (``[x, h0, c0]``): from those."""
@@ -126,6 +153,16 @@ class _Recurrent(Layer):
             return [output] + [(self.units,)] * self.cell.n_states
         return output
 
+    def working_memory(self, input_shape: Any, itemsize: int) -> int:
+        """Bytes per row in inference: ``x``, every step's ``x W`` (``T G u``), a returned
+        sequence and a few states per step (so ``predict`` cuts long inputs into batches that
+        fit: ``x W`` alone is 25,600 numbers a row for 50 steps of an LSTM(128))."""
+        steps, features = self._sequence_shape(input_shape)
+        steps = 1 if steps is None else steps
+        width = self.cell.n_gates * self.units
+        sequence = self.units if self.return_sequences else 0
+        return (steps * (features + width + sequence) + 3 * width + 8 * self.units) * itemsize
+
     def weights_for(self, input_shape: Any) -> list[Weight]:
         """``W (in, G u)``, ``U (u, G u)`` and, with ``use_bias``, ``b`` (the cell's shape)."""
         features = self._sequence_shape(input_shape)[1]
@@ -169,6 +206,8 @@ class _Recurrent(Layer):
         if isinstance(mask, list):
             mask = mask[0]
         x, initial = (inputs[0], list(inputs[1:])) if self.takes_list else (inputs, [])
+        if not training and len(x) > self.INFERENCE_ROWS:
+            return self._forward_in_blocks(x, initial, mask)
         W, U = self.params["W"], self.params["U"]
         b_in, b_rec = self.cell.split_bias(self.params.get("b"))
         dtype = W.dtype
@@ -188,17 +227,27 @@ class _Recurrent(Layer):
         if self.go_backwards:
             x_used = x_used[:, ::-1]
             steps_real = None if steps_real is None else steps_real[:, ::-1]
-        xw = x_used @ W  # every step's input product at once: (N, T, G u)
-        if b_in is not None:
+        width = self.cell.n_gates * self.units
+
+        previous = getattr(self, "_cache", None)
+        buffers = (previous[-1] if previous is not None else {}) if training else None
+
+        def array(name: str, shape: tuple[int, ...]) -> np.ndarray:
+            return self._array(name, shape, dtype, buffers)
+
+        # every step's input product at once: (N, T, G u)
+        xw = np.matmul(x_used, W, out=array("xw", (batch, steps, width)))
+        tape = self.cell.tape(batch, steps, dtype, training, array, b_in)
+        if b_in is not None and not self.cell.adds_input_bias():
             xw += b_in
-        sequence = np.empty((batch, steps, self.units), dtype) if self.return_sequences else None
-        records, h_used_all = [], np.empty((steps, batch, self.units), dtype)
+        sequence = array("sequence", (batch, steps, self.units)) if self.return_sequences else None
+        h_used_all = array("h_used", (steps, batch, self.units)) if training else None
         for t in range(steps):
             h_used = states[0] if state_mask is None else states[0] * state_mask
             hu = h_used @ U
             if b_rec is not None:
                 hu += b_rec
-            stepped, record = self.cell.step(xw[:, t], hu, states)
+            stepped = self.cell.run_step(xw, t, hu, states, tape)
             if steps_real is None:
                 states = stepped
             else:  # a padded step keeps the states it was given
@@ -207,16 +256,34 @@ class _Recurrent(Layer):
                     np.where(real, new, old) for new, old in zip(stepped, states, strict=True)
                 ]
             if training:
-                records.append(record)
                 h_used_all[t] = h_used
             if sequence is not None:
                 sequence[:, t] = states[0]
         if training:
             self._cache = (
-                x_used, input_mask, state_mask, records, h_used_all, len(initial), steps_real
+                x_used, input_mask, state_mask, tape, h_used_all, len(initial), steps_real,
+                buffers,
             )  # fmt: skip
         output = sequence if self.return_sequences else states[0]
         return [output, *states] if self.return_state else output
+
+    INFERENCE_ROWS = 256  # inference over more rows runs in blocks of at most this many
+
+    def _forward_in_blocks(self, x: np.ndarray, initial: list, mask: Any) -> Any:
+        """Inference in blocks of rows (each row's arithmetic unchanged): ``x W`` for every
+        step of thousands of rows is hundreds of MB, slow to allocate and out of cache, where
+        a block's steps stay in cache. Blocks are of equal size, so none has a single row (a
+        one-row product goes through another BLAS routine)."""
+        count = -(-len(x) // self.INFERENCE_ROWS)
+        size = -(-len(x) // count)
+        parts = []
+        for start in range(0, len(x), size):
+            rows = slice(start, start + size)
+            inputs = [x[rows], *[s[rows] for s in initial]] if self.takes_list else x[rows]
+            parts.append(self.forward(inputs, False, None if mask is None else mask[rows]))
+        if not self.return_state:
+            return np.concatenate(parts)
+        return [np.concatenate(arrays) for arrays in zip(*parts, strict=True)]
 
     def forward_step(self, x_t: np.ndarray, states: list | None = None) -> list:
         """One step of inference: input ``x_t (N, F)`` and the states before it (zeros when
@@ -236,12 +303,15 @@ class _Recurrent(Layer):
             xw += b_in
         if b_rec is not None:
             hu += b_rec
-        return self.cell.step(xw, hu, states)[0]
+        tape = self.cell.tape(
+            len(xw), 1, W.dtype, False, lambda name, shape: np.empty(shape, W.dtype)
+        )
+        return self.cell.run_step(xw[:, None], 0, hu, states, tape)  # xw as (N, T=1, G u)
 
     def backward(self, grad_output: Any) -> Any:
         """Backpropagation through time: fills ``grads`` and returns ``dL/dx`` (and
         ``dL/d(initial states)`` for a layer given them)."""
-        x_used, input_mask, state_mask, records, h_used_all, n_initial, steps_real = (
+        x_used, input_mask, state_mask, tape, h_used_all, n_initial, steps_real, buffers = (
             self._recorded()
         )
         batch, steps, _ = x_used.shape
@@ -257,19 +327,20 @@ class _Recurrent(Layer):
         if not self.return_sequences and grad_seq is not None:
             d_states[0] = grad_seq if d_states[0] is None else d_states[0] + grad_seq
         width = self.cell.n_gates * self.units
-        d_xw = np.empty((batch, steps, width), dtype)
-        d_hu = np.empty((steps, batch, width), dtype)
+        U_t = np.ascontiguousarray(U.T)  # a contiguous copy: the per-step products run faster
+        d_xw = self._array("d_xw", (batch, steps, width), dtype, buffers)
+        d_hu = self._array("d_hu", (steps, batch, width), dtype, buffers)
         for t in range(steps - 1, -1, -1):
             if self.return_sequences and grad_seq is not None:
                 step_grad = grad_seq[:, t]
                 d_states[0] = step_grad if d_states[0] is None else d_states[0] + step_grad
             d_states = [zero if d is None else d for d in d_states]
-            d_xw[:, t], d_hu[t], d_prev = self.cell.step_backward(d_states, records[t])
+            d_prev = self.cell.run_step_backward(d_states, tape, t, d_xw, d_hu)
             if steps_real is not None:  # a padded step: its gradient passes straight through
                 padded = ~steps_real[:, t]
                 d_xw[padded, t] = 0.0
                 d_hu[t][padded] = 0.0
-            through_u = d_hu[t] @ U.T
+            through_u = d_hu[t] @ U_t
             if state_mask is not None:
                 through_u *= state_mask
             d_prev[0] = through_u if d_prev[0] is None else d_prev[0] + through_u
@@ -285,12 +356,13 @@ class _Recurrent(Layer):
         np.matmul(h_used_all.reshape(-1, self.units).T, d_hu.reshape(-1, width),
                   out=self.grads["U"])  # fmt: skip
         if self.use_bias:
+            has_rec = self.cell.split_bias(self.params["b"])[1] is not None
             self.grads["b"][...] = self.cell.join_bias_grads(
-                flat_d_xw.sum(axis=0), d_hu.reshape(-1, width).sum(axis=0)
+                flat_d_xw.sum(axis=0), d_hu.reshape(-1, width).sum(axis=0) if has_rec else None
             )
         grad_x = None
         if self.needs_input_grad or n_initial:
-            grad_x = d_xw @ W.T
+            grad_x = d_xw @ np.ascontiguousarray(W.T)
             if self.go_backwards:
                 grad_x = grad_x[:, ::-1]
             if input_mask is not None:

@@ -12,6 +12,12 @@ where ``G`` is the number of gates and ``u`` the units. ``step`` returns the new
 ``dL/d(states)`` and returns ``dL/d(xw_t)``, ``dL/d(hu_t)`` and the part of ``dL/d(states_{t-1})``
 that does not pass through ``U`` (the loop adds ``dL/d(hu_t) U^T`` itself). Every array is
 ``(N, u)`` unless said otherwise.
+
+The layer's loop goes through :class:`Steps`: ``tape(...)`` makes what a sequence's steps keep
+for the backward (a list of records; the fused LSTM keeps its gates and cells in ``(T, N, .)``
+arrays made once per sequence, so a step allocates nothing), ``run_step`` takes the whole
+``xw (N, T, G u)`` and the step ``t``, and ``run_step_backward`` writes ``dL/d(xw_t)`` and
+``dL/d(hu_t)`` into the loop's ``(N, T, G u)`` and ``(T, N, G u)`` arrays.
 """
 
 from __future__ import annotations
@@ -24,7 +30,37 @@ from .. import kernels
 from ..activations import Activation, Sigmoid, Tanh
 
 
-class SimpleRNNCell:
+class Steps:
+    """The loop's side of a cell: records kept in a list, one :meth:`step` per time step."""
+
+    def tape(
+        self, batch: int, steps: int, dtype: Any, training: bool, array: Any, bias: Any = None
+    ) -> Any:
+        """What the steps of one sequence keep for the backward (``None`` in inference);
+        ``array(name, shape)`` gives the layer's work arrays, ``bias`` is ``b_in`` for a cell
+        that :meth:`adds_input_bias`."""
+        return [] if training else None
+
+    def adds_input_bias(self) -> bool:
+        """Whether steps add ``b_in`` to ``x_t W`` themselves (else the loop adds it first)."""
+        return False
+
+    def run_step(self, xw: np.ndarray, t: int, hu: np.ndarray, states: list, tape: Any) -> list:
+        """Step ``t`` of ``xw (N, T, G u)``: the new states, its record kept on ``tape``."""
+        stepped, record = self.step(xw[:, t], hu, states)  # type: ignore[attr-defined]
+        if tape is not None:
+            tape.append(record)
+        return stepped
+
+    def run_step_backward(
+        self, d_states: list, tape: Any, t: int, d_xw: np.ndarray, d_hu: np.ndarray
+    ) -> list:
+        """Step ``t``'s backward into ``d_xw[:, t]`` and ``d_hu[t]``; returns ``d_prev``."""
+        d_xw[:, t], d_hu[t], d_prev = self.step_backward(d_states, tape[t])  # type: ignore[attr-defined]
+        return d_prev
+
+
+class SimpleRNNCell(Steps):
     """``h_t = f(x_t W + h_{t-1} U + b)``: ``W (in, u)``, ``U (u, u)``, ``b (u,)``.
 
     Backward: ``dz = f'(z) * dh_t`` (``(N, u)``); ``dL/d(xw_t) = dL/d(hu_t) = dz``; nothing reaches
@@ -47,7 +83,7 @@ class SimpleRNNCell:
         """``(b_in, b_rec)``: the parts added to ``x W`` and to ``h U``."""
         return b, None
 
-    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray) -> np.ndarray:
+    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray | None) -> np.ndarray:
         return grad_in
 
     def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
@@ -61,7 +97,7 @@ class SimpleRNNCell:
         return dz, dz, [None]
 
 
-class LSTMCell:
+class LSTMCell(Steps):
     """Long short-term memory, gates in Keras's order i, f, c, o (PyTorch's i, f, g, o).
 
     With ``z = x_t W + h_{t-1} U + b`` (``(N, 4u)``) split in four ``(N, u)`` blocks,
@@ -114,7 +150,7 @@ class LSTMCell:
     def split_bias(self, b: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
         return b, None
 
-    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray) -> np.ndarray:
+    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray | None) -> np.ndarray:
         return grad_in
 
     def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
@@ -152,8 +188,59 @@ class LSTMCell:
         dz[:, 3 * u :] = sigma.backward(phi_c * dh, z[:, 3 * u :], o)
         return dz, dz, [None, f * dc]
 
+    def tape(
+        self, batch: int, steps: int, dtype: Any, training: bool, array: Any, bias: Any = None
+    ) -> Any:
+        """Fused: ``(T, N, .)`` arrays for every step in training, two alternating slots in
+        inference (a step reads only the one before it)."""
+        if not self.fused:
+            return super().tape(batch, steps, dtype, training, array)
+        tape = _LSTMTape(batch, steps if training else 2, self.units, training, array)
+        tape.bias = bias
+        return tape
 
-class GRUCell:
+    def adds_input_bias(self) -> bool:
+        """Fused: the step adds ``b_in`` as it reads ``x_t W`` (one pass over it saved)."""
+        return self.fused
+
+    def run_step(self, xw: np.ndarray, t: int, hu: np.ndarray, states: list, tape: Any) -> list:
+        if not self.fused:
+            return super().run_step(xw, t, hu, states, tape)
+        slot = t if tape.training else t % 2
+        c_prev = states[1]
+        if tape.training:
+            tape.c_prev.append(c_prev)  # the cell before step t, whatever array holds it
+        gates, c, phi_c, h = tape.gates[slot], tape.c[slot], tape.phi_c[slot], tape.h[slot]
+        kernels.current(xw.dtype).lstm_forward(xw, t, tape.bias, hu, c_prev, gates, c, phi_c, h)
+        return [h, c]
+
+    def run_step_backward(
+        self, d_states: list, tape: Any, t: int, d_xw: np.ndarray, d_hu: np.ndarray
+    ) -> list:
+        if not self.fused:
+            return super().run_step_backward(d_states, tape, t, d_xw, d_hu)
+        dh, dc_next = d_states
+        dc_prev = np.empty_like(dh)
+        kernels.current(dh.dtype).lstm_backward(
+            dh, dc_next, tape.gates[t], tape.c_prev[t], tape.phi_c[t], d_xw, t, d_hu[t], dc_prev
+        )
+        return [None, dc_prev]
+
+
+class _LSTMTape:
+    """The fused LSTM's record of a sequence: gates ``[i, f, g, o]`` ``(S, N, 4u)``, ``c``,
+    ``tanh(c)`` and ``h`` ``(S, N, u)`` per slot, and the cell each step started from."""
+
+    def __init__(self, batch: int, slots: int, units: int, training: bool, array: Any) -> None:
+        self.training = training
+        self.gates = array("gates", (slots, batch, 4 * units))
+        self.c, self.phi_c, self.h = (array(name, (slots, batch, units))
+                                      for name in ("c", "phi_c", "h"))  # fmt: skip
+        self.c_prev: list[np.ndarray] = []
+        self.bias: np.ndarray | None = None  # b_in, added by the step
+
+
+class GRUCell(Steps):
     """Gated recurrent unit, ``reset_after=True`` (Keras's default, PyTorch's ``nn.GRU``).
 
     ``W (in, 3u)``, ``U (u, 3u)``, ``b (2, 3u)`` (row 0 added to ``x W``, row 1 to ``h U``); gates
@@ -194,7 +281,7 @@ class GRUCell:
     def split_bias(self, b: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
         return (None, None) if b is None else (b[0], b[1])
 
-    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray) -> np.ndarray:
+    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray | None) -> np.ndarray:
         return np.stack([grad_in, grad_rec])
 
     def step(self, xw: np.ndarray, hu: np.ndarray, states: list) -> tuple[list, Any]:
