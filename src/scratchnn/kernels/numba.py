@@ -11,8 +11,8 @@ up to ten saves the memory traffic that bounds the NumPy path.
 Every optimizer slot (moment, velocity, sum of squares) that falls below the dtype's smallest
 normal number ``tiny`` is set to +0 before it is used or stored, as the NumPy kernels do: a moment
 whose gradient stays zero (a dead ReLU unit) would otherwise decay into subnormal numbers, on which
-x86 CPUs take a slow microcode path (one Adam step 24 x slower). Here that is one compare per
-element inside the loop. NaN compares false and is kept.
+x86 CPUs take a slow microcode path (an Adam step tens of times slower). Here that is two compares
+per element inside the loop. NaN compares false and is kept, and so are zeros and -0.
 
 Compiled code is cached on disk (``cache=True``: ``__pycache__`` beside this file, or numba's
 user cache directory when that is read-only), so only the first process pays for compiling.
@@ -47,7 +47,7 @@ def sgd_momentum(params, grads, velocity, scratch, lr, momentum, nesterov, grad_
             g = g * grad_scale
             grads[i] = g
         v = velocity[i] * momentum + g
-        if -tiny < v < tiny:  # subnormal (or zero): flushed to +0, see the module docstring
+        if -tiny < v < tiny and v != zero:  # subnormal: flushed to +0, see the module docstring
             v = zero
         velocity[i] = v
         if nesterov:
@@ -66,7 +66,7 @@ def rmsprop(params, grads, square_avg, scratch, lr, rho, one_minus_rho, eps, gra
             g = g * grad_scale
             grads[i] = g
         s = square_avg[i] * rho + (g * g) * one_minus_rho
-        if s < tiny:  # a sum of squares is never negative: one compare
+        if zero < s < tiny:  # a sum of squares is never negative
             s = zero
         square_avg[i] = s
         params[i] = params[i] - (g / (np.sqrt(s) + eps)) * lr
@@ -81,7 +81,7 @@ def adagrad(params, grads, sum_squares, scratch, lr, eps, grad_scale, rescale, t
             g = g * grad_scale
             grads[i] = g
         s = sum_squares[i] + g * g
-        if s < tiny:
+        if zero < s < tiny:
             s = zero
         sum_squares[i] = s
         params[i] = params[i] - (g / (np.sqrt(s) + eps)) * lr
@@ -101,9 +101,9 @@ def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale
             p = p * decay
         m = m_sum[i] * beta_1 + g
         v = v_sum[i] * beta_2 + g * g
-        if -tiny < m < tiny:
+        if -tiny < m < tiny and m != zero:
             m = zero
-        if v < tiny:
+        if zero < v < tiny:
             v = zero
         m_sum[i] = m
         v_sum[i] = v

@@ -9,10 +9,11 @@ first multiplied by ``grad_scale`` in place (clipping by global norm: the norm i
 Every slot (moment, velocity, sum of squares) whose entries fall below ``tiny``, the dtype's
 smallest normal number, has them set to +0 once updated and before it is used: a moment whose
 gradient stays zero (a dead ReLU unit) would otherwise decay into subnormal numbers, on which
-x86 CPUs take a slow microcode path for every later pass (one Adam step 6 x slower). The flush is
-two comparisons into ``scratch`` (viewed as booleans) and one masked write; a slot of squares,
-never negative, needs one comparison. NaN compares false and is kept. The parameters do not move
-differently: a subnormal moment changes a weight by less than 1e-30, far below its last bit.
+x86 CPUs take a slow microcode path for every later pass (an Adam step tens of times slower).
+The flush is three comparisons into ``scratch`` (viewed as booleans; two for a slot of squares,
+never negative) and, only when an entry is hit, a masked write. NaN, zeros and -0 are kept. The
+parameters do not move differently: a subnormal moment changes a weight by less than 1e-30,
+far below its last bit.
 """
 
 from __future__ import annotations
@@ -21,19 +22,25 @@ import numpy as np
 
 
 def _flush(slot, scratch, tiny, signed: bool = True) -> None:
-    """Set the entries of ``slot`` in ``(-tiny, tiny)`` to +0 (``[0, tiny)`` when not ``signed``).
+    """Set the nonzero entries of ``slot`` in ``(-tiny, tiny)`` to +0 (``(0, tiny)`` unsigned).
 
-    ``scratch`` (same size, any float dtype of at least 2 bytes) holds the two boolean masks.
+    ``scratch`` (same size, a float dtype: at least 2 bytes an entry) holds two boolean masks.
+    Zeros are left out of the mask: a flushed slot stays zero while its gradient does, so the
+    mask is empty on most steps and the masked write (slow when dense) is skipped.
     """
     size = slot.size
     masks = scratch.view(np.bool_)
-    below = masks[:size]
-    np.less(slot, tiny, out=below)
+    hit, other = masks[:size], masks[size : 2 * size]
+    np.less(slot, tiny, out=hit)
     if signed:
-        above = masks[size : 2 * size]
-        np.greater(slot, -tiny, out=above)
-        np.logical_and(below, above, out=below)
-    np.copyto(slot, 0, where=below)
+        np.greater(slot, -tiny, out=other)
+        np.logical_and(hit, other, out=hit)
+        np.not_equal(slot, 0, out=other)
+    else:
+        np.greater(slot, 0, out=other)
+    np.logical_and(hit, other, out=hit)
+    if hit.any():
+        np.copyto(slot, 0, where=hit)
 
 
 def sgd(params, grads, scratch, lr, grad_scale, rescale) -> None:
