@@ -112,10 +112,10 @@ def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale
         params *= decay
     m_sum *= beta_1
     m_sum += grads
+    _flush(m_sum, scratch, tiny)  # while m~ is still in the cache
     v_sum *= beta_2
     np.multiply(grads, grads, out=scratch)
     v_sum += scratch
-    _flush(m_sum, scratch, tiny)
     _flush(v_sum, scratch, tiny, signed=False)
     np.sqrt(v_sum, out=scratch)
     scratch += eps_k
