@@ -77,14 +77,15 @@ def test_compiled_kernels_hold_no_fused_multiply_add():
     import numba
 
     f32 = np.float32
+    tiny = np.finfo(f32).tiny
     rng = np.random.default_rng(0)
     arrays = [rng.normal(size=16).astype(np.float32) for _ in range(5)]
     calls = [
         (numba_kernels.adam, (*arrays, f32(0.9), f32(0.999), f32(1e-8), f32(1e-3), f32(0.99), True,
-                              f32(0.5), True)),
-        (numba_kernels.sgd_momentum, (*arrays[:4], f32(0.1), f32(0.9), True, f32(0.5), True)),
+                              f32(0.5), True, tiny)),
+        (numba_kernels.sgd_momentum, (*arrays[:4], f32(0.1), f32(0.9), True, f32(0.5), True, tiny)),
         (numba_kernels.rmsprop, (*arrays[:4], f32(0.1), f32(0.9), f32(0.1), f32(1e-7),
-                                 f32(1), True)),
+                                 f32(1), True, tiny)),
     ]  # fmt: skip
     for kernel, args in calls:
         # compiled afresh with the same options: the cached one cannot show its assembly

@@ -56,6 +56,8 @@ class Optimizer:
         """Allocate the per-parameter state (moments) for ``size`` parameters."""
         self.slots = {name: np.zeros(size, dtype=dtype) for name in self.slot_names}
         self._scratch = np.empty(size, dtype=dtype)  # reused every step: no per-step allocation
+        # slots below the smallest normal number are flushed to zero (no subnormal slow path)
+        self._tiny = np.finfo(dtype).tiny
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         """Update ``params`` in place from ``grads`` (both 1-D, same length)."""
@@ -181,6 +183,7 @@ class SGD(Optimizer):
             self.nesterov,
             grad_scale,
             rescale,
+            self._tiny,
         )
 
     def _hyperparameters(self):
@@ -212,6 +215,7 @@ class RMSprop(Optimizer):
             cast(self.epsilon),
             grad_scale,
             rescale,
+            self._tiny,
         )
 
     def _hyperparameters(self):
@@ -239,6 +243,7 @@ class Adagrad(Optimizer):
             grads.dtype.type(self.epsilon),
             grad_scale,
             rescale,
+            self._tiny,
         )
 
     def _hyperparameters(self):
@@ -298,6 +303,7 @@ class Adam(Optimizer):
             decay is not None,
             grad_scale,
             rescale,
+            self._tiny,
         )
 
     def _hyperparameters(self):

@@ -8,6 +8,12 @@ emits separate multiply and add instructions that LLVM does not contract into fu
 multiply-adds (checked by ``tests/test_kernels.py`` on the machine's assembly). One pass instead of
 up to ten saves the memory traffic that bounds the NumPy path.
 
+Every optimizer slot (moment, velocity, sum of squares) that falls below the dtype's smallest
+normal number ``tiny`` is set to +0 before it is used or stored, as the NumPy kernels do: a moment
+whose gradient stays zero (a dead ReLU unit) would otherwise decay into subnormal numbers, on which
+x86 CPUs take a slow microcode path (an Adam step tens of times slower). Here that is two compares
+per element inside the loop. NaN compares false and is kept, and so are zeros and -0.
+
 Compiled code is cached on disk (``cache=True``: ``__pycache__`` beside this file, or numba's
 user cache directory when that is read-only), so only the first process pays for compiling.
 ``nogil=True``: a kernel touches only the arrays it is given, so threads may run it at once.
@@ -32,13 +38,17 @@ def sgd(params, grads, scratch, lr, grad_scale, rescale):
 
 
 @_jit
-def sgd_momentum(params, grads, velocity, scratch, lr, momentum, nesterov, grad_scale, rescale):
+def sgd_momentum(params, grads, velocity, scratch, lr, momentum, nesterov, grad_scale, rescale,
+                 tiny):  # fmt: skip
+    zero = tiny - tiny  # +0 in the buffers' dtype (a literal 0.0 would widen float32 to float64)
     for i in range(params.size):
         g = grads[i]
         if rescale:
             g = g * grad_scale
             grads[i] = g
         v = velocity[i] * momentum + g
+        if -tiny < v < tiny and v != zero:  # subnormal: flushed to +0, see the module docstring
+            v = zero
         velocity[i] = v
         if nesterov:
             params[i] = params[i] - (v * momentum + g) * lr
@@ -47,32 +57,40 @@ def sgd_momentum(params, grads, velocity, scratch, lr, momentum, nesterov, grad_
 
 
 @_jit
-def rmsprop(params, grads, square_avg, scratch, lr, rho, one_minus_rho, eps, grad_scale, rescale):
+def rmsprop(params, grads, square_avg, scratch, lr, rho, one_minus_rho, eps, grad_scale, rescale,
+            tiny):  # fmt: skip
+    zero = tiny - tiny
     for i in range(params.size):
         g = grads[i]
         if rescale:
             g = g * grad_scale
             grads[i] = g
         s = square_avg[i] * rho + (g * g) * one_minus_rho
+        if zero < s < tiny:  # a sum of squares is never negative
+            s = zero
         square_avg[i] = s
         params[i] = params[i] - (g / (np.sqrt(s) + eps)) * lr
 
 
 @_jit
-def adagrad(params, grads, sum_squares, scratch, lr, eps, grad_scale, rescale):
+def adagrad(params, grads, sum_squares, scratch, lr, eps, grad_scale, rescale, tiny):
+    zero = tiny - tiny
     for i in range(params.size):
         g = grads[i]
         if rescale:
             g = g * grad_scale
             grads[i] = g
         s = sum_squares[i] + g * g
+        if zero < s < tiny:
+            s = zero
         sum_squares[i] = s
         params[i] = params[i] - (g / (np.sqrt(s) + eps)) * lr
 
 
 @_jit
 def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale, decay,
-         decoupled, grad_scale, rescale):  # fmt: skip
+         decoupled, grad_scale, rescale, tiny):  # fmt: skip
+    zero = tiny - tiny
     for i in range(params.size):
         g = grads[i]
         if rescale:
@@ -83,6 +101,10 @@ def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale
             p = p * decay
         m = m_sum[i] * beta_1 + g
         v = v_sum[i] * beta_2 + g * g
+        if -tiny < m < tiny and m != zero:
+            m = zero
+        if zero < v < tiny:
+            v = zero
         m_sum[i] = m
         v_sum[i] = v
         params[i] = p - (m / (np.sqrt(v) + eps_k)) * step_scale

@@ -5,11 +5,42 @@ buffer of the same size the caller reuses. Scalars come already cast to the buff
 each pass rounds exactly as written (the compiled kernels in :mod:`scratchnn.kernels.numba`
 repeat these operations, in this order, element by element). With ``rescale`` the gradient is
 first multiplied by ``grad_scale`` in place (clipping by global norm: the norm is the caller's).
+
+Every slot (moment, velocity, sum of squares) whose entries fall below ``tiny``, the dtype's
+smallest normal number, has them set to +0 once updated and before it is used: a moment whose
+gradient stays zero (a dead ReLU unit) would otherwise decay into subnormal numbers, on which
+x86 CPUs take a slow microcode path for every later pass (an Adam step tens of times slower).
+The flush is three comparisons into ``scratch`` (viewed as booleans; two for a slot of squares,
+never negative) and, only when an entry is hit, a masked write. NaN, zeros and -0 are kept. The
+parameters do not move differently: a subnormal moment changes a weight by less than 1e-30,
+far below its last bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def _flush(slot, scratch, tiny, signed: bool = True) -> None:
+    """Set the nonzero entries of ``slot`` in ``(-tiny, tiny)`` to +0 (``(0, tiny)`` unsigned).
+
+    ``scratch`` (same size, a float dtype: at least 2 bytes an entry) holds two boolean masks.
+    Zeros are left out of the mask: a flushed slot stays zero while its gradient does, so the
+    mask is empty on most steps and the masked write (slow when dense) is skipped.
+    """
+    size = slot.size
+    masks = scratch.view(np.bool_)
+    hit, other = masks[:size], masks[size : 2 * size]
+    np.less(slot, tiny, out=hit)
+    if signed:
+        np.greater(slot, -tiny, out=other)
+        np.logical_and(hit, other, out=hit)
+        np.not_equal(slot, 0, out=other)
+    else:
+        np.greater(slot, 0, out=other)
+    np.logical_and(hit, other, out=hit)
+    if hit.any():
+        np.copyto(slot, 0, where=hit)
 
 
 def sgd(params, grads, scratch, lr, grad_scale, rescale) -> None:
@@ -20,12 +51,14 @@ def sgd(params, grads, scratch, lr, grad_scale, rescale) -> None:
     params -= scratch
 
 
-def sgd_momentum(params, grads, velocity, scratch, lr, momentum, nesterov, grad_scale, rescale):
+def sgd_momentum(params, grads, velocity, scratch, lr, momentum, nesterov, grad_scale, rescale,
+                 tiny):  # fmt: skip
     """``v = momentum v + g``; ``p -= lr v``, or with Nesterov ``p -= lr (g + momentum v)``."""
     if rescale:
         grads *= grad_scale
     velocity *= momentum
     velocity += grads
+    _flush(velocity, scratch, tiny)
     if nesterov:
         np.multiply(velocity, momentum, out=scratch)
         scratch += grads
@@ -35,7 +68,8 @@ def sgd_momentum(params, grads, velocity, scratch, lr, momentum, nesterov, grad_
     params -= scratch
 
 
-def rmsprop(params, grads, square_avg, scratch, lr, rho, one_minus_rho, eps, grad_scale, rescale):
+def rmsprop(params, grads, square_avg, scratch, lr, rho, one_minus_rho, eps, grad_scale, rescale,
+            tiny):  # fmt: skip
     """``s = rho s + (1 - rho) g^2``; ``p -= lr g / (sqrt(s) + eps)``."""
     if rescale:
         grads *= grad_scale
@@ -43,6 +77,7 @@ def rmsprop(params, grads, square_avg, scratch, lr, rho, one_minus_rho, eps, gra
     np.multiply(grads, grads, out=scratch)
     scratch *= one_minus_rho
     square_avg += scratch
+    _flush(square_avg, scratch, tiny, signed=False)
     np.sqrt(square_avg, out=scratch)
     scratch += eps
     np.divide(grads, scratch, out=scratch)
@@ -50,12 +85,13 @@ def rmsprop(params, grads, square_avg, scratch, lr, rho, one_minus_rho, eps, gra
     params -= scratch
 
 
-def adagrad(params, grads, sum_squares, scratch, lr, eps, grad_scale, rescale) -> None:
+def adagrad(params, grads, sum_squares, scratch, lr, eps, grad_scale, rescale, tiny) -> None:
     """``s += g^2``; ``p -= lr g / (sqrt(s) + eps)``."""
     if rescale:
         grads *= grad_scale
     np.multiply(grads, grads, out=scratch)
     sum_squares += scratch
+    _flush(sum_squares, scratch, tiny, signed=False)
     np.sqrt(sum_squares, out=scratch)
     scratch += eps
     np.divide(grads, scratch, out=scratch)
@@ -64,7 +100,7 @@ def adagrad(params, grads, sum_squares, scratch, lr, eps, grad_scale, rescale) -
 
 
 def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale, decay,
-         decoupled, grad_scale, rescale) -> None:  # fmt: skip
+         decoupled, grad_scale, rescale, tiny) -> None:  # fmt: skip
     """Adam on the scaled moments ``m~ = b1 m~ + g``, ``v~ = b2 v~ + g^2`` (see ``Adam``).
 
     ``p *= decay`` first when ``decoupled`` (AdamW), then
@@ -76,9 +112,11 @@ def adam(params, grads, m_sum, v_sum, scratch, beta_1, beta_2, eps_k, step_scale
         params *= decay
     m_sum *= beta_1
     m_sum += grads
+    _flush(m_sum, scratch, tiny)  # while m~ is still in the cache
     v_sum *= beta_2
     np.multiply(grads, grads, out=scratch)
     v_sum += scratch
+    _flush(v_sum, scratch, tiny, signed=False)
     np.sqrt(v_sum, out=scratch)
     scratch += eps_k
     np.divide(m_sum, scratch, out=scratch)
