@@ -308,3 +308,154 @@ def softmax_cross_entropy(logits, labels):
     dtype = probs.dtype.type
     _cross_entropy_gradient(probs, shifted, sums, losses, labels, dtype(1.0), dtype(1.0 / n))
     return float(np.add.reduce(losses)) / n, probs
+
+
+# -- Windows of an image, forward: im2col and max pooling (channels last) ------------------------
+# One loop each that reads the unpadded image and treats pixels outside it as the padding's value
+# (0 for im2col, -inf for max pooling): no padded copy. Copies and comparisons only, so the bits
+# are the twins' by construction; the maximum keeps np.maximum's rule (``a`` if ``a > b`` or
+# ``a`` is NaN, else ``b``: NaN wins, a tie of signed zeros gives ``b``) and the winner is the
+# first strictly greater candidate, as the twins' running maximum records it.
+
+
+@_jit
+def _im2col_rows(x, kh, kw, sh, sw, top, left, out_h, out_w, cols, zero):
+    n, height, width, channels = x.shape
+    for sample in range(n):
+        for p in range(out_h):
+            for q in range(out_w):
+                row = (sample * out_h + p) * out_w + q
+                for i in range(kh):
+                    r = p * sh + i - top
+                    for j in range(kw):
+                        col = q * sw + j - left
+                        base = (i * kw + j) * channels
+                        if r < 0 or r >= height or col < 0 or col >= width:
+                            for ch in range(channels):
+                                cols[row, base + ch] = zero
+                        else:
+                            for ch in range(channels):
+                                cols[row, base + ch] = x[sample, r, col, ch]
+
+
+@_jit
+def _im2col_transposed(x, kh, kw, sh, sw, top, left, out_h, out_w, cols_t, zero):
+    n, height, width = x.shape[0], x.shape[1], x.shape[2]
+    for i in range(kh):
+        for j in range(kw):
+            k = i * kw + j
+            for sample in range(n):
+                for p in range(out_h):
+                    r = p * sh + i - top
+                    start = (sample * out_h + p) * out_w
+                    if r < 0 or r >= height:
+                        for q in range(out_w):
+                            cols_t[k, start + q] = zero
+                        continue
+                    for q in range(out_w):
+                        col = q * sw + j - left
+                        if col < 0 or col >= width:
+                            cols_t[k, start + q] = zero
+                        else:
+                            cols_t[k, start + q] = x[sample, r, col, 0]
+
+
+def im2col(x, kernel_size, strides, out_size, padded_shape, top, left, cols, padded=None):
+    if x.dtype != cols.dtype:  # a cast on the way: NumPy's copy does it
+        return reference.im2col(x, kernel_size, strides, out_size, padded_shape, top, left, cols,
+                                padded)  # fmt: skip
+    (kh, kw), (sh, sw), (out_h, out_w) = kernel_size, strides, out_size
+    zero = cols.dtype.type(0)
+    if x.shape[-1] == 1:
+        _im2col_transposed(x, kh, kw, sh, sw, top, left, out_h, out_w, cols, zero)
+        return cols.T
+    _im2col_rows(x, kh, kw, sh, sw, top, left, out_h, out_w, cols, zero)
+    return cols
+
+
+@_jit
+def _max_pool_blocks(x, ph, pw, top, left, best, row, column, training, fill):
+    n, out_h, out_w, channels = best.shape
+    height, width = x.shape[1], x.shape[2]
+    for sample in range(n):
+        for p in range(out_h):
+            for q in range(out_w):
+                for ch in range(channels):
+                    peak = fill
+                    peak_row = 0
+                    for i in range(ph):
+                        r = p * ph + i - top
+                        row_peak = fill
+                        row_winner = 0
+                        for j in range(pw):
+                            col = q * pw + j - left
+                            inside = r >= 0 and r < height and col >= 0 and col < width
+                            value = x[sample, r, col, ch] if inside else fill
+                            if j == 0:
+                                row_peak = value
+                            else:
+                                if value > row_peak:
+                                    row_winner = j
+                                if not (row_peak > value or row_peak != row_peak):
+                                    row_peak = value
+                        if training:
+                            column[sample, p, i, q, ch] = row_winner
+                        if i == 0:
+                            peak = row_peak
+                        else:
+                            if row_peak > peak:
+                                peak_row = i
+                            if not (peak > row_peak or peak != peak):
+                                peak = row_peak
+                    best[sample, p, q, ch] = peak
+                    if training:
+                        row[sample, p, q, ch] = peak_row
+
+
+def max_pool_blocks(x, pool, out_size, padded_shape, top, left, training):
+    n, channels = x.shape[0], x.shape[-1]
+    (ph, pw), (out_h, out_w) = pool, out_size
+    best = np.empty((n, out_h, out_w, channels), x.dtype)
+    if training:
+        row = np.empty((n, out_h, out_w, channels), np.uint8)
+        column = np.empty((n, out_h, ph, out_w, channels), np.uint8)
+    else:  # nothing recorded in inference
+        row, column = np.empty((0, 0, 0, 0), np.uint8), np.empty((0, 0, 0, 0, 0), np.uint8)
+    _max_pool_blocks(x, ph, pw, top, left, best, row, column, training, x.dtype.type(-np.inf))
+    return (best, row, column) if training else (best, None, None)
+
+
+@_jit
+def _max_pool_offsets(x, ph, pw, sh, sw, top, left, best, winner, training, fill):
+    n, out_h, out_w, channels = best.shape
+    height, width = x.shape[1], x.shape[2]
+    for sample in range(n):
+        for p in range(out_h):
+            for q in range(out_w):
+                for ch in range(channels):
+                    peak = fill
+                    peak_index = 0
+                    for index in range(ph * pw):
+                        i, j = index // pw, index % pw
+                        r, col = p * sh + i - top, q * sw + j - left
+                        inside = r >= 0 and r < height and col >= 0 and col < width
+                        value = x[sample, r, col, ch] if inside else fill
+                        if index == 0:
+                            peak = value
+                        else:
+                            if value > peak:
+                                peak_index = index
+                            if not (peak > value or peak != peak):
+                                peak = value
+                    best[sample, p, q, ch] = peak
+                    if training:
+                        winner[sample, p, q, ch] = peak_index
+
+
+def max_pool_offsets(x, pool, strides, out_size, padded_shape, top, left, training):
+    shape = (x.shape[0], *out_size, x.shape[-1])
+    best = np.empty(shape, x.dtype)
+    winner = np.empty(shape if training else (0, 0, 0, 0), np.uint8)
+    _max_pool_offsets(x, pool[0], pool[1], strides[0], strides[1], top, left, best, winner,
+                      training, x.dtype.type(-np.inf))  # fmt: skip
+    return best, (winner if training else None)

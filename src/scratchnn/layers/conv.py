@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import kernels
 from .._validation import check_positive_int
@@ -17,8 +16,6 @@ from ._windows import (
     as_pair,
     check_padding,
     image_geometry,
-    offset_slices,
-    pad_image,
 )
 from .base import Weight
 from .dense import _WeightedLayer
@@ -225,35 +222,20 @@ class Conv2D(_WeightedLayer):
         out_h, out_w = geometry.rows.out, geometry.cols.out
         if (kh, kw) == (1, 1) and self.strides == (1, 1) and x.flags.c_contiguous:
             return x.reshape(n * out_h * out_w, channels)  # 1x1 kernel: the pixels are the rows
-        padded = pad_image(
-            x,
-            geometry,
-            out=self._workspace("padded", self._padded_shape(x.shape, geometry))
-            if training and geometry.padded
-            else None,
-        )
         rows, width = n * out_h * out_w, kh * kw * channels
         dtype = self.params["W"].dtype
-        if channels == 1:
-            # One channel: X_col^T, (kh kw, N out_h out_w), is kh*kw plain copies of shifted
-            # images (3x faster than the copy below); BLAS takes its transpose at no cost.
-            cols_t = self._workspace("cols", (width, rows)) if training else None
-            cols_t = np.empty((width, rows), dtype) if cols_t is None else cols_t
-            shifted = cols_t.reshape(kh, kw, n, out_h, out_w)
-            for i, j, pixels in offset_slices(geometry, self.kernel_size, self.strides):
-                shifted[i, j] = padded[pixels][..., 0]
-            return cols_t.T
-        sh, sw = self.strides
-        # (N, H', W', C, kh, kw) view, every window at once; strided and reordered to
-        # (N, out_h, out_w, kh, kw, C), the layout of W_mat's rows; the copy is im2col's only one.
-        windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))
-        windows = windows[:, : sh * (out_h - 1) + 1 : sh, : sw * (out_w - 1) + 1 : sw]
-        windows = windows.transpose(0, 1, 2, 4, 5, 3)
-        cols = (
-            self._workspace("cols", (rows, width)) if training else np.empty((rows, width), dtype)
-        )
-        np.copyto(cols.reshape(windows.shape), windows)
-        return cols
+        # One channel: the kernel writes X_col^T, (kh kw, N out_h out_w), and BLAS takes its
+        # transpose at no cost (see the kernels). Training reuses the buffers batch to batch.
+        shape = (width, rows) if channels == 1 else (rows, width)
+        cols = self._workspace("cols", shape) if training else np.empty(shape, dtype)
+        padded_shape = self._padded_shape(x.shape, geometry)
+        padded = None
+        if training and geometry.padded:
+            padded = self._workspace("padded", padded_shape)
+        return kernels.current(dtype).im2col(
+            x, self.kernel_size, self.strides, (out_h, out_w), padded_shape,
+            geometry.rows.before, geometry.cols.before, cols, padded,
+        )  # fmt: skip
 
     def _col2im(self, delta: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
         """``dL/dx``: each row of ``dL/dX_col = delta W_mat^T`` added back onto its pixels.
