@@ -318,46 +318,86 @@ def softmax_cross_entropy(logits, labels):
 # first strictly greater candidate, as the twins' running maximum records it.
 
 
+# The copies go through 1-D views indexed from 0 by a range: an index numba cannot prove
+# non-negative gets a wrap-around test per element, which keeps LLVM from vectorising (3x).
+
+
 @_jit
 def _im2col_rows(x, kh, kw, sh, sw, top, left, out_h, out_w, cols, zero):
+    # a window's row of kw pixels is one contiguous run of x (flat indices throughout)
     n, height, width, channels = x.shape
+    source, target = x.reshape(-1), cols.reshape(-1)
+    span = kw * channels
     for sample in range(n):
         for p in range(out_h):
             for q in range(out_w):
-                row = (sample * out_h + p) * out_w + q
+                row = ((sample * out_h + p) * out_w + q) * kh * span
+                first = q * sw - left  # the window's first column
+                start = max(0, -first) * channels  # its pixels inside the image: [start, stop)
+                stop = max(start, min(kw, width - first) * channels)
                 for i in range(kh):
                     r = p * sh + i - top
-                    for j in range(kw):
-                        col = q * sw + j - left
-                        base = (i * kw + j) * channels
-                        if r < 0 or r >= height or col < 0 or col >= width:
-                            for ch in range(channels):
-                                cols[row, base + ch] = zero
-                        else:
-                            for ch in range(channels):
-                                cols[row, base + ch] = x[sample, r, col, ch]
+                    window_row = target[row + i * span : row + (i + 1) * span]
+                    if r < 0 or r >= height:
+                        for k in range(span):
+                            window_row[k] = zero
+                        continue
+                    pixel = ((sample * height + r) * width + first) * channels
+                    run = source[pixel + start : pixel + stop]
+                    inside = window_row[start:stop]
+                    for k in range(start):
+                        window_row[k] = zero
+                    for k in range(stop - start):
+                        inside[k] = run[k]
+                    for k in range(stop, span):
+                        window_row[k] = zero
 
 
 @_jit
 def _im2col_transposed(x, kh, kw, sh, sw, top, left, out_h, out_w, cols_t, zero):
+    # one channel: each row of X_col^T is runs of shifted image rows (flat indices throughout);
+    # the padding's zeros in a second pass, which keeps the copy's loop vectorised. With
+    # sw > 1 the runs are strided: the plain loop of _im2col_strided.
+    n, height, width = x.shape[0], x.shape[1], x.shape[2]
+    source, target = x.reshape(-1), cols_t.reshape(-1)
+    rows = n * out_h * out_w
+    for i in range(kh):
+        for j in range(kw):
+            # the windows whose pixel (i, j) lies inside the image along the width: [first, last)
+            first = min(out_w, max(0, left - j))
+            last = max(first, min(out_w, width - j + left))
+            for sample in range(n):
+                for p in range(out_h):
+                    r = p * sh + i - top
+                    base = (i * kw + j) * rows + (sample * out_h + p) * out_w
+                    windows = target[base : base + out_w]
+                    if r < 0 or r >= height:
+                        windows[:] = zero
+                        continue
+                    pixel = (sample * height + r) * width + first + j - left
+                    inside = windows[first:last]
+                    run = source[pixel : pixel + last - first]
+                    for q in range(last - first):
+                        inside[q] = run[q]
+            if first > 0 or last < out_w:
+                for start in range((i * kw + j) * rows, (i * kw + j + 1) * rows, out_w):
+                    target[start : start + first] = zero
+                    target[start + last : start + out_w] = zero
+
+
+@_jit
+def _im2col_strided(x, kh, kw, sh, sw, top, left, out_h, out_w, cols_t, zero):
     n, height, width = x.shape[0], x.shape[1], x.shape[2]
     for i in range(kh):
         for j in range(kw):
-            k = i * kw + j
             for sample in range(n):
                 for p in range(out_h):
                     r = p * sh + i - top
                     start = (sample * out_h + p) * out_w
-                    if r < 0 or r >= height:
-                        for q in range(out_w):
-                            cols_t[k, start + q] = zero
-                        continue
                     for q in range(out_w):
                         col = q * sw + j - left
-                        if col < 0 or col >= width:
-                            cols_t[k, start + q] = zero
-                        else:
-                            cols_t[k, start + q] = x[sample, r, col, 0]
+                        inside = r >= 0 and r < height and col >= 0 and col < width
+                        cols_t[i * kw + j, start + q] = x[sample, r, col, 0] if inside else zero
 
 
 def im2col(x, kernel_size, strides, out_size, padded_shape, top, left, cols, padded=None):
@@ -366,8 +406,10 @@ def im2col(x, kernel_size, strides, out_size, padded_shape, top, left, cols, pad
                                 padded)  # fmt: skip
     (kh, kw), (sh, sw), (out_h, out_w) = kernel_size, strides, out_size
     zero = cols.dtype.type(0)
+    x = np.ascontiguousarray(x)
     if x.shape[-1] == 1:
-        _im2col_transposed(x, kh, kw, sh, sw, top, left, out_h, out_w, cols, zero)
+        gather = _im2col_transposed if sw == 1 else _im2col_strided
+        gather(x, kh, kw, sh, sw, top, left, out_h, out_w, cols, zero)
         return cols.T
     _im2col_rows(x, kh, kw, sh, sw, top, left, out_h, out_w, cols, zero)
     return cols
@@ -375,41 +417,47 @@ def im2col(x, kernel_size, strides, out_size, padded_shape, top, left, cols, pad
 
 @_jit
 def _max_pool_blocks(x, ph, pw, top, left, best, row, column, training, fill):
+    # channels innermost, each channel's running maximum kept in an array, so the loops vectorise
     n, out_h, out_w, channels = best.shape
     height, width = x.shape[1], x.shape[2]
+    row_peak = np.empty(channels, best.dtype)
+    row_winner = np.empty(channels, np.uint8)
     for sample in range(n):
         for p in range(out_h):
             for q in range(out_w):
-                for ch in range(channels):
-                    peak = fill
-                    peak_row = 0
-                    for i in range(ph):
-                        r = p * ph + i - top
-                        row_peak = fill
-                        row_winner = 0
-                        for j in range(pw):
-                            col = q * pw + j - left
-                            inside = r >= 0 and r < height and col >= 0 and col < width
+                for i in range(ph):
+                    r = p * ph + i - top
+                    for j in range(pw):
+                        col = q * pw + j - left
+                        inside = r >= 0 and r < height and col >= 0 and col < width
+                        if j == 0:
+                            for ch in range(channels):
+                                row_peak[ch] = x[sample, r, col, ch] if inside else fill
+                                row_winner[ch] = 0
+                            continue
+                        for ch in range(channels):
                             value = x[sample, r, col, ch] if inside else fill
-                            if j == 0:
-                                row_peak = value
-                            else:
-                                if value > row_peak:
-                                    row_winner = j
-                                if not (row_peak > value or row_peak != row_peak):
-                                    row_peak = value
-                        if training:
-                            column[sample, p, i, q, ch] = row_winner
-                        if i == 0:
-                            peak = row_peak
-                        else:
-                            if row_peak > peak:
-                                peak_row = i
-                            if not (peak > row_peak or peak != peak):
-                                peak = row_peak
-                    best[sample, p, q, ch] = peak
+                            peak = row_peak[ch]
+                            if value > peak:
+                                row_winner[ch] = j
+                            if not (peak > value or peak != peak):
+                                row_peak[ch] = value
                     if training:
-                        row[sample, p, q, ch] = peak_row
+                        for ch in range(channels):
+                            column[sample, p, i, q, ch] = row_winner[ch]
+                    if i == 0:
+                        for ch in range(channels):
+                            best[sample, p, q, ch] = row_peak[ch]
+                            if training:
+                                row[sample, p, q, ch] = 0
+                        continue
+                    for ch in range(channels):
+                        value = row_peak[ch]
+                        peak = best[sample, p, q, ch]
+                        if training and value > peak:
+                            row[sample, p, q, ch] = i
+                        if not (peak > value or peak != peak):
+                            best[sample, p, q, ch] = value
 
 
 def max_pool_blocks(x, pool, out_size, padded_shape, top, left, training):
