@@ -252,7 +252,9 @@ class Conv2D(_WeightedLayer):
         geometry = self._geometry(x_shape[1:])
         out_h, out_w = geometry.rows.out, geometry.cols.out
         per_offset = kernel.reshape(kh * kw, channels, self.filters).transpose(0, 2, 1)
-        grad_windows = np.matmul(delta, per_offset).reshape(kh, kw, n, out_h, out_w, channels)
+        grad_windows = np.matmul(
+            delta, per_offset, out=self._workspace("grad_windows", (kh * kw, len(delta), channels))
+        ).reshape(kh, kw, n, out_h, out_w, channels)
         padded_shape = self._padded_shape(x_shape, geometry)
         return kernels.current(delta.dtype).col2im(
             grad_windows, x_shape, padded_shape, geometry.rows.before, geometry.cols.before,
