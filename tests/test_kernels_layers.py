@@ -417,3 +417,23 @@ def test_conv_training_reuses_buffers_and_inference_allocates(restore_backend):
     assert all(same)
     for layer, attributes in zip(model.layers, state, strict=True):
         assert all(value is attributes[key] for key, value in vars(layer).items())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_conv_inference_in_chunks_gives_the_same_bits(backend, restore_backend, monkeypatch):
+    """A large inference batch runs a few images at a time: the same outputs, bit for bit."""
+    from scratchnn.layers import Conv2D
+
+    kernels.set_backend(backend)
+    rng = np.random.default_rng(13)
+    layer = Conv2D(5, 3, padding="same", activation="relu")
+    layer.build((7, 7, 3), rng)
+    x = rng.normal(size=(23, 7, 7, 3)).astype(np.float32)
+    whole = layer.forward(x)
+    assert layer._inference_chunk(x) > len(x)  # no chunks by default at this size
+    monkeypatch.setattr(Conv2D, "INFERENCE_PATCHES", 7 * 7 * 27 * 8 * 4)  # 4 images a chunk
+    assert layer._inference_chunk(x) == 4
+    before = dict(vars(layer))
+    chunked = layer.forward(x)
+    assert same_bytes(chunked, whole)
+    assert all(value is before[key] for key, value in vars(layer).items())

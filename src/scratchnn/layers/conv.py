@@ -140,6 +140,9 @@ class Conv2D(_WeightedLayer):
         Training reuses work buffers kept per batch shape (copy ``a`` to keep it); inference
         allocates its own arrays and writes nothing on the layer.
         """
+        chunk = 0 if training else self._inference_chunk(x)
+        if chunk and len(x) > chunk:
+            return self._forward_in_chunks(x, chunk)
         z = self._convolve(x, training, add_bias=False)
         rows = z.reshape(-1, self.filters)
         bias = self.params["b"] if self.use_bias else None
@@ -147,6 +150,34 @@ class Conv2D(_WeightedLayer):
         a = self.activation.forward_with_bias(rows, bias, out=out).reshape(z.shape)
         if training:
             self._cache = (*self._cache, z, a)
+        return a
+
+    INFERENCE_PATCHES = 8 * 2**20  # bytes of im2col's patches an inference chunk may hold
+
+    def _inference_chunk(self, x: np.ndarray) -> int:
+        """Images per inference chunk: their patches within ``INFERENCE_PATCHES`` (0: no chunks)."""
+        if x.ndim != 4:
+            return 0
+        (out_h, _, _), (out_w, _, _) = self._geometry(x.shape[1:])
+        per_image = out_h * out_w * self.params["W"].size // self.filters
+        return max(1, self.INFERENCE_PATCHES // (per_image * self.params["W"].itemsize))
+
+    def _forward_in_chunks(self, x: np.ndarray, chunk: int) -> np.ndarray:
+        """Inference on a large batch ``chunk`` images at a time, into one output.
+
+        A predict batch sized by memory (up to 256 MB of work) made one ``X_col`` of ~100 MB:
+        fresh pages from the system each call, and never in cache. Chunks of ~8 MB are reused
+        by the allocator and stay in cache (a digits predict pass ~2x faster); each row is the
+        same product of the same numbers.
+        """
+        bias = self.params["b"] if self.use_bias else None
+        a = None
+        for start in range(0, len(x), chunk):
+            z = self._convolve(x[start : start + chunk], False, add_bias=False)
+            if a is None:
+                a = np.empty((len(x), *z.shape[1:]), z.dtype)
+            out = a[start : start + len(z)].reshape(-1, self.filters)
+            self.activation.forward_with_bias(z.reshape(-1, self.filters), bias, out=out)
         return a
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
