@@ -431,7 +431,8 @@ def test_conv_inference_in_chunks_gives_the_same_bits(backend, restore_backend, 
     x = rng.normal(size=(23, 7, 7, 3)).astype(np.float32)
     whole = layer.forward(x)
     assert layer._inference_chunk(x) > len(x)  # no chunks by default at this size
-    monkeypatch.setattr(Conv2D, "INFERENCE_PATCHES", 7 * 7 * 27 * 8 * 4)  # 4 images a chunk
+    patches = 7 * 7 * 27 * layer.params["W"].itemsize  # bytes of one image's patches
+    monkeypatch.setattr(Conv2D, "INFERENCE_PATCHES", 4 * patches)  # 4 images a chunk
     assert layer._inference_chunk(x) == 4
     before = dict(vars(layer))
     chunked = layer.forward(x)
