@@ -268,3 +268,173 @@ def test_layer_kernels_hold_no_fused_multiply_add():
         assert "mulss" in assembly or "mulps" in assembly  # the code was read
         for fused in ("vfmadd", "vfmsub", "vfnmadd", "vfnmsub"):
             assert fused not in assembly, (kernel.__name__, fused)
+
+
+# -- the forward's window kernels: im2col and max pooling ---------------------------------------
+
+
+def awkward_images(rng: np.random.Generator, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Random images with ties, signed zeros and a NaN planted (max pooling's hard cases)."""
+    x = np.round(rng.normal(size=shape) * 2).astype(dtype)  # rounded: many ties
+    flat = x.reshape(-1)
+    flat[rng.integers(0, flat.size, size=max(1, flat.size // 7))] = -0.0
+    flat[rng.integers(0, flat.size, size=max(1, flat.size // 7))] = 0.0
+    if flat.size > 3:
+        flat[rng.integers(0, flat.size)] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("trial", range(8))
+def test_im2col_is_bit_identical(dtype, padding, trial):
+    rng = np.random.default_rng(700 + 10 * trial + len(padding))
+    for tiling in (False, True):
+        kernel, strides, out, x_shape, padded, top, left = random_windows(rng, padding, tiling)
+        if trial % 2:  # wider strides than random_windows draws
+            strides = tuple(int(v) for v in rng.integers(1, 3, size=2, endpoint=True))
+            strides = (min(strides[0], x_shape[1]), min(strides[1], x_shape[2]))
+            (out_h, top, bottom), (out_w, left, right) = (
+                axis(x_shape[1], kernel[0], strides[0], padding),
+                axis(x_shape[2], kernel[1], strides[1], padding),
+            )
+            out = (x_shape[0], out_h, out_w, x_shape[3])
+            padded = (x_shape[0], x_shape[1] + top + bottom, x_shape[2] + left + right, x_shape[3])
+        for channels in (1, x_shape[3] + 1):  # one channel: the transposed layout
+            shape = (*x_shape[:3], channels)
+            x = awkward_images(rng, shape, dtype)
+            rows, width = out[0] * out[1] * out[2], kernel[0] * kernel[1] * channels
+            layout = (width, rows) if channels == 1 else (rows, width)
+            results = []
+            for module in (numpy_kernels, numba_kernels):
+                cols = np.full(layout, 7.0, dtype)  # stale values: all must be overwritten
+                pad = (*padded[:3], channels)
+                buffer = np.zeros(pad, dtype) if pad != shape else None
+                results.append(module.im2col(x, kernel, strides, out[1:3], pad, top, left, cols,
+                                             buffer))  # fmt: skip
+            expected, got = results
+            assert expected.shape == (rows, width)
+            assert same_bytes(np.ascontiguousarray(got), np.ascontiguousarray(expected))
+
+
+def test_im2col_rows_are_the_windows():
+    """A hand-checked case: 2x2 windows over a 3x3 image, "same" padding (zeros after)."""
+    x = np.arange(1.0, 10.0).reshape(1, 3, 3, 1)
+    for module in (numpy_kernels, numba_kernels):
+        cols = module.im2col(x, (2, 2), (1, 1), (3, 3), (1, 4, 4, 1), 0, 0,
+                             np.empty((4, 9)), np.zeros((1, 4, 4, 1)))  # fmt: skip
+        assert cols[0].tolist() == [1, 2, 4, 5]
+        assert cols[2].tolist() == [3, 0, 6, 0]
+        assert cols[8].tolist() == [9, 0, 0, 0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("trial", range(8))
+def test_max_pooling_forward_is_bit_identical(dtype, padding, trial):
+    rng = np.random.default_rng(900 + 10 * trial + len(padding))
+    for tiling in (False, True):
+        kernel, strides, out, x_shape, padded, top, left = random_windows(rng, padding, tiling)
+        x = awkward_images(rng, x_shape, dtype)
+        for training in (True, False):
+            if tiling:
+                args = (x, kernel, out[1:3], padded, top, left, training)
+                name = "max_pool_blocks"
+            else:
+                args = (x, kernel, strides, out[1:3], padded, top, left, training)
+                name = "max_pool_offsets"
+            expected = getattr(numpy_kernels, name)(*args)
+            got = getattr(numba_kernels, name)(*args)
+            assert expected[0].shape == out and len(got) == len(expected)
+            assert same_bytes(got[0], expected[0]), (name, training)
+            for a, b in zip(got[1:], expected[1:], strict=True):  # the winners, in training
+                assert same_bytes(a, b) if training else (a is None and b is None), name
+
+
+def test_max_pooling_records_the_first_maximum():
+    """Ties go to the first maximum in row-major order; NaN wins its window."""
+    x = np.array([[1.0, 3.0], [3.0, 2.0]]).reshape(1, 2, 2, 1)
+    for module in (numpy_kernels, numba_kernels):
+        best, row, column = module.max_pool_blocks(x, (2, 2), (1, 1), x.shape, 0, 0, True)
+        assert best.item() == 3.0 and row.item() == 0 and column[0, 0, :, 0, 0].tolist() == [1, 0]
+        best, winner = module.max_pool_offsets(x, (2, 2), (1, 1), (1, 1), x.shape, 0, 0, True)
+        assert best.item() == 3.0 and winner.item() == 1
+        x_nan = x.copy()
+        x_nan[0, 1, 1, 0] = np.nan
+        assert np.isnan(module.max_pool_offsets(x_nan, (2, 2), (1, 1), (1, 1), x.shape, 0, 0,
+                                                False)[0].item())  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_digit_cnn_fits_are_bit_identical_on_both_backends(dtype, restore_backend):
+    """The benchmark's network (one-channel images, "same" convolutions, 2x2 pools)."""
+    from scratchnn.layers import Conv2D, Dense, Flatten, MaxPool2D
+
+    rng = np.random.default_rng(11)
+    x = rng.random((40, 12, 12, 1)).astype(dtype)
+    y = rng.integers(0, 4, size=40)
+
+    def layers():
+        return [
+            Conv2D(4, 3, padding="same", activation="relu"),
+            MaxPool2D(2),
+            Conv2D(6, 3, padding="same", activation="relu"),
+            MaxPool2D(2),
+            Conv2D(3, 2, strides=2, activation="relu"),  # strided, one window per output
+            Flatten(),
+            Dense(8, "relu"),
+            Dense(4, "softmax"),
+        ]
+
+    assert_fits_identical(layers, x, y, loss="categorical_crossentropy", epochs=2, batch_size=16,
+                          optimizer="adam")  # fmt: skip
+
+
+def test_conv_training_reuses_buffers_and_inference_allocates(restore_backend):
+    """Training gathers into one buffer batch after batch; predict writes nothing on the layer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scratchnn.layers import Conv2D, Flatten, MaxPool2D
+
+    kernels.set_backend("numba")
+    rng = np.random.default_rng(12)
+    model = scratchnn.Sequential(
+        [Conv2D(3, 3, padding="same", activation="relu", input_shape=(8, 8, 2)), MaxPool2D(2),
+         Conv2D(2, 3, strides=2, padding="same"), Flatten()], seed=2,
+    )  # fmt: skip
+    conv = model.layers[0]
+    x = rng.random((8, 8, 8, 2))
+    conv.forward(x, training=True)
+    cols = conv._recorded()[0]
+    conv.forward(x[::-1].copy(), training=True)
+    assert conv._recorded()[0] is cols  # the same buffer, refilled
+    inputs = [rng.random((int(rng.integers(1, 6)), 8, 8, 2)) for _ in range(6)]
+    expected = [model.predict(v) for v in inputs]
+    state = [dict(vars(layer)) for layer in model.layers]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        same = list(pool.map(lambda i: np.array_equal(model.predict(inputs[i % 6]),
+                                                      expected[i % 6]), range(48)))  # fmt: skip
+    assert all(same)
+    for layer, attributes in zip(model.layers, state, strict=True):
+        assert all(value is attributes[key] for key, value in vars(layer).items())
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_conv_inference_in_chunks_gives_the_same_bits(backend, restore_backend, monkeypatch):
+    """A large inference batch runs a few images at a time: the same outputs, bit for bit."""
+    from scratchnn.layers import Conv2D
+
+    kernels.set_backend(backend)
+    rng = np.random.default_rng(13)
+    layer = Conv2D(5, 3, padding="same", activation="relu")
+    layer.build((7, 7, 3), rng)
+    x = rng.normal(size=(23, 7, 7, 3)).astype(np.float32)
+    whole = layer.forward(x)
+    assert layer._inference_chunk(x) > len(x)  # no chunks by default at this size
+    patches = 7 * 7 * 27 * layer.params["W"].itemsize  # bytes of one image's patches
+    monkeypatch.setattr(Conv2D, "INFERENCE_PATCHES", 4 * patches)  # 4 images a chunk
+    assert layer._inference_chunk(x) == 4
+    before = dict(vars(layer))
+    chunked = layer.forward(x)
+    assert same_bytes(chunked, whole)
+    assert all(value is before[key] for key, value in vars(layer).items())

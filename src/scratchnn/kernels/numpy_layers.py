@@ -8,6 +8,7 @@ re-exports them, so a backend is one module.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 # -- Dense: bias plus activation, and the activation's backward with the bias gradient ----------
 # ``z (rows, units)`` is the product ``x W``; ``bias`` is None without one. ``out`` may be ``z``
@@ -170,3 +171,95 @@ def softmax_cross_entropy(logits, labels):
     value = float(np.add.reduce(losses)) / n
     probs *= 1.0 / n
     return value, probs
+
+
+# -- Windows of an image, forward: im2col and max pooling (channels last) ------------------------
+# ``top, left``: the padding before the image; ``padded_shape``: ``(N, H_pad, W_pad, C)``;
+# ``out_size``: ``(out_h, out_w)``. The padded image is made only where padding is asked for.
+
+
+def _pad(x, padded_shape, top, left, fill, padded=None):
+    """``x`` inside a ``padded_shape`` image of ``fill`` (``padded``: a reused buffer whose border
+    already holds ``fill``); ``x`` itself when nothing pads it."""
+    if tuple(padded_shape) == x.shape:
+        return x
+    if padded is None:
+        padded = np.full(padded_shape, fill, x.dtype)
+    padded[:, top : top + x.shape[1], left : left + x.shape[2], :] = x
+    return padded
+
+
+def im2col(x, kernel_size, strides, out_size, padded_shape, top, left, cols, padded=None):
+    """Every window of the zero-padded ``x (N, H, W, C)`` as a row of ``cols``; returns ``X_col``.
+
+    ``X_col (N out_h out_w, kh kw C)``, each row ordered ``(i, j, c)`` as ``W_mat``'s rows.
+    ``cols`` is that matrix, or for one channel its transpose ``(kh kw, N out_h out_w)`` (then
+    ``cols.T`` is returned: ``kh kw`` plain copies of shifted images, 3x faster than the strided
+    gather). ``padded``: a buffer for the padded image, its border zero (training reuses one).
+    """
+    (kh, kw), (sh, sw), (out_h, out_w) = kernel_size, strides, out_size
+    n, channels = x.shape[0], x.shape[-1]
+    padded = _pad(x, padded_shape, top, left, 0.0, padded)
+    if channels == 1:
+        shifted = cols.reshape(kh, kw, n, out_h, out_w)
+        for i in range(kh):
+            for j in range(kw):
+                shifted[i, j] = padded[:, _offset(i, sh, out_h), _offset(j, sw, out_w), 0]
+        return cols.T
+    # (N, H', W', C, kh, kw) view of every window, strided and reordered to (N, out_h, out_w,
+    # kh, kw, C): one copy.
+    windows = sliding_window_view(padded, (kh, kw), axis=(1, 2))
+    windows = windows[:, : sh * (out_h - 1) + 1 : sh, : sw * (out_w - 1) + 1 : sw]
+    np.copyto(cols.reshape(n, out_h, out_w, kh, kw, channels), windows.transpose(0, 1, 2, 4, 5, 3))
+    return cols
+
+
+def _running_max(candidates, training):
+    """Elementwise maximum of ``candidates`` and (training) the index of the first one to hold it.
+
+    Strictly greater replaces: on a tie the earlier candidate keeps the win, so each window
+    has exactly one winner, the first maximum in row-major order.
+    """
+    if len(candidates) == 1:
+        best = candidates[0].copy()
+        return best, np.zeros(best.shape, np.uint8) if training else None
+    best = np.maximum(candidates[0], candidates[1])
+    index = np.greater(candidates[1], candidates[0]).view(np.uint8) if training else None
+    for k, candidate in enumerate(candidates[2:], start=2):
+        if training:
+            np.copyto(index, k, where=candidate > best)
+        np.maximum(best, candidate, out=best)
+    return best, index
+
+
+def max_pool_blocks(x, pool, out_size, padded_shape, top, left, training):
+    """Max pooling over windows that do not overlap (``strides == pool``): ``(best, row, column)``.
+
+    The windows are the blocks of a reshape, ``(N, out_h, ph, out_w, pw, C)``: a running maximum
+    along each window's rows, then down them (``ph + pw`` passes over whole arrays). ``row (N,
+    out_h, out_w, C)`` and ``column (N, out_h, ph, out_w, C)`` record the winners (training;
+    else None). ``-inf`` pads.
+    """
+    (ph, pw), (out_h, out_w) = pool, out_size
+    padded = _pad(x, padded_shape, top, left, -np.inf)
+    n, channels = padded.shape[0], padded.shape[-1]
+    blocks = padded[:, : out_h * ph, : out_w * pw].reshape(n, out_h, ph, out_w, pw, channels)
+    row_best, column = _running_max([blocks[:, :, :, :, j] for j in range(pw)], training)
+    best, row = _running_max([row_best[:, :, i] for i in range(ph)], training)
+    return best, row, column
+
+
+def max_pool_offsets(x, pool, strides, out_size, padded_shape, top, left, training):
+    """Max pooling over overlapping windows, one pass per offset: ``(best, winner)``.
+
+    ``winner (N, out_h, out_w, C)``: each window's winning offset ``i pw + j`` (training; else
+    None).
+    """
+    (out_h, out_w) = out_size
+    padded = _pad(x, padded_shape, top, left, -np.inf)
+    candidates = [
+        padded[:, _offset(i, strides[0], out_h), _offset(j, strides[1], out_w)]
+        for i in range(pool[0])
+        for j in range(pool[1])
+    ]
+    return _running_max(candidates, training)

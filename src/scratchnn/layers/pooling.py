@@ -121,13 +121,18 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x, geometry = self._checked(x)
-        padded = pad_image(x, geometry, fill=-np.inf)
+        padded_shape = _padded_shape(x.shape, geometry)
+        where = ((geometry.rows.out, geometry.cols.out), padded_shape, geometry.rows.before,
+                 geometry.cols.before, training)  # fmt: skip
+        kernel = kernels.current(x.dtype)
+        # Windows that do not overlap (strides == pool_size, the usual case) are the blocks of
+        # a reshape: a maximum along each window's rows, then down them (see the kernels).
         if self.pool_size == self.strides:
-            best, winners = self._max_of_blocks(padded, geometry, training)
+            best, *winners = kernel.max_pool_blocks(x, self.pool_size, *where)
         else:
-            best, winners = self._max_of_offsets(padded, geometry, training)
+            best, *winners = kernel.max_pool_offsets(x, self.pool_size, self.strides, *where)
         if training:
-            self._cache = (winners, x.shape, padded.shape)
+            self._cache = (tuple(winners), x.shape, padded_shape)
         return best
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -143,46 +148,11 @@ class MaxPool2D(_Pool2D):
         return kernel.max_pool_offsets_backward(grad_output, winner, self.pool_size, self.strides,
                                                 *where)  # fmt: skip
 
-    # Windows that do not overlap (strides == pool_size, the usual case) are the blocks of a
-    # reshape, (N, out_h, ph, out_w, pw, C): a maximum along each window's rows, then down
-    # them, takes ph + pw passes over whole arrays instead of ph * pw over strided slices.
-    def _max_of_blocks(
-        self, padded: np.ndarray, geometry: Geometry, training: bool
-    ) -> tuple[np.ndarray, tuple]:
-        (ph, pw), (out_h, out_w) = self.pool_size, (geometry.rows.out, geometry.cols.out)
-        n, channels = padded.shape[0], padded.shape[-1]
-        blocks = padded[:, : out_h * ph, : out_w * pw].reshape(n, out_h, ph, out_w, pw, channels)
-        row_best, column = _running_max([blocks[:, :, :, :, j] for j in range(pw)], training)
-        best, row = _running_max([row_best[:, :, i] for i in range(ph)], training)
-        return best, (row, column)
 
-    # Overlapping windows: one pass per offset of the window, each a strided slice.
-    def _max_of_offsets(
-        self, padded: np.ndarray, geometry: Geometry, training: bool
-    ) -> tuple[np.ndarray, tuple]:
-        slices = offset_slices(geometry, self.pool_size, self.strides)
-        best, winner = _running_max([padded[pixels] for _, _, pixels in slices], training)
-        return best, (winner,)
-
-
-def _running_max(
-    candidates: list[np.ndarray], training: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Elementwise maximum of ``candidates`` and (training) the index of the first one to hold it.
-
-    Strictly greater replaces: on a tie the earlier candidate keeps the win, so each window
-    has exactly one winner, the first maximum in row-major order.
-    """
-    if len(candidates) == 1:
-        best = candidates[0].copy()
-        return best, np.zeros(best.shape, np.uint8) if training else None
-    best = np.maximum(candidates[0], candidates[1])
-    index = np.greater(candidates[1], candidates[0]).view(np.uint8) if training else None
-    for k, candidate in enumerate(candidates[2:], start=2):
-        if training:
-            np.copyto(index, k, where=candidate > best)
-        np.maximum(best, candidate, out=best)
-    return best, index
+def _padded_shape(x_shape: tuple[int, ...], geometry: Geometry) -> tuple[int, ...]:
+    (_, top, bottom), (_, left, right) = geometry
+    n, height, width, channels = x_shape
+    return (n, height + top + bottom, width + left + right, channels)
 
 
 class AvgPool2D(_Pool2D):
