@@ -215,7 +215,7 @@ def test_open_length_sequences_keep_the_time_axis_open():
         (lambda: LSTM(0), ValueError, "units"),
         (lambda: GRU(3, dropout=1.0), ValueError, r"dropout must be in \[0, 1\)"),
         (lambda: SimpleRNN(3, return_sequences=1), TypeError, "return_sequences must be True"),
-        (lambda: GRU(3, reset_after=False), ValueError, "reset_after=True only"),
+        (lambda: GRU(3, reset_after=1), TypeError, "reset_after must be True or False"),
         (lambda: Bidirectional(Dense(3)), TypeError, "wraps a recurrent layer"),
         (lambda: Bidirectional(LSTM(3), merge_mode="max"), ValueError, "merge_mode must be"),
     ],

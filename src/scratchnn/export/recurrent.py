@@ -5,8 +5,9 @@
 * ``SimpleRNN``, ``LSTM``, ``GRU``: ONNX's operator of that name. ONNX keeps each weight as
   ``(num_directions, gates * units, in)``, the transpose of ours, and orders the LSTM's gates
   i, o, f, c (ours: i, f, c, o); the GRU's order z, r, h is ours, and ``linear_before_reset=1``
-  is our (Keras's ``reset_after``) form ``r * (h U_h + b1_h)``. ``B`` is the input bias and the
-  recurrent bias concatenated, ``(num_directions, 2 * gates * units)``.
+  is our (Keras's ``reset_after``) form ``r * (h U_h + b1_h)``, ``linear_before_reset=0`` the
+  ``reset_after=False`` form ``(r * h) U_h`` (its one bias row is all input bias). ``B`` is the
+  input bias and the recurrent bias concatenated, ``(num_directions, 2 * gates * units)``.
 * ``go_backwards``: ``direction="reverse"``; ``Bidirectional``: ``direction="bidirectional"``,
   one operator for both layers, the merge (concat, sum, mul, ave) composed after it.
 * Initial states (a layer called on ``[x, h0]`` or ``[x, h0, c0]``): ``initial_h``,
@@ -212,7 +213,8 @@ def _run_operator(
     attributes = {"hidden_size": layer.units, "direction": direction}
     attributes.update(_activation_attributes(layer, where, len(parts)))
     if _op_of(layer) == "GRU":
-        attributes["linear_before_reset"] = 1
+        # reset_after=True: r * (h U_h + b1_h) (1); False: (r * h) U_h (0, ONNX's default)
+        attributes["linear_before_reset"] = 1 if layer.reset_after else 0
     n_outputs = 3 if _op_of(layer) == "LSTM" else 2
     y, *states = _multi_output_node(graph, _op_of(layer), inputs, n_outputs, **attributes)
     return y, states

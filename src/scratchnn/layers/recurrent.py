@@ -35,7 +35,7 @@ from ..initializers import get_initializer, initializer_config
 from ..regularizers import get_regularizer
 from .base import Layer, Weight, format_shape
 from .dense import _named_or_object
-from .recurrent_cells import GRUCell, LSTMCell, SimpleRNNCell
+from .recurrent_cells import GRUCell, GRUResetBeforeCell, LSTMCell, SimpleRNNCell
 
 
 def _config_of(thing: Any) -> Any:
@@ -237,7 +237,9 @@ class _Recurrent(Layer):
 
         # every step's input product at once: (N, T, G u)
         xw = np.matmul(x_used, W, out=array("xw", (batch, steps, width)))
-        tape = self.cell.tape(batch, steps, dtype, training, array, b_in)
+        tape = self.cell.attach(
+            self.cell.tape(batch, steps, dtype, training, array, b_in), U, state_mask
+        )
         if b_in is not None and not self.cell.adds_input_bias():
             xw += b_in
         sequence = array("sequence", (batch, steps, self.units)) if self.return_sequences else None
@@ -303,8 +305,12 @@ class _Recurrent(Layer):
             xw += b_in
         if b_rec is not None:
             hu += b_rec
-        tape = self.cell.tape(
-            len(xw), 1, W.dtype, False, lambda name, shape: np.empty(shape, W.dtype)
+        tape = self.cell.attach(
+            self.cell.tape(
+                len(xw), 1, W.dtype, False, lambda name, shape: np.empty(shape, W.dtype)
+            ),
+            U,
+            None,
         )
         return self.cell.run_step(xw[:, None], 0, hu, states, tape)  # xw as (N, T=1, G u)
 
@@ -355,6 +361,7 @@ class _Recurrent(Layer):
         np.matmul(x_used.reshape(-1, x_used.shape[-1]).T, flat_d_xw, out=self.grads["W"])
         np.matmul(h_used_all.reshape(-1, self.units).T, d_hu.reshape(-1, width),
                   out=self.grads["U"])  # fmt: skip
+        self.cell.add_recurrent_grads(tape, d_xw, self.grads["U"])
         if self.use_bias:
             has_rec = self.cell.split_bias(self.params["b"])[1] is not None
             self.grads["b"][...] = self.cell.join_bias_grads(
@@ -513,13 +520,15 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """Gated recurrent unit (Cho et al. 2014), ``reset_after`` form; ``x: (N, T, in)``.
+    """Gated recurrent unit (Cho et al. 2014); ``x: (N, T, in)``.
 
-    ``W (in, 3 units)``, ``U (units, 3 units)``, ``b (2, 3 units)`` (row 0 the input bias, row 1
-    the recurrent bias), gates z, r, h; ``hh = tanh(x W_h + b0_h + r * (h U_h + b1_h))``,
-    ``h = z * h_prev + (1 - z) * hh``: Keras's default and PyTorch's ``nn.GRU``. The equations and
-    their backward are in :class:`~scratchnn.layers.recurrent_cells.GRUCell`. Only
-    ``reset_after=True`` is implemented.
+    ``W (in, 3 units)``, ``U (units, 3 units)``, gates z, r, h, ``h = z * h_prev + (1 - z) * hh``.
+    With ``reset_after=True`` (Keras's default and PyTorch's ``nn.GRU``): ``b (2, 3 units)`` (row 0
+    the input bias, row 1 the recurrent bias), ``hh = tanh(x W_h + b0_h + r * (h U_h + b1_h))``
+    (:class:`~scratchnn.layers.recurrent_cells.GRUCell`). With ``reset_after=False``: ``b (3
+    units,)``, ``hh = tanh(x W_h + (r * h) U_h + b_h)``, the reset applied before the recurrent
+    product (:class:`~scratchnn.layers.recurrent_cells.GRUResetBeforeCell`). Each cell's docstring
+    has its equations and their backward.
 
     Examples
     --------
@@ -547,17 +556,15 @@ class GRU(_Recurrent):
             kernel_regularizer, recurrent_regularizer, bias_regularizer, dropout,
             recurrent_dropout, return_sequences, return_state, go_backwards, input_shape,
         )  # fmt: skip
-        if reset_after is not True:
-            raise ValueError(
-                f"GRU supports reset_after=True only (Keras's default and PyTorch's form), got "
-                f"{reset_after!r}"
-            )
-        self.reset_after = True
+        if not isinstance(reset_after, bool):
+            raise TypeError(f"reset_after must be True or False, got {describe(reset_after)}")
+        self.reset_after = reset_after
         self.activation = get_activation(activation)
         self.recurrent_activation = get_activation(recurrent_activation)
-        self.cell = GRUCell(self.units, self.activation, self.recurrent_activation)
+        cell = GRUCell if reset_after else GRUResetBeforeCell
+        self.cell = cell(self.units, self.activation, self.recurrent_activation)
 
     def get_config(self) -> dict[str, Any]:
         return {"units": self.units, "activation": self.activation.get_config(),
                 "recurrent_activation": self.recurrent_activation.get_config(),
-                "reset_after": True, **self._recurrent_config()}  # fmt: skip
+                "reset_after": self.reset_after, **self._recurrent_config()}  # fmt: skip

@@ -45,6 +45,14 @@ class Steps:
         """Whether steps add ``b_in`` to ``x_t W`` themselves (else the loop adds it first)."""
         return False
 
+    def attach(self, tape: Any, U: np.ndarray, state_mask: np.ndarray | None) -> Any:
+        """The tape, given ``U`` and the recurrent dropout mask for a cell that applies part of
+        ``U`` itself (the reset-before GRU); the others keep the tape as it is."""
+        return tape
+
+    def add_recurrent_grads(self, tape: Any, d_xw: np.ndarray, grad_U: np.ndarray) -> None:
+        """Add to ``dL/dU`` what the cell's own products contribute (nothing for most cells)."""
+
     def run_step(self, xw: np.ndarray, t: int, hu: np.ndarray, states: list, tape: Any) -> list:
         """Step ``t`` of ``xw (N, T, G u)``: the new states, its record kept on ``tape``."""
         stepped, record = self.step(xw[:, t], hu, states)  # type: ignore[attr-defined]
@@ -318,3 +326,124 @@ class GRUCell(Steps):
         d_hu = d_xw.copy()
         d_hu[:, 2 * u :] *= r
         return d_xw, d_hu, [dh * z]
+
+
+class GRUResetBeforeCell(Steps):
+    """Gated recurrent unit, ``reset_after=False`` (Keras's other form, Cho et al.'s original).
+
+    ``W (in, 3u)``, ``U (u, 3u)``, ``b (3u,)`` (one row, added to ``x W``); gates z, r, h. The
+    reset gate scales the state *before* the recurrent product of the candidate, so ``U_h`` is
+    applied to ``r * h_{t-1}`` here, not by the loop. With ``a = x_t W + b`` (``(N, 3u)``),
+    ``m = h_{t-1} U`` (only its z and r columns are used) and ``h_{t-1}`` after the recurrent
+    dropout mask ``d`` (when there is one) in the products::
+
+        z  = sigma(a_z + m_z)                        update gate
+        r  = sigma(a_r + m_r)                        reset gate
+        hh = phi(a_h + (r * d * h_{t-1}) U_h)        candidate
+        h_t = z * h_{t-1} + (1 - z) * hh
+
+    Backward, given ``dh_t`` (``g = dhh_pre U_h^T``, ``(N, u)``)::
+
+        dz_pre  = sigma'(.) * (h_{t-1} - hh) * dh_t
+        dhh_pre = phi'(.) * (1 - z) * dh_t
+        dr_pre  = sigma'(.) * (d * h_{t-1}) * g
+        dL/da   = [dz_pre, dr_pre, dhh_pre]
+        dL/dm   = [dz_pre, dr_pre, 0]
+        dh_{t-1} = z * dh_t + d * r * g   (+ dL/dm U^T, added by the loop)
+        dL/dU_h = sum_t (r * d * h_{t-1})^T dhh_pre   (added by :meth:`add_recurrent_grads`)
+
+    The step is plain NumPy on every backend (no compiled kernel), so both backends give the
+    same bits.
+    """
+
+    n_gates = 3
+    n_states = 1
+
+    def __init__(
+        self, units: int, activation: Activation, recurrent_activation: Activation
+    ) -> None:
+        self.units, self.activation = units, activation
+        self.recurrent_activation = recurrent_activation
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (3 * self.units,)
+
+    def bias_initializer(self, initializer: Any) -> Any:
+        return initializer
+
+    def split_bias(self, b: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        return b, None
+
+    def join_bias_grads(self, grad_in: np.ndarray, grad_rec: np.ndarray | None) -> np.ndarray:
+        return grad_in
+
+    def tape(
+        self, batch: int, steps: int, dtype: Any, training: bool, array: Any, bias: Any = None
+    ) -> Any:
+        """Always a :class:`_ResetBeforeTape` (the step needs ``U_h`` in inference too)."""
+        return _ResetBeforeTape(training)
+
+    def attach(self, tape: Any, U: np.ndarray, state_mask: np.ndarray | None) -> Any:
+        """Give the tape ``U_h`` (``U``'s candidate columns) and the recurrent dropout mask."""
+        u = self.units
+        tape.U_h = np.ascontiguousarray(U[:, 2 * u :])
+        tape.U_h_t = np.ascontiguousarray(tape.U_h.T)
+        tape.state_mask = state_mask
+        return tape
+
+    def run_step(self, xw: np.ndarray, t: int, hu: np.ndarray, states: list, tape: Any) -> list:
+        u = self.units
+        sigma, phi = self.recurrent_activation, self.activation
+        a = xw[:, t]
+        h_prev = states[0]
+        h_used = h_prev if tape.state_mask is None else h_prev * tape.state_mask
+        pre_z = a[:, :u] + hu[:, :u]
+        pre_r = a[:, u : 2 * u] + hu[:, u : 2 * u]
+        z, r = sigma.forward(pre_z), sigma.forward(pre_r)
+        rh = r * h_used
+        pre_h = a[:, 2 * u :] + rh @ tape.U_h
+        hh = phi.forward(pre_h)
+        h = hh + z * (h_prev - hh)  # z h_prev + (1 - z) hh
+        if tape.training:
+            tape.records.append((pre_z, pre_r, pre_h, z, r, hh, h_prev, h_used, rh))
+        return [h]
+
+    def run_step_backward(
+        self, d_states: list, tape: Any, t: int, d_xw: np.ndarray, d_hu: np.ndarray
+    ) -> list:
+        pre_z, pre_r, pre_h, z, r, hh, h_prev, h_used, _ = tape.records[t]
+        u = self.units
+        (dh,) = d_states
+        sigma, phi = self.recurrent_activation, self.activation
+        dz_pre = sigma.backward(dh * (h_prev - hh), pre_z, z)
+        dhh_pre = phi.backward(dh * (1 - z), pre_h, hh)
+        g = dhh_pre @ tape.U_h_t
+        dr_pre = sigma.backward(g * h_used, pre_r, r)
+        d_xw[:, t, :u] = dz_pre
+        d_xw[:, t, u : 2 * u] = dr_pre
+        d_xw[:, t, 2 * u :] = dhh_pre
+        d_hu[t][:, :u] = dz_pre
+        d_hu[t][:, u : 2 * u] = dr_pre
+        d_hu[t][:, 2 * u :] = 0.0
+        through_h = r * g
+        if tape.state_mask is not None:
+            through_h *= tape.state_mask
+        return [dh * z + through_h]
+
+    def add_recurrent_grads(self, tape: Any, d_xw: np.ndarray, grad_U: np.ndarray) -> None:
+        """``dL/dU_h += sum_t (r * h_used)^T dhh_pre``, ``dhh_pre`` read from ``d_xw`` (where
+        the loop zeroed the padded steps)."""
+        u = self.units
+        rh_all = np.stack([record[-1] for record in tape.records], axis=1)  # (N, T, u)
+        grad_U[:, 2 * u :] += rh_all.reshape(-1, u).T @ d_xw[:, :, 2 * u :].reshape(-1, u)
+
+
+class _ResetBeforeTape:
+    """The reset-before GRU's record: ``U_h``, the recurrent dropout mask and each step's values."""
+
+    def __init__(self, training: bool) -> None:
+        self.training = training
+        self.records: list[tuple] = []
+        self.U_h: np.ndarray | None = None
+        self.U_h_t: np.ndarray | None = None
+        self.state_mask: np.ndarray | None = None
