@@ -91,6 +91,22 @@ def test_masks_match_finite_differences_and_carry_the_state(go_backwards, rng):
     np.testing.assert_allclose(full[0, last], cut[0, -1], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_every_option_at_once_matches_finite_differences(go_backwards, rng):
+    """Masks, dropout, recurrent dropout, an initial state, return_state and a returned
+    sequence together, then a masked Bidirectional on top."""
+    ids, start = Input(shape=(None,), dtype="int64", name="ids"), Input(shape=(3,), name="s0")
+    x = Embedding(6, 2, mask_zero=True)(ids)
+    sequence, state = GRU(3, reset_after=False, dropout=0.2, recurrent_dropout=0.3,
+                          return_sequences=True, return_state=True,
+                          go_backwards=go_backwards)([x, start])  # fmt: skip
+    top = Bidirectional(GRU(2, reset_after=False), merge_mode="mul")(sequence)
+    model = Model([ids, start], Dense(2)(Concatenate()([top, state])), seed=8, dtype="float64")
+    X = [np.array([[1, 2, 3, 0, 0], [4, 5, 1, 2, 3], [2, 0, 0, 0, 0]]), rng.normal(size=(3, 3))]
+    report = _check(model, X, rng.normal(size=(3, 2)), check_input=False, eps=1e-5)
+    assert len([name for name in report.errors if name.endswith("U")]) == 3
+
+
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
 def test_bidirectional_matches_finite_differences(merge_mode, rng):
     x = Input(shape=(4, 2))
