@@ -419,14 +419,18 @@ def test_conv_training_reuses_buffers_and_inference_allocates(restore_backend):
         assert all(value is attributes[key] for key, value in vars(layer).items())
 
 
+@pytest.mark.parametrize("activation", ["relu", None, "tanh", "sigmoid"])
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
-def test_conv_inference_in_chunks_gives_the_same_bits(backend, restore_backend, monkeypatch):
-    """A large inference batch runs a few images at a time: the same outputs, bit for bit."""
+def test_conv_inference_in_chunks_gives_the_same_bits(
+    backend, activation, restore_backend, monkeypatch
+):
+    """A large inference batch runs a few images at a time: the same outputs, bit for bit,
+    whatever the activation (a linear one returns its input rather than writing ``out``)."""
     from scratchnn.layers import Conv2D
 
     kernels.set_backend(backend)
     rng = np.random.default_rng(13)
-    layer = Conv2D(5, 3, padding="same", activation="relu")
+    layer = Conv2D(5, 3, padding="same", activation=activation)
     layer.build((7, 7, 3), rng)
     x = rng.normal(size=(23, 7, 7, 3)).astype(np.float32)
     whole = layer.forward(x)

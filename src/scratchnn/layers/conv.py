@@ -177,7 +177,9 @@ class Conv2D(_WeightedLayer):
             if a is None:
                 a = np.empty((len(x), *z.shape[1:]), z.dtype)
             out = a[start : start + len(z)].reshape(-1, self.filters)
-            self.activation.forward_with_bias(z.reshape(-1, self.filters), bias, out=out)
+            result = self.activation.forward_with_bias(z.reshape(-1, self.filters), bias, out=out)
+            if result is not out:  # an activation may return its own array (linear returns z)
+                np.copyto(out, result)
         return a
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
