@@ -17,7 +17,9 @@
   it a uniform row). A causal mask is a boolean constant where both time axes are fixed; with
   an open one it is built from ``Shape`` and ``Range``: key ``j`` is blocked for query ``i``
   where ``j > i`` (``Greater``), as the layer's ``np.tri``. With ``return_attention_scores``
-  the weights ``(N, heads, Tq, Tk)`` are a second output.
+  the weights ``(N, heads, Tq, Tk)`` are a second output. Padded steps (an input carrying a
+  mask from ``Embedding(mask_zero=True)`` or ``Masking``) are blocked as in ``predict``: the
+  query's mask on rows, the value's and key's on columns.
 """
 
 from __future__ import annotations
@@ -147,7 +149,27 @@ def _blocked(graph: OnnxGraph, layer: MultiHeadAttention, named: dict, shapes: d
         given = graph.node("Equal", [named["attention_mask"], zero])
         given = graph.node("Unsqueeze", [given, graph.constant([1], "axes", np.int64)])
         blocked = given if blocked is None else graph.node("Or", [blocked, given])
+    padded = _padded(graph, named)
+    if padded is not None:
+        blocked = padded if blocked is None else graph.node("Or", [blocked, padded])
     return blocked
+
+
+def _padded(graph: OnnxGraph, named: dict) -> Any:
+    """Padded steps, as the layer's ``_blocked``: the query's mask on rows, the value's and
+    key's on columns, ``Not(rows & columns)`` ``(N, 1, Tq, Tk)``; ``None`` when no input of the
+    node carries a mask (``Embedding(mask_zero=True)``, ``Masking``)."""
+    masks = dict(zip(named, getattr(graph, "input_masks", None) or [], strict=False))
+    allowed = None
+    for role, axis in (("query", 2), ("value", 1), ("key", 1)):
+        if masks.get(role) is not None:
+            real = masks[role][0]  # (N, T) booleans
+            real = graph.node("Unsqueeze", [real, graph.constant([axis], "axes", np.int64)])
+            allowed = real if allowed is None else graph.node("And", [allowed, real])
+    if allowed is None:
+        return None
+    allowed = graph.node("Unsqueeze", [allowed, graph.constant([1], "axes", np.int64)])
+    return graph.node("Not", [allowed])
 
 
 def _multi_head_attention(graph: OnnxGraph, layer: MultiHeadAttention, xs: list[str]) -> Any:
