@@ -154,3 +154,17 @@ def test_onnx_cross_attention_masks_only_the_padded_input():
     padded = np.array([[1, 2, 0], [3, 0, 0]], dtype=np.int64)
     values = np.random.default_rng(1).normal(size=(2, 4, 6)).astype(np.float32)
     assert _ort_diff(model, [padded, values]) < 1e-5
+
+
+def test_fit_on_sequences_longer_than_the_table_says_so_and_changes_nothing():
+    """The message spoke of generation during fit; now it names the table and the length."""
+    model = causal_model()
+    before = [p.copy() for layer in model.layers for p in layer.params.values()]
+    ids = np.random.default_rng(0).integers(0, 7, (4, 7))
+    with pytest.raises(
+        ValueError, match=r"holds 6 positions \(sequence_length\), got sequences of 7"
+    ) as error:
+        model.fit(ids, ids, loss="sparse_categorical_crossentropy", epochs=1, verbose=0)
+    assert "generation" not in str(error.value)
+    after = [p for layer in model.layers for p in layer.params.values()]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))

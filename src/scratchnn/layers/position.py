@@ -109,9 +109,9 @@ class PositionEmbedding(Layer):
     def _table(self, steps: int) -> np.ndarray:
         if steps > self.sequence_length:
             raise ValueError(
-                f"PositionEmbedding holds {self.sequence_length} positions (sequence_length): "
-                f"a sequence of {steps} is longer; generation keeps the last "
-                f"{self.sequence_length} characters"
+                f"PositionEmbedding holds {self.sequence_length} positions (sequence_length), "
+                f"got sequences of {steps} steps: crop them to the last "
+                f"{self.sequence_length} (as generate does)"
             )
         return self.params["embeddings"][:steps]
 
