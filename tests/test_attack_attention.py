@@ -168,3 +168,25 @@ def test_fit_on_sequences_longer_than_the_table_says_so_and_changes_nothing():
     assert "generation" not in str(error.value)
     after = [p for layer in model.layers for p in layer.params.values()]
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+# -- overflow is reported, never a silent row of zeros ------------------------------------------
+def test_masked_softmax_tells_an_overflowed_row_from_a_blocked_one():
+    from scratchnn.layers.masked_softmax import masked_softmax
+
+    scores = np.array([[-np.inf, -np.inf, -np.inf], [1.0, 2.0, 3.0], [0.0, 0.0, 5.0]])
+    blocked = np.array([[False, False, True], [True, True, True], [False, False, False]])
+    with np.errstate(invalid="ignore"):
+        weights = masked_softmax(scores, blocked)
+    assert np.isnan(weights[0]).all()  # overflowed, not blocked: NaN, not zeros
+    np.testing.assert_array_equal(weights[1], 0.0)  # blocked everywhere: zeros
+    np.testing.assert_allclose(weights[2].sum(), 1.0)
+
+
+def test_attention_on_inputs_too_large_for_float32_warns_instead_of_giving_zeros():
+    x = Input(shape=(None, 4))
+    model = Model(x, MultiHeadAttention(2, 4)(x, x, use_causal_mask=True), seed=0)
+    huge = np.full((1, 3, 4), 1e25) * np.array([1.0, -1.0, 1.0, -1.0])
+    with pytest.warns(RuntimeWarning, match="too large for the weights in float32"):
+        y = model.predict(huge)
+    assert not np.isfinite(y).any()
