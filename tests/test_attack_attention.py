@@ -190,3 +190,22 @@ def test_attention_on_inputs_too_large_for_float32_warns_instead_of_giving_zeros
     with pytest.warns(RuntimeWarning, match="too large for the weights in float32"):
         y = model.predict(huge)
     assert not np.isfinite(y).any()
+
+
+def test_onnx_attention_overflow_gives_nan_as_predict_not_zeros():
+    """With blocked scores set to the dtype's lowest value, a row whose open scores overflowed
+    to -inf put its weight on the blocked entries, then zeroed: the file gave ``bo``."""
+    x = Input(shape=(None, 4))
+    model = Model(x, MultiHeadAttention(2, 4)(x, x, use_causal_mask=True), seed=0)
+    huge = (np.full((1, 3, 4), 1e25) * np.array([1.0, -1.0, 1.0, -1.0])).astype(np.float32)
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from scratchnn.export import to_onnx
+
+    session = ort.InferenceSession(
+        to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    got = session.run(None, {session.get_inputs()[0].name: huge})[0]
+    with pytest.warns(RuntimeWarning, match="too large"):
+        expected = model.predict(huge)
+    assert np.isnan(got).all() and np.isnan(expected).all()
