@@ -58,6 +58,11 @@ def build_gpt(
     Layers are named by block (``block0_attention``, ``block0_mlp_in``, ...) so that a report
     per layer (``summary``, ``scratchnn.diagnostics``) reads per block too.
     """
+    if isinstance(heads, int) and heads > 0 and width % heads:
+        raise ValueError(
+            f"width must be a multiple of heads (each head gets width // heads features), got "
+            f"width={width} and heads={heads}"
+        )
     ids = Input(shape=(None,), dtype="int64", name="ids")
     x = Embedding(vocabulary_size, width, name="token_embedding")(ids)
     x = PositionEmbedding(context, name="position_embedding")(x)
@@ -105,6 +110,9 @@ def train(model: Model, rows: np.ndarray, settings: dict, optimizer: AdamW | Non
 
 def main(seed: int = 0, verbose: int = 1, sample_length: int = 300, **overrides) -> dict:
     """Train for ``steps`` batches; returns the validation loss, the speed and a sample."""
+    unknown = sorted(set(overrides) - set(SETTINGS))
+    if unknown:
+        raise TypeError(f"main got unknown settings {unknown}; the settings are {list(SETTINGS)}")
     settings = {**SETTINGS, **overrides}
     vocabulary, rows, validation = data(settings["context"], settings["steps"], settings["batch"],
                                         settings["validation_rows"], seed)  # fmt: skip

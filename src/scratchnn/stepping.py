@@ -174,9 +174,18 @@ class Stepper:
         A refused call (bad ids, another number of sequences, past the window) changes nothing.
         """
         topology = self.model.topology
-        x = np.asarray(ids, dtype=self.model.input_dtypes[0])
+        x = np.asarray(ids)
         if x.ndim != 1:
             raise ValueError(f"ids must be one id per sequence, shape (N,), got {x.shape}")
+        # Checked as predict checks them (integers, finite) before any cast: 1.5 or NaN is
+        # refused, never truncated into another id.
+        checked = self.model.check_inputs(x[:, np.newaxis], "ids")
+        dtype = np.dtype(self.model.input_dtypes[0])
+        if dtype.kind in "iu" and checked.dtype.kind == "f" and len(checked):
+            largest = float(np.max(np.abs(checked)))
+            if largest > np.iinfo(dtype).max:
+                raise ValueError(f"ids must fit in {dtype.name}, got an id of {largest:g}")
+        x = np.asarray(checked, dtype=dtype)[:, 0]
         if self.rows is not None and self.rows != len(x):
             raise ValueError(
                 f"ids must hold one id for each of the {self.rows} sequences being stepped, "
@@ -188,7 +197,7 @@ class Stepper:
                 " have been fed: reset() and feed the last ones again"
             )
         values: list[Any] = [None] * topology.slot_count
-        values[topology.input_slots[0]] = self.model.check_inputs(x[:, np.newaxis])
+        values[topology.input_slots[0]] = x[:, np.newaxis]
         states: dict[int, Any] = {}  # kept only when every node has run
         with np.errstate(over="ignore", under="ignore"):
             for index, (layer, source, target) in enumerate(topology.nodes):

@@ -7,17 +7,19 @@
 * ``SinePositionEncoding``: ``x + PE[:T]``. A fixed time axis gets ``PE[:T]`` as a constant; an
   open one computes it: ``Range(0, T)``, the angles ``t / max_wavelength^(2 floor(i/2) / D)``,
   ``Sin`` and ``Cos`` picked by ``Where``, in float64 as ours, then cast to the model's dtype.
-* ``MultiHeadAttention``: the projections as ``MatMul`` (and ``Add``), ``Reshape`` and
-  ``Transpose`` to ``(N, heads, T, d)``, the scores ``MatMul(Q / sqrt(key_dim), K^T)``, a
-  ``Softmax`` over the keys and ``MatMul`` with the values, then the output projection. The
-  scale ``1 / sqrt(key_dim)`` is a constant. Blocked entries (a causal mask, an
-  ``attention_mask`` input equal to 0) are ``Where``: the scores there become the dtype's
-  lowest value before the softmax and the weights exactly 0 after it, so a row with every entry
-  blocked gives zero weights and the output ``bo``, as ``predict`` (a softmax alone would give
-  it a uniform row). A causal mask is a boolean constant where both time axes are fixed; with
-  an open one it is built from ``Shape`` and ``Range``: key ``j`` is blocked for query ``i``
-  where ``j > i`` (``Greater``), as the layer's ``np.tri``. With ``return_attention_scores``
-  the weights ``(N, heads, Tq, Tk)`` are a second output.
+* ``MultiHeadAttention``: the projections as ``MatMul`` (and ``Add``), ``Reshape`` and ``Transpose``
+  to ``(N, heads, T, d)``, the scores ``MatMul(Q / sqrt(key_dim), K^T)``, a ``Softmax`` over the
+  keys and ``MatMul`` with the values, then the output projection. The scale ``1 / sqrt(key_dim)``
+  is a constant. Blocked entries (a causal mask, an ``attention_mask`` input equal to 0) are
+  ``Where``: the scores there become ``-inf`` before the softmax and the weights exactly 0 after it,
+  so a row with every entry blocked gives zero weights and the output ``bo``, as ``predict`` (a
+  softmax alone would give it a uniform row), and a row whose open scores overflowed to ``-inf``
+  gives NaN, as ``predict``. A causal mask is a boolean constant where both time axes are fixed;
+  with an open one it is built from ``Shape`` and ``Range``: key ``j`` is blocked for query ``i``
+  where ``j > i`` (``Greater``), as the layer's ``np.tri``. With ``return_attention_scores`` the
+  weights ``(N, heads, Tq, Tk)`` are a second output. Padded steps (an input carrying a mask from
+  ``Embedding(mask_zero=True)`` or ``Masking``) are blocked as in ``predict``: the query's mask on
+  rows, the value's and key's on columns.
 """
 
 from __future__ import annotations
@@ -147,7 +149,27 @@ def _blocked(graph: OnnxGraph, layer: MultiHeadAttention, named: dict, shapes: d
         given = graph.node("Equal", [named["attention_mask"], zero])
         given = graph.node("Unsqueeze", [given, graph.constant([1], "axes", np.int64)])
         blocked = given if blocked is None else graph.node("Or", [blocked, given])
+    padded = _padded(graph, named)
+    if padded is not None:
+        blocked = padded if blocked is None else graph.node("Or", [blocked, padded])
     return blocked
+
+
+def _padded(graph: OnnxGraph, named: dict) -> Any:
+    """Padded steps, as the layer's ``_blocked``: the query's mask on rows, the value's and
+    key's on columns, ``Not(rows & columns)`` ``(N, 1, Tq, Tk)``; ``None`` when no input of the
+    node carries a mask (``Embedding(mask_zero=True)``, ``Masking``)."""
+    masks = dict(zip(named, getattr(graph, "input_masks", None) or [], strict=False))
+    allowed = None
+    for role, axis in (("query", 2), ("value", 1), ("key", 1)):
+        if masks.get(role) is not None:
+            real = masks[role][0]  # (N, T) booleans
+            real = graph.node("Unsqueeze", [real, graph.constant([axis], "axes", np.int64)])
+            allowed = real if allowed is None else graph.node("And", [allowed, real])
+    if allowed is None:
+        return None
+    allowed = graph.node("Unsqueeze", [allowed, graph.constant([1], "axes", np.int64)])
+    return graph.node("Not", [allowed])
 
 
 def _multi_head_attention(graph: OnnxGraph, layer: MultiHeadAttention, xs: list[str]) -> Any:
@@ -166,7 +188,9 @@ def _multi_head_attention(graph: OnnxGraph, layer: MultiHeadAttention, xs: list[
     if blocked is None:
         weights = graph.node("Softmax", [scores], axis=-1, stem="weights")
     else:
-        lowest = graph.constant(np.finfo(graph.dtype).min, "lowest")
+        # -inf, not the dtype's lowest value: a row whose open scores overflowed to -inf must
+        # come out NaN as in predict, not put its weight on blocked entries (then zeroed).
+        lowest = graph.constant(-np.inf, "minus_inf")
         filled = graph.node("Where", [blocked, lowest, scores])
         weights = graph.node("Softmax", [filled], axis=-1)
         zero = graph.constant(0.0, "zero")

@@ -274,6 +274,7 @@ def _convert_nodes(
         where = f"layer {layer.name!r}" if network.is_graph else f"layers[{index}]"
         incoming = [masks.get(s) for s in (source if several else (source,))]
         graph.mask, graph.made_mask = _one_mask(incoming, where), None
+        graph.input_masks = incoming  # each input's own mask (attention: rows and columns)
         y = converter_for(layer, where)(graph, layer, x)
         shape = _output_shape(layer, graph.shape)
         targets = target if isinstance(target, tuple) else (target,)

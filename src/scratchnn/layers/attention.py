@@ -478,11 +478,23 @@ class MultiHeadAttention(Layer):
                 "return_attention_scores"
             )
         dtype = self.params["Wo"].dtype
+        listed = isinstance(inputs, (list, tuple))
+        if not listed or len(inputs) not in (2, 3):
+            came = f"a list of {len(inputs)}" if listed else describe(inputs)
+            raise TypeError(
+                f"inputs must be a list [query, value] or [query, value, key], got {came}"
+            )
         given = self._split([np.asarray(x, dtype) for x in inputs])
         x_q, x_v = given["query"], given["value"]
         x_k = given.get("key", x_v)
-        if x_q.ndim != 3 or x_q.shape[1] != 1:
-            raise ValueError(f"inputs must be (N, 1, width), got query of shape {x_q.shape}")
+        rows = x_q.shape[0] if x_q.ndim else None
+        for role, x in given.items():
+            width = self.params[f"W{role[0]}"].shape[0]
+            if x.shape != (rows, 1, width):
+                raise ValueError(
+                    f"inputs must be (N, 1, width) each, with the same N: {role} should be "
+                    f"({rows}, 1, {width}), got {x.shape}"
+                )
         query = self._project(x_q, "q", self.key_dim)
         query *= query.dtype.type(1.0 / np.sqrt(self.key_dim))
         key = self._project(x_k, "k", self.key_dim)
@@ -492,6 +504,16 @@ class MultiHeadAttention(Layer):
                 raise TypeError(
                     f"cache must be None or the dict forward_step returned, got {describe(cache)}"
                 )
+            for role, new in (("key", key), ("value", value)):
+                held = np.shape(cache[role])
+                if len(held) != 4 or held[:2] != new.shape[:2] or held[3] != new.shape[3]:
+                    raise ValueError(
+                        f"cache[{role!r}] must be (N, heads, t, size) = ({new.shape[0]}, "
+                        f"{new.shape[1]}, t, {new.shape[3]}) for these inputs, got {held}: "
+                        "start a new cache (None) when the batch changes"
+                    )
+            if np.shape(cache["key"])[2] != np.shape(cache["value"])[2]:
+                raise ValueError("cache['key'] and cache['value'] must hold the same positions")
             key = np.concatenate([cache["key"], key], axis=2)
             value = np.concatenate([cache["value"], value], axis=2)
         weights = masked_softmax(query @ key.swapaxes(-1, -2))  # (N, H, 1, t + 1)

@@ -5,7 +5,9 @@ leaves weights of about 1e-434 that are zero in float64 only by luck of underflo
 of nothing but masked entries come out uniform), but a true zero. Blocked scores become
 ``-inf``, so ``exp`` gives exactly 0. A row with every entry blocked would compute
 ``-inf - (-inf)``; its maximum is taken as 0 instead, its sum as 1, so the row comes out all
-zeros, with no NaN and no floating-point warning.
+zeros, with no NaN and no floating-point warning. A row is empty when the *mask* blocks all of
+it: scores that overflowed to ``-inf`` everywhere give NaN, which ``predict`` reports as
+overflow, never a silent row of zeros.
 """
 
 from __future__ import annotations
@@ -21,16 +23,20 @@ def masked_softmax(scores: np.ndarray, blocked: np.ndarray | None = None) -> np.
     ``scores``' shape, ``True``: may not attend) gives ``P_ij = 0`` exactly; a row blocked
     everywhere gives zeros. Returns ``scores``, now holding ``P``.
     """
+    empty = None
     if blocked is not None:
         np.copyto(scores, -np.inf, where=blocked)
+        # Rows the mask blocks everywhere, told from the mask itself: a row whose scores merely
+        # overflowed to -inf is not empty, and comes out NaN (reported as overflow), not zeros.
+        empty = np.asarray(blocked).all(axis=-1, keepdims=True)
     top = scores.max(axis=-1, keepdims=True)
-    if blocked is not None:
-        top[top == -np.inf] = 0.0  # a fully blocked row: exp(-inf - 0) = 0 everywhere
+    if empty is not None:
+        np.copyto(top, 0.0, where=empty)  # a fully blocked row: exp(-inf - 0) = 0 everywhere
     scores -= top
     np.exp(scores, out=scores)
     total = scores.sum(axis=-1, keepdims=True)
-    if blocked is not None:
-        total[total == 0.0] = 1.0  # a fully blocked row stays all zeros
+    if empty is not None:
+        np.copyto(total, 1.0, where=empty)  # a fully blocked row stays all zeros
     scores /= total
     return scores
 

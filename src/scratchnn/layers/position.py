@@ -43,6 +43,17 @@ def _check_position(position: Any, limit: int | None) -> int:
     return int(position)
 
 
+def _check_step(layer: Layer, x: Any, width: int | None) -> None:
+    """``x`` must be one position of a batch, ``(N, 1, D)`` (``D == width`` when given)."""
+    shape = np.shape(x)
+    if len(shape) != 3 or shape[1] != 1 or (width is not None and shape[2] != width):
+        expected = f"(N, 1, {'D' if width is None else width})"
+        raise ValueError(
+            f"{type(layer).__name__}.forward_step takes x of shape {expected}, one position, "
+            f"got {shape}"
+        )
+
+
 class PositionEmbedding(Layer):
     """A learned vector per position added to each token's vector: ``y[n, t] = x[n, t] + P[t]``.
 
@@ -98,9 +109,9 @@ class PositionEmbedding(Layer):
     def _table(self, steps: int) -> np.ndarray:
         if steps > self.sequence_length:
             raise ValueError(
-                f"PositionEmbedding holds {self.sequence_length} positions (sequence_length): "
-                f"a sequence of {steps} is longer; generation keeps the last "
-                f"{self.sequence_length} characters"
+                f"PositionEmbedding holds {self.sequence_length} positions (sequence_length), "
+                f"got sequences of {steps} steps: crop them to the last "
+                f"{self.sequence_length} (as generate does)"
             )
         return self.params["embeddings"][:steps]
 
@@ -122,6 +133,7 @@ class PositionEmbedding(Layer):
     def forward_step(self, x: np.ndarray, position: int) -> np.ndarray:
         """``x (N, 1, D) + P[position]``: what :meth:`forward` adds at that position."""
         position = _check_position(position, self.sequence_length)
+        _check_step(self, x, self.params["embeddings"].shape[1])
         return x + self.params["embeddings"][position]
 
     def get_config(self) -> dict[str, Any]:
@@ -183,7 +195,9 @@ class SinePositionEncoding(Layer):
     def forward_step(self, x: np.ndarray, position: int) -> np.ndarray:
         """``x (N, 1, D) + PE[position]``: what :meth:`forward` adds at that position."""
         position = _check_position(position, None)
-        return x + self.encoding(np.array([position]), x.shape[-1])[0]
+        _check_step(self, x, None)
+        # float64 positions: an int beyond int64 would make an object array that sin refuses
+        return x + self.encoding(np.array([position], dtype=np.float64), x.shape[-1])[0]
 
     def get_config(self) -> dict[str, Any]:
         return {"max_wavelength": self.max_wavelength, **super().get_config()}

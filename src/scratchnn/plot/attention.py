@@ -93,7 +93,8 @@ def _one_sequence(model: Any, inputs: Any, vocabulary: Any) -> tuple[list, list[
         arrays.append(array)
     characters = None
     if vocabulary is not None and model.n_inputs == 1 and arrays[0].ndim == 2:
-        characters = list(vocabulary.decode(arrays[0][0].astype(np.int64)))
+        ids = model.check_inputs(arrays[0], "inputs")  # NaN or 1.5 refused, not cast to an id
+        characters = list(vocabulary.decode(np.asarray(ids).astype(np.int64)[0]))
     return arrays, characters
 
 
